@@ -1,0 +1,174 @@
+//! Configuration: YAML text -> [`Config`] (serde, strict) -> validated.
+//! Every problem is reported as `file:line:col: path: message`, like `nginx -t`,
+//! so `portico check` and a refused start or reload point at the exact spot.
+
+mod locate;
+mod schema;
+pub mod units;
+mod validate;
+
+pub use locate::Positions;
+pub use schema::*;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    /// Dotted path of the offending value, e.g. `routes[2].upstream`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.col, self.path, self.message
+            )
+        }
+    }
+}
+
+/// All problems found in one config file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.issues.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects issues against a file's positions; used by validation and by the
+/// snapshot compiler so both report in the same form.
+pub struct Issues<'a> {
+    file: &'a str,
+    positions: &'a Positions,
+    list: Vec<ConfigIssue>,
+}
+
+impl<'a> Issues<'a> {
+    pub fn new(file: &'a str, positions: &'a Positions) -> Self {
+        Issues {
+            file,
+            positions,
+            list: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        let path = path.into();
+        let (line, col) = self.positions.find(&path).unwrap_or((1, 1));
+        self.list.push(ConfigIssue {
+            file: self.file.to_string(),
+            line,
+            col,
+            path,
+            message: message.into(),
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn finish(self) -> Result<(), ConfigError> {
+        if self.list.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError { issues: self.list })
+        }
+    }
+}
+
+/// A parsed and validated config, with what is needed to report further
+/// problems (found while compiling it) at their source position.
+#[derive(Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub file: String,
+    pub path: PathBuf,
+    pub positions: Positions,
+}
+
+impl LoadedConfig {
+    pub fn issues(&self) -> Issues<'_> {
+        Issues::new(&self.file, &self.positions)
+    }
+}
+
+/// Reads, parses and validates the config at `path`.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        issues: vec![ConfigIssue {
+            file: file.clone(),
+            line: 0,
+            col: 0,
+            path: String::new(),
+            message: format!("cannot read config: {e}"),
+        }],
+    })?;
+    let mut loaded = parse_str(&text, &file)?;
+    loaded.path = path.to_path_buf();
+    Ok(loaded)
+}
+
+/// Parses and validates config text; `file` names it in messages.
+pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
+    let positions = Positions::index(text);
+    let config: Config = if text.trim().is_empty() {
+        Config::default()
+    } else {
+        serde_yaml::from_str(text).map_err(|e| ConfigError {
+            issues: vec![serde_issue(&e, file)],
+        })?
+    };
+    let loaded = LoadedConfig {
+        config,
+        file: file.to_string(),
+        path: PathBuf::from(file),
+        positions,
+    };
+    let mut issues = loaded.issues();
+    validate::validate(&loaded.config, &mut issues);
+    issues.finish()?;
+    Ok(loaded)
+}
+
+/// serde_yaml's message reads `path: what at line L column C`; split it into our form.
+fn serde_issue(e: &serde_yaml::Error, file: &str) -> ConfigIssue {
+    let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let mut msg = e.to_string();
+    if let Some(cut) = msg.rfind(" at line ") {
+        msg.truncate(cut);
+    }
+    let (path, message) = match msg.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
+        _ => (String::new(), msg),
+    };
+    ConfigIssue {
+        file: file.to_string(),
+        line,
+        col,
+        path,
+        message,
+    }
+}

@@ -1,0 +1,332 @@
+//! The YAML schema: plain serde structs with `deny_unknown_fields`, so a typo
+//! is an error rather than a silently ignored key. Defaults live here; the
+//! cross-field checks live in `validate.rs`.
+
+use super::units::ConfDuration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where clients connect. Default: one plain HTTP listener on 0.0.0.0:8080.
+    #[serde(default = "default_listeners")]
+    pub listeners: Vec<ListenerConfig>,
+    /// Worker threads per listening service.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Let idle worker threads steal tasks from busy ones.
+    #[serde(default = "default_true")]
+    pub work_stealing: bool,
+    /// Idle upstream connections kept for reuse, across all upstreams.
+    #[serde(default = "default_keepalive_pool")]
+    pub upstream_keepalive_pool_size: usize,
+    /// How long an old process keeps serving after a graceful upgrade or shutdown begins.
+    #[serde(default = "default_grace")]
+    pub grace_period: ConfDuration,
+    /// Hard deadline for in-flight requests once the grace period is over.
+    #[serde(default = "default_grace")]
+    pub graceful_shutdown_timeout: ConfDuration,
+    #[serde(default = "default_pid_file")]
+    pub pid_file: String,
+    #[serde(default = "default_upgrade_sock")]
+    pub upgrade_sock: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listeners: default_listeners(),
+            threads: default_threads(),
+            work_stealing: true,
+            upstream_keepalive_pool_size: default_keepalive_pool(),
+            grace_period: default_grace(),
+            graceful_shutdown_timeout: default_grace(),
+            pid_file: default_pid_file(),
+            upgrade_sock: default_upgrade_sock(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `ip:port`, e.g. `0.0.0.0:8080` or `[::]:8443`.
+    pub address: String,
+    /// Terminate TLS here with these certificates.
+    pub tls: Option<ListenerTls>,
+    /// Accept HTTP/2 over cleartext (prior knowledge) on a plain listener.
+    #[serde(default)]
+    pub h2c: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// Certificates; the one whose names match the client's SNI is used, the
+    /// first one when none matches.
+    pub certificates: Vec<CertificateConfig>,
+    /// Offer HTTP/2 by ALPN.
+    #[serde(default = "default_true")]
+    pub http2: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Each target in turn, ignoring weights.
+    #[default]
+    RoundRobin,
+    /// Round robin in proportion to the targets' weights.
+    Weighted,
+    /// A random target, in proportion to weights.
+    Random,
+    /// Ketama ring over the `hash_on` key: a key stays on its target.
+    ConsistentHash,
+    /// The target with the fewest requests in flight (relative to weight).
+    LeastConn,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HashOn {
+    #[default]
+    ClientIp,
+    Path,
+    Header,
+    Cookie,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub targets: Vec<TargetConfig>,
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Key for `consistent_hash`.
+    #[serde(default)]
+    pub hash_on: HashOn,
+    /// Header or cookie name when `hash_on` is `header` or `cookie`.
+    pub hash_key: Option<String>,
+    /// Connect to the targets over TLS.
+    pub tls: Option<UpstreamTls>,
+    /// Host header sent upstream; default: the client's Host is passed through.
+    pub host_header: Option<String>,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    #[serde(default)]
+    pub health_check: HealthCheckConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// `host:port`; names are resolved once when the config loads.
+    pub address: String,
+    #[serde(default = "default_weight")]
+    pub weight: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// Server name sent and verified; default: the host part of the target address.
+    pub sni: Option<String>,
+    #[serde(default = "default_true")]
+    pub verify: bool,
+    /// PEM file of CA certificates to trust instead of the system roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    pub connect: Option<ConfDuration>,
+    pub read: Option<ConfDuration>,
+    pub write: Option<ConfDuration>,
+    pub idle: Option<ConfDuration>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    pub active: Option<ActiveCheckConfig>,
+    #[serde(default)]
+    pub passive: PassiveCheckConfig,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    #[default]
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveCheckConfig {
+    #[serde(default, rename = "type")]
+    pub kind: CheckKind,
+    #[serde(default = "default_check_path")]
+    pub path: String,
+    /// Host header of the check request; default: the upstream's host_header or "localhost".
+    pub host: Option<String>,
+    #[serde(default = "default_statuses")]
+    pub expected_statuses: Vec<u16>,
+    #[serde(default = "default_interval")]
+    pub interval: ConfDuration,
+    #[serde(default = "default_check_timeout")]
+    pub timeout: ConfDuration,
+    #[serde(default = "default_healthy_threshold")]
+    pub healthy_threshold: u32,
+    #[serde(default = "default_unhealthy_threshold")]
+    pub unhealthy_threshold: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassiveCheckConfig {
+    /// Consecutive failures that eject a target; 0 turns ejection off.
+    #[serde(default = "default_max_fails")]
+    pub max_fails: u32,
+    /// How long an ejected target is skipped.
+    #[serde(default = "default_cooldown")]
+    pub cooldown: ConfDuration,
+}
+
+impl Default for PassiveCheckConfig {
+    fn default() -> Self {
+        PassiveCheckConfig {
+            max_fails: default_max_fails(),
+            cooldown: default_cooldown(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    /// Exact (`api.example.com`) or wildcard (`*.example.com`) hosts; empty: any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// `/exact`, `/users/{id}` (one segment per parameter) or `/prefix/*`. Default: `/*`.
+    #[serde(default = "default_paths")]
+    pub paths: Vec<String>,
+    /// Allowed methods; empty: any method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// The upstream pool that serves this route.
+    pub upstream: Option<String>,
+    /// Answer directly from the gateway instead of proxying.
+    pub response: Option<FixedResponseConfig>,
+    /// Remove the matched prefix of a `/prefix/*` path before proxying.
+    #[serde(default)]
+    pub strip_prefix: bool,
+    /// Replace the path sent upstream (`{param}` placeholders are filled from the match).
+    pub rewrite: Option<String>,
+    /// Extra attempts on other targets after a failure to connect.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// Overrides the upstream's timeouts for this route.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedResponseConfig {
+    #[serde(default = "default_status")]
+    pub status: u16,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default = "default_content_type")]
+    pub content_type: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_listeners() -> Vec<ListenerConfig> {
+    vec![ListenerConfig {
+        address: "0.0.0.0:8080".into(),
+        tls: None,
+        h2c: false,
+    }]
+}
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+fn default_true() -> bool {
+    true
+}
+fn default_keepalive_pool() -> usize {
+    256
+}
+fn default_grace() -> ConfDuration {
+    ConfDuration(std::time::Duration::from_secs(5))
+}
+fn default_pid_file() -> String {
+    "/tmp/portico.pid".into()
+}
+fn default_upgrade_sock() -> String {
+    "/tmp/portico_upgrade.sock".into()
+}
+fn default_weight() -> usize {
+    1
+}
+fn default_check_path() -> String {
+    "/".into()
+}
+fn default_statuses() -> Vec<u16> {
+    vec![200]
+}
+fn default_interval() -> ConfDuration {
+    ConfDuration(std::time::Duration::from_secs(5))
+}
+fn default_check_timeout() -> ConfDuration {
+    ConfDuration(std::time::Duration::from_secs(2))
+}
+fn default_healthy_threshold() -> u32 {
+    2
+}
+fn default_unhealthy_threshold() -> u32 {
+    3
+}
+fn default_max_fails() -> u32 {
+    3
+}
+fn default_cooldown() -> ConfDuration {
+    ConfDuration(std::time::Duration::from_secs(10))
+}
+fn default_paths() -> Vec<String> {
+    vec!["/*".into()]
+}
+fn default_retries() -> u32 {
+    1
+}
+fn default_status() -> u16 {
+    200
+}
+fn default_content_type() -> String {
+    "text/plain; charset=utf-8".into()
+}

@@ -1,0 +1,13 @@
+//! Portico: an API and AI gateway on Cloudflare's Pingora.
+//!
+//! Config (YAML) -> [`config::Config`] -> [`runtime::Snapshot`] (compiled) ->
+//! served by [`proxy::Gateway`], a Pingora `ProxyHttp`. See DESIGN.md.
+
+pub mod config;
+pub mod path;
+pub mod proxy;
+pub mod router;
+pub mod runtime;
+pub mod server;
+pub mod tls;
+pub mod upstream;

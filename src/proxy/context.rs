@@ -1,0 +1,49 @@
+//! Per-request state carried through the phase hooks.
+
+use super::errors::GatewayError;
+use crate::runtime::Snapshot;
+use crate::upstream::InflightGuard;
+use std::sync::Arc;
+
+pub struct RequestCtx {
+    /// The config this request runs on, start to finish.
+    pub snapshot: Arc<Snapshot>,
+    pub request_id: String,
+    /// Index into `snapshot.routes` once routed.
+    pub route: Option<usize>,
+    /// Index of the matched path pattern of the route.
+    pub pattern: usize,
+    /// The normalised path when it differs from the request's.
+    pub normalized_path: Option<String>,
+    /// Host as routed on (lower case, no port).
+    pub host: String,
+    /// Targets of the pool this request already tried.
+    pub tried: Vec<usize>,
+    /// Retries used so far.
+    pub retries: u32,
+    /// The target of the current attempt; counts it in flight.
+    pub current: Option<(usize, InflightGuard)>,
+    /// Why the request failed, when Portico decided it.
+    pub failure: Option<GatewayError>,
+}
+
+impl RequestCtx {
+    pub fn new(snapshot: Arc<Snapshot>) -> RequestCtx {
+        RequestCtx {
+            snapshot,
+            request_id: String::new(),
+            route: None,
+            pattern: 0,
+            normalized_path: None,
+            host: String::new(),
+            tried: Vec::new(),
+            retries: 0,
+            current: None,
+            failure: None,
+        }
+    }
+
+    pub fn route(&self) -> Option<&crate::runtime::Route> {
+        self.route.and_then(|i| self.snapshot.routes.get(i))
+    }
+}

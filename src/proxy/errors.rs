@@ -1,0 +1,111 @@
+//! The one conversion point from failures to what a client sees: the JSON
+//! error shape from DESIGN.md (OpenAI's, so SDKs parse it) with a status, a
+//! machine-readable type and the request id.
+
+use bytes::Bytes;
+use pingora_core::{Error, ErrorSource, ErrorType};
+
+/// A failure the gateway reports to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    RouteNotFound,
+    MethodNotAllowed,
+    NoHealthyUpstream,
+    UpstreamConnect,
+    UpstreamTimeout,
+    UpstreamReset,
+    BadRequest,
+    RequestTimeout,
+    Internal,
+}
+
+impl GatewayError {
+    pub fn status(self) -> u16 {
+        match self {
+            GatewayError::RouteNotFound => 404,
+            GatewayError::MethodNotAllowed => 405,
+            GatewayError::NoHealthyUpstream => 503,
+            GatewayError::UpstreamConnect | GatewayError::UpstreamReset => 502,
+            GatewayError::UpstreamTimeout => 504,
+            GatewayError::BadRequest => 400,
+            GatewayError::RequestTimeout => 408,
+            GatewayError::Internal => 500,
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            GatewayError::RouteNotFound => "route_not_found",
+            GatewayError::MethodNotAllowed => "method_not_allowed",
+            GatewayError::NoHealthyUpstream => "no_healthy_upstream",
+            GatewayError::UpstreamConnect => "upstream_connect_failed",
+            GatewayError::UpstreamTimeout => "upstream_timeout",
+            GatewayError::UpstreamReset => "upstream_reset",
+            GatewayError::BadRequest => "bad_request",
+            GatewayError::RequestTimeout => "request_timeout",
+            GatewayError::Internal => "internal_error",
+        }
+    }
+
+    /// Classifies a pingora error; None when the client is gone and nothing
+    /// should be written.
+    pub fn from_pingora(e: &Error) -> Option<GatewayError> {
+        use ErrorType::*;
+        let upstream = e.esource() == &ErrorSource::Upstream;
+        Some(match e.etype() {
+            HTTPStatus(503) => GatewayError::NoHealthyUpstream,
+            HTTPStatus(504) => GatewayError::UpstreamTimeout,
+            HTTPStatus(502) => GatewayError::UpstreamConnect,
+            HTTPStatus(408) => GatewayError::RequestTimeout,
+            HTTPStatus(s) if (400..500).contains(s) => GatewayError::BadRequest,
+            HTTPStatus(_) => GatewayError::Internal,
+            ConnectTimedout | TLSHandshakeTimedout => GatewayError::UpstreamTimeout,
+            ReadTimedout | WriteTimedout if upstream => GatewayError::UpstreamTimeout,
+            ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | InvalidCert | HandshakeError
+            | SocketError | BindError | ConnectProxyFailure => GatewayError::UpstreamConnect,
+            _ if upstream => GatewayError::UpstreamReset,
+            ReadTimedout => GatewayError::RequestTimeout,
+            ReadError | WriteError | ConnectionClosed if e.esource() == &ErrorSource::Downstream => return None,
+            _ if e.esource() == &ErrorSource::Downstream => GatewayError::BadRequest,
+            _ => GatewayError::Internal,
+        })
+    }
+}
+
+/// `{"error": {"message", "type", "code", "request_id"}}`
+pub fn error_body(message: &str, kind: &str, status: u16, request_id: &str) -> Bytes {
+    let v = serde_json::json!({
+        "error": {
+            "message": message,
+            "type": kind,
+            "code": status,
+            "request_id": request_id,
+        }
+    });
+    Bytes::from(v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape() {
+        let b = error_body("no route for GET /x", "route_not_found", 404, "abc");
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["error"]["code"], 404);
+        assert_eq!(v["error"]["type"], "route_not_found");
+        assert_eq!(v["error"]["request_id"], "abc");
+    }
+
+    #[test]
+    fn mapping() {
+        let e = Error::new(ErrorType::ConnectRefused);
+        assert_eq!(GatewayError::from_pingora(&e), Some(GatewayError::UpstreamConnect));
+        let e = Error::new(ErrorType::ConnectTimedout);
+        assert_eq!(GatewayError::from_pingora(&e), Some(GatewayError::UpstreamTimeout));
+        let mut e = Error::new(ErrorType::ReadTimedout);
+        e.esource = ErrorSource::Upstream;
+        assert_eq!(GatewayError::from_pingora(&e), Some(GatewayError::UpstreamTimeout));
+    }
+}

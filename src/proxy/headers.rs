@@ -1,0 +1,117 @@
+//! Header work on the proxy path: request ids, X-Forwarded-*, hop-by-hop
+//! removal (RFC 9110 section 7.6.1) and the host of a request.
+
+use http::header::{HeaderMap, HeaderName, CONNECTION, TE, UPGRADE};
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: [&str; 4] = ["keep-alive", "proxy-connection", "te", "trailer"];
+
+/// A client-sent request id is kept when it is short and of safe characters.
+pub fn sane_request_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
+}
+
+pub fn new_request_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+/// Names listed in the Connection header (lower case).
+fn connection_tokens(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().to_ascii_lowercase().as_bytes()).ok())
+        .collect()
+}
+
+/// True for a protocol upgrade (e.g. WebSocket) that must keep Connection/Upgrade.
+pub fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE)
+        && connection_tokens(headers).iter().any(|t| t.as_str() == "upgrade")
+}
+
+/// Removes hop-by-hop headers from a message about to be forwarded; `keep_upgrade`
+/// keeps Connection and Upgrade of a protocol upgrade. Calls `remove` per name.
+pub fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
+    let mut names = Vec::new();
+    if !headers.contains_key(CONNECTION) && !HOP_BY_HOP.iter().any(|h| headers.contains_key(*h)) {
+        return names;
+    }
+    for t in connection_tokens(headers) {
+        if keep_upgrade && t == UPGRADE {
+            continue;
+        }
+        names.push(t);
+    }
+    for h in HOP_BY_HOP {
+        if headers.contains_key(h) {
+            if h == "te" && headers.get(TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers")) {
+                // "TE: trailers" is allowed end to end (gRPC needs it).
+                continue;
+            }
+            names.push(HeaderName::from_static(h));
+        }
+    }
+    if !keep_upgrade {
+        names.push(CONNECTION);
+        if headers.contains_key(UPGRADE) {
+            names.push(UPGRADE);
+        }
+    }
+    names
+}
+
+/// The request's host without port, lower case; `authority` covers HTTP/2.
+pub fn request_host<'a>(host_header: Option<&'a [u8]>, authority: Option<&'a str>) -> String {
+    let raw = host_header
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .or(authority)
+        .unwrap_or("");
+    let no_port = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { raw })
+    };
+    no_port.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(request_host(Some(b"API.example.com:8080"), None), "api.example.com");
+        assert_eq!(request_host(Some(b"[::1]:80"), None), "::1");
+        assert_eq!(request_host(None, Some("a.b")), "a.b");
+        assert_eq!(request_host(Some(b"example.com."), None), "example.com");
+    }
+
+    #[test]
+    fn request_ids() {
+        assert!(sane_request_id(b"abc-123"));
+        assert!(!sane_request_id(b""));
+        assert!(!sane_request_id(b"a b"));
+        assert!(!sane_request_id(&[b'a'; 200]));
+    }
+
+    #[test]
+    fn hop_by_hop() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, "keep-alive, x-secret".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        let names = hop_by_hop_names(&h, false);
+        assert!(names.iter().any(|n| n == "x-secret"));
+        assert!(names.iter().any(|n| n == "keep-alive"));
+        assert!(names.iter().any(|n| n == CONNECTION));
+        assert!(!names.iter().any(|n| n == "te"));
+    }
+}

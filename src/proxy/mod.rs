@@ -1,0 +1,322 @@
+//! The ProxyHttp implementation. It orchestrates the request path from
+//! DESIGN.md; routing, selection and header rules live in their own modules.
+
+mod context;
+mod errors;
+mod forward;
+mod headers;
+
+pub use context::RequestCtx;
+pub use errors::{error_body, GatewayError};
+
+use crate::config::HashOn;
+use crate::router::RouteLookup;
+use crate::runtime::{RouteAction, SharedSnapshot};
+use crate::upstream::InflightGuard;
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::{Error, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+pub struct Gateway {
+    pub snapshot: SharedSnapshot,
+}
+
+impl Gateway {
+    pub fn new(snapshot: SharedSnapshot) -> Gateway {
+        Gateway { snapshot }
+    }
+}
+
+/// Writes a complete response from the gateway itself.
+async fn respond(
+    session: &mut Session,
+    ctx: &RequestCtx,
+    status: u16,
+    headers: &[(http::HeaderName, http::HeaderValue)],
+    body: Bytes,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(headers.len() + 3))?;
+    for (k, v) in headers {
+        resp.append_header(k.clone(), v.clone())?;
+    }
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+    session.write_response_header(Box::new(resp), false).await?;
+    session.write_response_body(Some(body), true).await?;
+    Ok(())
+}
+
+async fn respond_error(session: &mut Session, ctx: &RequestCtx, err: GatewayError, message: &str, extra: Option<(&str, String)>) -> Result<()> {
+    let status = err.status();
+    let body = error_body(message, err.kind(), status, &ctx.request_id);
+    let mut headers = vec![(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    )];
+    if let Some((name, value)) = extra {
+        if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
+            headers.push((n, v));
+        }
+    }
+    respond(session, ctx, status, &headers, body).await
+}
+
+fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
+    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+}
+
+fn cookie_value<'a>(header: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    header.split(|b| *b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii_start();
+        let (k, v) = pair.split_at(pair.iter().position(|b| *b == b'=')?);
+        (k == name.as_bytes()).then(|| &v[1..])
+    })
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.snapshot.load_full())
+    }
+
+    /// Assigns the request id before anything can fail.
+    async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        ctx.request_id = match session.req_header().headers.get("x-request-id") {
+            Some(v) if headers::sane_request_id(v.as_bytes()) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            _ => headers::new_request_id(),
+        };
+        Ok(())
+    }
+
+    /// Routes the request; answers 404/405 and fixed responses here.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let req = session.req_header();
+        let raw_path = req.uri.path();
+        let path = crate::path::normalize(raw_path);
+        ctx.host = headers::request_host(
+            req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
+            req.uri.authority().map(|a| a.as_str()),
+        );
+        let method = req.method.clone();
+        let lookup = ctx.snapshot.router.lookup(&ctx.host, &path, &method);
+        if let std::borrow::Cow::Owned(p) = path {
+            ctx.normalized_path = Some(p);
+        }
+        match lookup {
+            RouteLookup::Found { route, pattern } => {
+                ctx.route = Some(route);
+                ctx.pattern = pattern;
+            }
+            RouteLookup::NotFound => {
+                let msg = format!("no route for {} {}", method, session.req_header().uri.path());
+                respond_error(session, ctx, GatewayError::RouteNotFound, &msg, None).await?;
+                return Ok(true);
+            }
+            RouteLookup::MethodNotAllowed { allow } => {
+                let allow = allow.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+                let msg = format!("method {} not allowed for {}", method, session.req_header().uri.path());
+                respond_error(session, ctx, GatewayError::MethodNotAllowed, &msg, Some(("allow", allow))).await?;
+                return Ok(true);
+            }
+        }
+        let snapshot = ctx.snapshot.clone();
+        if let Some(RouteAction::Respond(fixed)) = snapshot.routes.get(ctx.route.unwrap_or(usize::MAX)).map(|r| &r.action) {
+            respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Chooses a target among the pool's available ones, skipping those this
+    /// request already tried.
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let snapshot = ctx.snapshot.clone();
+        let route = ctx.route.and_then(|i| snapshot.routes.get(i));
+        let Some(RouteAction::Proxy { pool, timeouts }) = route.map(|r| &r.action) else {
+            return Error::e_explain(ErrorType::InternalError, "route has no upstream");
+        };
+        let ip = client_ip(session);
+        let ip_key = match ip {
+            Some(std::net::IpAddr::V4(v4)) => v4.octets().to_vec(),
+            Some(std::net::IpAddr::V6(v6)) => v6.octets().to_vec(),
+            None => Vec::new(),
+        };
+        let req = session.req_header();
+        let key: &[u8] = match pool.hash_on {
+            HashOn::ClientIp => &ip_key,
+            HashOn::Path => ctx.normalized_path.as_deref().unwrap_or(req.uri.path()).as_bytes(),
+            HashOn::Header => req.headers.get(pool.hash_key.as_str()).map_or(&ip_key[..], |v| v.as_bytes()),
+            HashOn::Cookie => req
+                .headers
+                .get(http::header::COOKIE)
+                .and_then(|c| cookie_value(c.as_bytes(), &pool.hash_key))
+                .unwrap_or(&ip_key[..]),
+        };
+        let Some(i) = pool.select(key, &ctx.tried) else {
+            if ctx.failure.is_none() {
+                ctx.failure = Some(GatewayError::NoHealthyUpstream);
+            }
+            return Error::e_explain(ErrorType::HTTPStatus(503), format!("no available target in upstream {}", pool.name));
+        };
+        let target = pool.targets[i].clone();
+        let mut peer = target.peer.clone();
+        if let Some(t) = timeouts {
+            t.apply(&mut peer);
+        }
+        ctx.tried.push(i);
+        ctx.current = Some((i, InflightGuard::new(target)));
+        Ok(Box::new(peer))
+    }
+
+    /// Path rewrite, Host, X-Forwarded-*, X-Request-Id, hop-by-hop removal.
+    async fn upstream_request_filter(&self, session: &mut Session, up: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+        let Some(route) = ctx.route() else { return Ok(()) };
+        let normalized = ctx.normalized_path.as_deref();
+        let path = normalized.unwrap_or(up.uri.path());
+        let new_path = forward::upstream_path(route, ctx.pattern, path);
+        if let Some(p) = new_path.as_deref().or(normalized) {
+            let pq = match up.uri.query() {
+                Some(q) => format!("{p}?{q}"),
+                None => p.to_string(),
+            };
+            if let Ok(uri) = pq.parse::<http::Uri>() {
+                up.set_uri(uri);
+            }
+        }
+        let upgrade = headers::is_upgrade(&up.headers);
+        for name in headers::hop_by_hop_names(&up.headers, upgrade) {
+            up.remove_header(&name);
+        }
+        let original_host = session
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .cloned()
+            .or_else(|| session.req_header().uri.authority().and_then(|a| http::HeaderValue::from_str(a.as_str()).ok()));
+        if let Some(RouteAction::Proxy { pool, .. }) = ctx.route().map(|r| &r.action) {
+            if let Some(h) = &pool.host_header {
+                up.insert_header(http::header::HOST, h.clone())?;
+            } else if !up.headers.contains_key(http::header::HOST) {
+                if let Some(h) = &original_host {
+                    up.insert_header(http::header::HOST, h.clone())?;
+                }
+            }
+        }
+        if let Some(ip) = client_ip(session) {
+            let xff = forward::forwarded_for(up.headers.get("x-forwarded-for").map(|v| v.as_bytes()), &ip.to_string());
+            up.insert_header("x-forwarded-for", xff)?;
+        }
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        up.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+        if let Some(h) = original_host {
+            up.insert_header("x-forwarded-host", h)?;
+        }
+        up.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    /// The target answered: it counts as a success for passive health.
+    async fn upstream_response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        if let Some((_, guard)) = &ctx.current {
+            guard.target().record_success();
+        }
+        let keep_upgrade = resp.status == http::StatusCode::SWITCHING_PROTOCOLS;
+        for name in headers::hop_by_hop_names(&resp.headers, keep_upgrade) {
+            resp.remove_header(&name);
+        }
+        Ok(())
+    }
+
+    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    /// Marks the target and retries on another one while the route allows.
+    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+        self.note_failure(ctx, &e);
+        let budget = ctx.route().map_or(0, |r| r.retries);
+        if ctx.retries < budget {
+            ctx.retries += 1;
+            e.set_retry(true);
+        } else {
+            e.set_retry(false);
+        }
+        e
+    }
+
+    /// After connecting: retry only idempotent requests whose body can be
+    /// replayed (pingora's rule), within the route's budget.
+    fn error_while_proxy(&self, peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut RequestCtx, client_reused: bool) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if e.esource() == &pingora_core::ErrorSource::Upstream {
+            self.note_failure(ctx, &e);
+        }
+        let budget = ctx.route().map_or(0, |r| r.retries);
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() || ctx.retries >= budget {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+            if e.retry() {
+                ctx.retries += 1;
+            }
+        }
+        e
+    }
+
+    /// Every failure reaches the client as the JSON error.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let classified = match e.etype() {
+            // Our own 503 when no target is left; a retry that ran out reports the last cause.
+            ErrorType::HTTPStatus(503) => ctx.failure.or(Some(GatewayError::NoHealthyUpstream)),
+            _ => GatewayError::from_pingora(e),
+        };
+        let Some(err) = classified else {
+            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+        };
+        let status = err.status();
+        if session.response_written().is_none() {
+            let msg = match err {
+                GatewayError::NoHealthyUpstream => "no healthy upstream target".to_string(),
+                GatewayError::UpstreamTimeout => "upstream timed out".to_string(),
+                GatewayError::UpstreamConnect => "could not connect to upstream".to_string(),
+                GatewayError::UpstreamReset => "upstream closed the connection".to_string(),
+                GatewayError::BadRequest => "malformed request".to_string(),
+                _ => err.kind().replace('_', " "),
+            };
+            if let Err(write_err) = respond_error(session, ctx, err, &msg, None).await {
+                log::debug!("could not send error response: {write_err}");
+            }
+        }
+        FailToProxy { error_code: status, can_reuse_downstream: false }
+    }
+}
+
+impl Gateway {
+    /// Passive health: a failed attempt counts against its target, and the
+    /// target is excluded from this request's further attempts.
+    fn note_failure(&self, ctx: &mut RequestCtx, e: &Error) {
+        ctx.failure = GatewayError::from_pingora(e).or(ctx.failure);
+        let Some((_, guard)) = ctx.current.take() else { return };
+        if let Some(RouteAction::Proxy { pool, .. }) = ctx.route().map(|r| &r.action) {
+            guard.target().record_failure(pool.passive.max_fails, pool.passive.cooldown_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cookie_value;
+
+    #[test]
+    fn cookies() {
+        assert_eq!(cookie_value(b"a=1; sid=xyz; b=2", "sid"), Some(&b"xyz"[..]));
+        assert_eq!(cookie_value(b"a=1", "sid"), None);
+        assert_eq!(cookie_value(b"garbage", "sid"), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! The Snapshot: the compiled, immutable form of one config. The proxy reads
+//! the current one from an ArcSwap once per request; a reload compiles a new
+//! one and swaps it in, so requests in flight finish on the one they started
+//! with. Everything derivable from the config is computed here, not per request.
+
+use crate::config::{LoadedConfig, RouteConfig};
+use crate::router::{PathPattern, RouteSpec, Router};
+use crate::tls::{load_certified_key, SniResolver};
+use crate::upstream::peer::{build_peer, load_ca, PeerTls, Timeouts};
+use crate::upstream::{ActiveCheck, Passive, Target, UpstreamPool};
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+/// A response the gateway gives itself (route type `response`).
+#[derive(Debug)]
+pub struct FixedResponse {
+    pub status: u16,
+    pub body: Bytes,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+#[derive(Debug)]
+pub enum RouteAction {
+    Proxy {
+        pool: Arc<UpstreamPool>,
+        /// Set when the route overrides the upstream's timeouts.
+        timeouts: Option<Timeouts>,
+    },
+    Respond(FixedResponse),
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub action: RouteAction,
+    pub patterns: Vec<PathPattern>,
+    pub strip_prefix: bool,
+    pub rewrite: Option<String>,
+    pub retries: u32,
+}
+
+/// A listener as compiled: address and TLS acceptor material.
+#[derive(Debug, Clone)]
+pub struct ListenerSpec {
+    pub address: String,
+    pub tls: Option<Arc<SniResolver>>,
+    pub http2: bool,
+    pub h2c: bool,
+}
+
+#[derive(Debug)]
+pub struct Snapshot {
+    pub router: Router,
+    pub routes: Vec<Route>,
+    pub pools: HashMap<String, Arc<UpstreamPool>>,
+    pub listeners: Vec<ListenerSpec>,
+}
+
+impl Snapshot {
+    /// An empty snapshot (no routes): every request gets 404.
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            router: Router::default(),
+            routes: Vec::new(),
+            pools: HashMap::new(),
+            listeners: Vec::new(),
+        }
+    }
+
+    /// Compiles a validated config. Target health of `previous` carries over
+    /// for targets with the same pool name and address.
+    pub fn build(loaded: &LoadedConfig, previous: Option<&Snapshot>) -> Result<Snapshot, crate::config::ConfigError> {
+        let cfg = &loaded.config;
+        let mut issues = loaded.issues();
+        let mut listeners = Vec::new();
+        for (i, l) in cfg.server.listeners.iter().enumerate() {
+            let mut resolver = None;
+            if let Some(tls) = &l.tls {
+                let mut keys = Vec::new();
+                for (j, c) in tls.certificates.iter().enumerate() {
+                    match load_certified_key(&loaded_rel(loaded, &c.cert), &loaded_rel(loaded, &c.key)) {
+                        Ok(k) => keys.push(k),
+                        Err(e) => issues.add(format!("server.listeners[{i}].tls.certificates[{j}]"), e),
+                    }
+                }
+                resolver = SniResolver::new(keys).map(Arc::new);
+            }
+            listeners.push(ListenerSpec {
+                address: l.address.clone(),
+                tls: resolver,
+                http2: l.tls.as_ref().is_some_and(|t| t.http2),
+                h2c: l.h2c,
+            });
+        }
+
+        let mut pools = HashMap::new();
+        for (name, up) in &cfg.upstreams {
+            let p = format!("upstreams.{name}");
+            let tls = match &up.tls {
+                None => None,
+                Some(t) => {
+                    let ca = match &t.ca_file {
+                        None => None,
+                        Some(f) => match load_ca(&loaded_rel(loaded, f)) {
+                            Ok(ca) => Some(ca),
+                            Err(e) => {
+                                issues.add(format!("{p}.tls.ca_file"), e);
+                                None
+                            }
+                        },
+                    };
+                    Some(PeerTls {
+                        sni: t.sni.clone(),
+                        verify: t.verify,
+                        ca,
+                    })
+                }
+            };
+            let timeouts = Timeouts::default().overridden(&up.timeouts);
+            let mut targets = Vec::new();
+            let mut seen = HashMap::new();
+            for (i, t) in up.targets.iter().enumerate() {
+                let addr = match resolve(&t.address) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        issues.add(format!("{p}.targets[{i}].address"), e);
+                        continue;
+                    }
+                };
+                if let Some(first) = seen.insert(addr, i) {
+                    issues.add(
+                        format!("{p}.targets[{i}].address"),
+                        format!("{addr} is already targets[{first}]"),
+                    );
+                }
+                let host = t.address.rsplit_once(':').map_or(t.address.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let peer = build_peer(addr, host, tls.as_ref(), &timeouts);
+                let target = Target::new(t.address.clone(), addr, t.weight, peer);
+                let old = previous
+                    .and_then(|s| s.pools.get(name))
+                    .and_then(|p| p.targets.iter().find(|o| o.addr == addr));
+                if let Some(old) = old {
+                    target.inherit(old);
+                }
+                targets.push(Arc::new(target));
+            }
+            let active = up.health_check.active.as_ref().map(|a| ActiveCheck {
+                http: a.kind == crate::config::CheckKind::Http,
+                path: a.path.clone(),
+                host: a
+                    .host
+                    .clone()
+                    .or_else(|| up.host_header.clone())
+                    .unwrap_or_else(|| "localhost".into()),
+                expected: a.expected_statuses.clone(),
+                interval: a.interval.0,
+                timeout: a.timeout.0,
+                healthy_threshold: a.healthy_threshold,
+                unhealthy_threshold: a.unhealthy_threshold,
+            });
+            let passive = Passive {
+                max_fails: up.health_check.passive.max_fails,
+                cooldown_ms: up.health_check.passive.cooldown.0.as_millis() as u64,
+            };
+            if targets.is_empty() {
+                continue;
+            }
+            let pool = UpstreamPool::new(
+                name.clone(),
+                targets,
+                up.algorithm,
+                up.hash_on,
+                up.hash_key.clone().unwrap_or_default(),
+                up.host_header.as_deref().and_then(|h| HeaderValue::from_str(h).ok()),
+                passive,
+                active,
+                tls.is_some(),
+            );
+            pools.insert(name.clone(), Arc::new(pool));
+        }
+
+        let mut routes = Vec::new();
+        let mut specs = Vec::new();
+        for (i, r) in cfg.routes.iter().enumerate() {
+            if let Some(route) = compile_route(i, r, cfg, &pools, &mut issues) {
+                specs.push(RouteSpec {
+                    route: routes.len(),
+                    hosts: r.hosts.clone(),
+                    patterns: route.patterns.clone(),
+                    methods: r
+                        .methods
+                        .iter()
+                        .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                        .collect(),
+                });
+                routes.push(route);
+            }
+        }
+        issues.finish()?;
+        Ok(Snapshot {
+            router: Router::new(&specs),
+            routes,
+            pools,
+            listeners,
+        })
+    }
+}
+
+fn compile_route(
+    i: usize,
+    r: &RouteConfig,
+    cfg: &crate::config::Config,
+    pools: &HashMap<String, Arc<UpstreamPool>>,
+    issues: &mut crate::config::Issues,
+) -> Option<Route> {
+    let p = format!("routes[{i}]");
+    let mut patterns = Vec::new();
+    for (j, s) in r.paths.iter().enumerate() {
+        match PathPattern::parse(s) {
+            Ok(pat) => patterns.push(pat),
+            Err(e) => issues.add(format!("{p}.paths[{j}]"), e),
+        }
+    }
+    if r.strip_prefix && patterns.iter().any(|x| !matches!(x, PathPattern::Prefix(_))) {
+        issues.add(format!("{p}.strip_prefix"), "only applies to prefix paths like /api/*");
+    }
+    if let Some(rw) = &r.rewrite {
+        for name in rewrite_params(rw) {
+            if patterns.iter().any(|pat| !pat.params().contains(&name)) {
+                issues.add(
+                    format!("{p}.rewrite"),
+                    format!("{{{name}}} is not a parameter of every path of this route"),
+                );
+            }
+        }
+    }
+    let action = if let Some(resp) = &r.response {
+        let mut headers = vec![(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_str(&resp.content_type).ok()?,
+        )];
+        for (k, v) in &resp.headers {
+            headers.push((
+                HeaderName::from_bytes(k.as_bytes()).ok()?,
+                HeaderValue::from_str(v).ok()?,
+            ));
+        }
+        RouteAction::Respond(FixedResponse {
+            status: resp.status,
+            body: Bytes::from(resp.body.clone()),
+            headers,
+        })
+    } else {
+        let name = r.upstream.as_ref()?;
+        let pool = pools.get(name)?.clone();
+        let any_override = r.timeouts.connect.is_some()
+            || r.timeouts.read.is_some()
+            || r.timeouts.write.is_some()
+            || r.timeouts.idle.is_some();
+        let timeouts = any_override.then(|| {
+            let base = cfg
+                .upstreams
+                .get(name)
+                .map_or_else(Timeouts::default, |u| Timeouts::default().overridden(&u.timeouts));
+            base.overridden(&r.timeouts)
+        });
+        RouteAction::Proxy { pool, timeouts }
+    };
+    Some(Route {
+        name: r.name.clone(),
+        action,
+        patterns,
+        strip_prefix: r.strip_prefix,
+        rewrite: r.rewrite.clone(),
+        retries: r.retries,
+    })
+}
+
+/// `{name}` placeholders in a rewrite template.
+pub fn rewrite_params(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else { break };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// Relative file paths in the config are relative to the config file's folder.
+fn loaded_rel(loaded: &LoadedConfig, p: &std::path::Path) -> std::path::PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    match loaded.path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+fn resolve(address: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = address.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if !address.contains(':') {
+        return Err(format!("invalid address {address:?}; use host:port"));
+    }
+    let mut addrs = address
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {address:?}: {e}"))?;
+    addrs.next().ok_or_else(|| format!("{address:?} resolved to no address"))
+}

@@ -1,0 +1,91 @@
+//! Wires a compiled config into a Pingora server: listeners (plain, TLS with
+//! SNI, h2c), the proxy service and the health-check background task.
+
+use crate::config::{self, LoadedConfig};
+use crate::proxy::Gateway;
+use crate::runtime::{SharedSnapshot, Snapshot};
+use crate::upstream::health::HealthChecker;
+use arc_swap::ArcSwap;
+use pingora_core::apps::HttpServerOptions;
+use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Options of `portico run`.
+pub struct RunOptions<'a> {
+    pub config: &'a Path,
+    /// Take over the listening sockets of a running instance (graceful upgrade).
+    pub upgrade: bool,
+}
+
+/// Loads and compiles a config file: the same checks `portico check` runs.
+pub fn load_snapshot(path: &Path, previous: Option<&Snapshot>) -> Result<(LoadedConfig, Snapshot), config::ConfigError> {
+    let loaded = config::load(path)?;
+    let snapshot = Snapshot::build(&loaded, previous)?;
+    Ok((loaded, snapshot))
+}
+
+fn server_conf(loaded: &LoadedConfig) -> ServerConf {
+    let s = &loaded.config.server;
+    ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        grace_period_seconds: Some(s.grace_period.0.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.0.as_secs()),
+        pid_file: s.pid_file.clone(),
+        upgrade_sock: s.upgrade_sock.clone(),
+        ..ServerConf::default()
+    }
+}
+
+/// Builds the server and runs until shutdown. Returns only on a startup error.
+pub fn run(opts: RunOptions) -> Result<(), String> {
+    let (loaded, snapshot) = load_snapshot(opts.config, None).map_err(|e| e.to_string())?;
+    let listeners = snapshot.listeners.clone();
+    let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&loaded));
+    server.bootstrap();
+
+    // h2c is a property of the service, so plain listeners with h2c get their own.
+    let mut main = pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico");
+    let mut h2c = pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico-h2c");
+    if let Some(app) = h2c.app_logic_mut() {
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
+    let mut has_h2c = false;
+    for l in &listeners {
+        match &l.tls {
+            Some(resolver) => {
+                let mut tls = TlsSettings::intermediate("", "").map_err(|e| e.to_string())?;
+                tls.set_cert_resolver(resolver.clone());
+                if l.http2 {
+                    tls.enable_h2();
+                }
+                main.add_tls_with_settings(&l.address, None, tls);
+            }
+            None if l.h2c => {
+                has_h2c = true;
+                h2c.add_tcp(&l.address);
+            }
+            None => main.add_tcp(&l.address),
+        }
+    }
+    server.add_service(main);
+    if has_h2c {
+        server.add_service(h2c);
+    }
+    server.add_service(background_service("health checks", HealthChecker { snapshot: shared }));
+    log::info!("portico {} serving {} listener(s) from {}", env!("CARGO_PKG_VERSION"), listeners.len(), loaded.file);
+    server.run_forever();
+}

@@ -1,0 +1,111 @@
+//! Active health checks: one background task checks every pool that has
+//! `health_check.active`, each on its own interval. The checks themselves are
+//! pingora-load-balancing's `HttpHealthCheck` and `TcpHealthCheck`; the
+//! thresholds and the resulting state live on Portico's targets, so state
+//! survives a reload for unchanged targets. The task reads the current
+//! snapshot every tick, so pools added by a reload are checked at once.
+
+use super::pool::{ActiveCheck, UpstreamPool};
+use super::target::Target;
+use crate::runtime::SharedSnapshot;
+use async_trait::async_trait;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use pingora_http::RequestHeader;
+use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
+use pingora_load_balancing::Backend;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TICK: Duration = Duration::from_millis(100);
+
+pub struct HealthChecker {
+    pub snapshot: SharedSnapshot,
+}
+
+#[async_trait]
+impl BackgroundService for HealthChecker {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut next_due: HashMap<String, Instant> = HashMap::new();
+        let mut checks: HashMap<String, (usize, Arc<dyn HealthCheck + Send + Sync>)> = HashMap::new();
+        loop {
+            let snap = self.snapshot.load_full();
+            let now = Instant::now();
+            for pool in snap.pools.values() {
+                let Some(active) = &pool.active else { continue };
+                if next_due.get(&pool.name).is_some_and(|t| *t > now) {
+                    continue;
+                }
+                next_due.insert(pool.name.clone(), now + active.interval);
+                // Rebuild the checker when the pool object changed (a reload).
+                let key = Arc::as_ptr(pool) as usize;
+                let check = match checks.get(&pool.name) {
+                    Some((k, c)) if *k == key => c.clone(),
+                    _ => {
+                        let c = build_check(pool, active);
+                        checks.insert(pool.name.clone(), (key, c.clone()));
+                        c
+                    }
+                };
+                for target in &pool.targets {
+                    tokio::spawn(run_one(check.clone(), target.clone(), active.clone(), pool.name.clone()));
+                }
+            }
+            next_due.retain(|name, _| snap.pools.contains_key(name));
+            checks.retain(|name, _| snap.pools.contains_key(name));
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+async fn run_one(check: Arc<dyn HealthCheck + Send + Sync>, target: Arc<Target>, active: ActiveCheck, pool: String) {
+    let backend = Backend {
+        addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(target.addr),
+        weight: 1,
+        ext: http::Extensions::new(),
+    };
+    let ok = matches!(tokio::time::timeout(active.timeout, check.check(&backend)).await, Ok(Ok(())));
+    if let Some(healthy) = target.record_check(ok, active.healthy_threshold, active.unhealthy_threshold) {
+        let state = if healthy { "healthy" } else { "unhealthy" };
+        log::warn!("upstream {pool}: target {} is now {state}", target.label);
+    }
+}
+
+fn build_check(pool: &UpstreamPool, active: &ActiveCheck) -> Arc<dyn HealthCheck + Send + Sync> {
+    // The peer template carries TLS, SNI and CA of the pool's first target.
+    let mut template = pool.targets[0].peer.clone();
+    template.options.connection_timeout = Some(active.timeout);
+    template.options.read_timeout = Some(active.timeout);
+    template.options.write_timeout = Some(active.timeout);
+    if !active.http {
+        let mut tcp = TcpHealthCheck::new();
+        tcp.peer_template = pingora_core::upstreams::peer::BasicPeer::new("0.0.0.0:1");
+        tcp.peer_template.sni = template.sni.clone();
+        tcp.peer_template.options = template.options.clone();
+        return Arc::from(tcp as Box<dyn HealthCheck + Send + Sync>);
+    }
+    let mut hc = HttpHealthCheck::new(&active.host, pool.tls);
+    hc.peer_template = template;
+    hc.reuse_connection = false;
+    if let Ok(mut req) = RequestHeader::build("GET", active.path.as_bytes(), None) {
+        let _ = req.insert_header("Host", active.host.as_str());
+        let _ = req.insert_header("User-Agent", "portico-health-check");
+        hc.req = req;
+    }
+    let expected = active.expected.clone();
+    hc.validator = Some(Box::new(move |resp| {
+        if expected.contains(&resp.status.as_u16()) {
+            Ok(())
+        } else {
+            pingora_core::Error::e_explain(
+                pingora_core::ErrorType::Custom("unexpected status"),
+                format!("status {}", resp.status),
+            )
+        }
+    }));
+    Arc::new(hc)
+}
