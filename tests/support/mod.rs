@@ -1,0 +1,243 @@
+//! Test harness: real upstream servers (hyper, in-process, port 0) and a real
+//! Portico process started from the built binary with a generated config.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// A port that was free a moment ago (Pingora listeners need a known port).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Shared state of a test upstream.
+pub struct UpstreamState {
+    pub name: String,
+    pub hits: AtomicUsize,
+    /// What `/health` answers: 200 when true, 503 when false.
+    pub healthy: AtomicBool,
+}
+
+/// An HTTP/1.1 + h2c upstream that echoes the request as JSON:
+/// `{"upstream", "method", "path", "query", "headers": {..}, "body"}`.
+/// Special paths: `/health`, `/status/{code}`, `/delay/{ms}`, `/reset` (closes the connection).
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub state: Arc<UpstreamState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    pub async fn start(name: &str) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+        Self::serve(name, listener)
+    }
+
+    /// Serves on a specific listener (e.g. to bring a target back on its old port).
+    pub fn serve(name: &str, listener: TcpListener) -> Upstream {
+        let addr = listener.local_addr().expect("addr");
+        let state = Arc::new(UpstreamState {
+            name: name.to_string(),
+            hits: AtomicUsize::new(0),
+            healthy: AtomicBool::new(true),
+        });
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Upstream { addr, state, task }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.state.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn set_healthy(&self, v: bool) {
+        self.state.healthy.store(v, Ordering::SeqCst);
+    }
+
+    /// Stops accepting; the port then refuses connections.
+    pub fn stop(self) -> SocketAddr {
+        self.task.abort();
+        self.addr
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(st: Arc<UpstreamState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
+    if path == "/health" {
+        let ok = st.healthy.load(Ordering::SeqCst);
+        let status = if ok { 200 } else { 503 };
+        return Ok(Response::builder().status(status).body(Full::new(Bytes::from_static(b"health"))).unwrap());
+    }
+    st.hits.fetch_add(1, Ordering::SeqCst);
+    if let Some(ms) = path.strip_prefix("/delay/").and_then(|m| m.parse::<u64>().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let status = path.strip_prefix("/status/").and_then(|c| c.parse::<u16>().ok()).unwrap_or(200);
+    let method = req.method().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let mut headers = serde_json::Map::new();
+    for (k, v) in req.headers() {
+        headers.insert(k.to_string(), serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into()));
+    }
+    let version = format!("{:?}", req.version());
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let v = serde_json::json!({
+        "upstream": st.name,
+        "method": method,
+        "path": path,
+        "query": query,
+        "version": version,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-upstream", st.name.as_str())
+        .body(Full::new(Bytes::from(v.to_string())))
+        .unwrap())
+}
+
+/// A running Portico process; killed on drop.
+pub struct Gateway {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Child,
+}
+
+/// A fresh temp dir for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "portico-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+pub fn portico_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_portico")
+}
+
+impl Gateway {
+    /// Starts Portico with `yaml`, where `${PORT}` is replaced by a free port and
+    /// `${DIR}` by the test's temp dir. Adds a `server:` block (listener on
+    /// `${PORT}`, 2 threads, private pid file and upgrade socket) when the YAML has none.
+    /// Waits until the listener accepts connections.
+    pub async fn start(yaml: &str) -> Gateway {
+        let port = free_port();
+        let dir = temp_dir("gw");
+        let mut text = yaml.to_string();
+        if !text.contains("server:") {
+            text = format!(
+                "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{text}"
+            );
+        }
+        let text = text.replace("${PORT}", &port.to_string()).replace("${DIR}", &dir.display().to_string());
+        let conf = dir.join("portico.yaml");
+        std::fs::write(&conf, text).expect("write config");
+        let log = std::fs::File::create(dir.join("portico.log")).expect("log file");
+        let child = Command::new(portico_bin())
+            .args(["run", "-c"])
+            .arg(&conf)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn portico");
+        let mut gw = Gateway { port, dir, child };
+        gw.wait_ready().await;
+        gw
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("portico exited early ({status}):\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "portico did not start:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("portico.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP client with no connection reuse surprises and a generous timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// Polls `f` until it returns true or the deadline passes.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET and parse the echo JSON (or error JSON) body.
+pub async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value) {
+    let r = c.get(url).send().await.expect("request");
+    let status = r.status().as_u16();
+    let v = r.json().await.unwrap_or(serde_json::Value::Null);
+    (status, v)
+}
