@@ -40,7 +40,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { config, upgrade } => {
-            let opts = portico::server::RunOptions { config: &config, upgrade };
+            let opts = portico::server::RunOptions {
+                config: &config,
+                upgrade,
+            };
             if let Err(e) = portico::server::run(opts) {
                 eprintln!("{e}");
                 return ExitCode::from(1);

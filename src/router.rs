@@ -40,7 +40,9 @@ impl PathPattern {
         }
         if let Some(prefix) = s.strip_suffix("/*") {
             if prefix.contains(['*', '{', '}']) {
-                return Err(format!("path {s:?}: a prefix path cannot hold parameters or other wildcards"));
+                return Err(format!(
+                    "path {s:?}: a prefix path cannot hold parameters or other wildcards"
+                ));
             }
             return Ok(PathPattern::Prefix(prefix.to_string()));
         }
@@ -64,7 +66,9 @@ impl PathPattern {
                 names.push(name);
                 segments.push(Segment::Param(name.to_string()));
             } else if seg.contains(['{', '}']) {
-                return Err(format!("path {s:?}: a parameter must be a whole segment, like /users/{{id}}"));
+                return Err(format!(
+                    "path {s:?}: a parameter must be a whole segment, like /users/{{id}}"
+                ));
             } else {
                 segments.push(Segment::Literal(seg.to_string()));
             }
@@ -223,9 +227,14 @@ impl HostTable {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteLookup {
     /// Route index and the index of the path pattern that matched.
-    Found { route: usize, pattern: usize },
+    Found {
+        route: usize,
+        pattern: usize,
+    },
     /// The path matched but not the method; `allow` lists what would.
-    MethodNotAllowed { allow: Vec<Method> },
+    MethodNotAllowed {
+        allow: Vec<Method>,
+    },
     NotFound,
 }
 
@@ -309,7 +318,10 @@ mod tests {
             route,
             hosts: hosts.iter().map(|s| s.to_string()).collect(),
             patterns: paths.iter().map(|p| PathPattern::parse(p).unwrap()).collect(),
-            methods: methods.iter().map(|m| Method::from_bytes(m.as_bytes()).unwrap()).collect(),
+            methods: methods
+                .iter()
+                .map(|m| Method::from_bytes(m.as_bytes()).unwrap())
+                .collect(),
         }
     }
 

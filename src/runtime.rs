@@ -54,8 +54,23 @@ pub struct ListenerSpec {
     pub h2c: bool,
 }
 
+/// Request limits enforced before routing.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Snapshot {
+    pub limits: Limits,
     pub router: Router,
     pub routes: Vec<Route>,
     pub pools: HashMap<String, Arc<UpstreamPool>>,
@@ -66,6 +81,7 @@ impl Snapshot {
     /// An empty snapshot (no routes): every request gets 404.
     pub fn empty() -> Snapshot {
         Snapshot {
+            limits: Limits::default(),
             router: Router::default(),
             routes: Vec::new(),
             pools: HashMap::new(),
@@ -105,13 +121,13 @@ impl Snapshot {
             let tls = match &up.tls {
                 None => None,
                 Some(t) => {
-                    let ca = match &t.ca_file {
-                        None => None,
+                    let (ca, ca_key) = match &t.ca_file {
+                        None => (None, 0),
                         Some(f) => match load_ca(&loaded_rel(loaded, f)) {
-                            Ok(ca) => Some(ca),
+                            Ok((ca, key)) => (Some(ca), key),
                             Err(e) => {
                                 issues.add(format!("{p}.tls.ca_file"), e);
-                                None
+                                (None, 0)
                             }
                         },
                     };
@@ -119,6 +135,7 @@ impl Snapshot {
                         sni: t.sni.clone(),
                         verify: t.verify,
                         ca,
+                        ca_key,
                     })
                 }
             };
@@ -205,6 +222,9 @@ impl Snapshot {
         }
         issues.finish()?;
         Ok(Snapshot {
+            limits: Limits {
+                max_header_bytes: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
+            },
             router: Router::new(&specs),
             routes,
             pools,
@@ -317,5 +337,7 @@ fn resolve(address: &str) -> Result<SocketAddr, String> {
     let mut addrs = address
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {address:?}: {e}"))?;
-    addrs.next().ok_or_else(|| format!("{address:?} resolved to no address"))
+    addrs
+        .next()
+        .ok_or_else(|| format!("{address:?} resolved to no address"))
 }

@@ -22,7 +22,10 @@ pub struct RunOptions<'a> {
 }
 
 /// Loads and compiles a config file: the same checks `portico check` runs.
-pub fn load_snapshot(path: &Path, previous: Option<&Snapshot>) -> Result<(LoadedConfig, Snapshot), config::ConfigError> {
+pub fn load_snapshot(
+    path: &Path,
+    previous: Option<&Snapshot>,
+) -> Result<(LoadedConfig, Snapshot), config::ConfigError> {
     let loaded = config::load(path)?;
     let snapshot = Snapshot::build(&loaded, previous)?;
     Ok((loaded, snapshot))
@@ -56,8 +59,10 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     server.bootstrap();
 
     // h2c is a property of the service, so plain listeners with h2c get their own.
-    let mut main = pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico");
-    let mut h2c = pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico-h2c");
+    let mut main =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico");
+    let mut h2c =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico-h2c");
     if let Some(app) = h2c.app_logic_mut() {
         let mut options = HttpServerOptions::default();
         options.h2c = true;
@@ -86,6 +91,11 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         server.add_service(h2c);
     }
     server.add_service(background_service("health checks", HealthChecker { snapshot: shared }));
-    log::info!("portico {} serving {} listener(s) from {}", env!("CARGO_PKG_VERSION"), listeners.len(), loaded.file);
+    log::info!(
+        "portico {} serving {} listener(s) from {}",
+        env!("CARGO_PKG_VERSION"),
+        listeners.len(),
+        loaded.file
+    );
     server.run_forever();
 }

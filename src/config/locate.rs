@@ -41,8 +41,15 @@ impl Positions {
 }
 
 enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, index: usize },
+    Map {
+        path: String,
+        key: Option<String>,
+        placed: bool,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
 }
 
 #[derive(Default)]
@@ -57,7 +64,7 @@ impl Walker {
     fn next_value_path(&mut self) -> Option<String> {
         match self.stack.last_mut() {
             None => Some(String::new()),
-            Some(Frame::Map { path, key }) => key.take().map(|k| join(path, &k)),
+            Some(Frame::Map { path, key, .. }) => key.take().map(|k| join(path, &k)),
             Some(Frame::Seq { path, index }) => {
                 let p = format!("{path}[{index}]");
                 *index += 1;
@@ -84,7 +91,13 @@ impl MarkedEventReceiver for Walker {
                     self.map.insert(path, pos);
                 }
                 None => {
-                    if let Some(Frame::Map { path, key }) = self.stack.last_mut() {
+                    if let Some(Frame::Map { path, key, placed }) = self.stack.last_mut() {
+                        // A block mapping's start event sits after its first key:
+                        // the first key's position is where the mapping starts.
+                        if !*placed {
+                            self.map.entry(path.clone()).or_insert(pos);
+                            *placed = true;
+                        }
                         // Point at the key until the value is seen.
                         self.map.entry(join(path, &value)).or_insert(pos);
                         *key = Some(value);
@@ -92,9 +105,14 @@ impl MarkedEventReceiver for Walker {
                 }
             },
             Event::MappingStart(..) => {
+                // No position here: the event sits after the first key; the
+                // first key (or the mapping's own key) places the mapping.
                 let path = self.next_value_path().unwrap_or_default();
-                self.map.entry(path.clone()).or_insert(pos);
-                self.stack.push(Frame::Map { path, key: None });
+                self.stack.push(Frame::Map {
+                    path,
+                    key: None,
+                    placed: false,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.next_value_path().unwrap_or_default();

@@ -156,10 +156,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
 /// serde_yaml's message reads `path: what at line L column C`; split it into our form.
 fn serde_issue(e: &serde_yaml::Error, file: &str) -> ConfigIssue {
     let (line, col) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-    let mut msg = e.to_string();
-    if let Some(cut) = msg.rfind(" at line ") {
-        msg.truncate(cut);
-    }
+    let msg = strip_locations(&e.to_string());
     let (path, message) = match msg.split_once(": ") {
         Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
         _ => (String::new(), msg),
@@ -170,5 +167,38 @@ fn serde_issue(e: &serde_yaml::Error, file: &str) -> ConfigIssue {
         col,
         path,
         message,
+    }
+}
+
+/// Removes every ` at line L column C` from a serde_yaml message (the position
+/// is reported once, in front).
+fn strip_locations(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find(" at line ") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + " at line ".len()..];
+        let tail = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+        let tail = tail.strip_prefix(" column ").unwrap_or(tail);
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_positions() {
+        assert_eq!(
+            strip_locations("did not find expected '-' indicator at line 8 column 4, while parsing"),
+            "did not find expected '-' indicator, while parsing"
+        );
+        assert_eq!(
+            strip_locations("x: unknown field `a` at line 3 column 5"),
+            "x: unknown field `a`"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! is an error rather than a silently ignored key. Defaults live here; the
 //! cross-field checks live in `validate.rs`.
 
-use super::units::ConfDuration;
+use super::units::{ConfDuration, ConfSize};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub pid_file: String,
     #[serde(default = "default_upgrade_sock")]
     pub upgrade_sock: String,
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    #[serde(default = "default_max_header_size")]
+    pub max_header_size: ConfSize,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             graceful_shutdown_timeout: default_grace(),
             pid_file: default_pid_file(),
             upgrade_sock: default_upgrade_sock(),
+            max_header_size: default_max_header_size(),
         }
     }
 }
@@ -290,6 +294,9 @@ fn default_pid_file() -> String {
 }
 fn default_upgrade_sock() -> String {
     "/tmp/portico_upgrade.sock".into()
+}
+fn default_max_header_size() -> ConfSize {
+    ConfSize(64 * 1024)
 }
 fn default_weight() -> usize {
     1

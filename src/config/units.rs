@@ -4,16 +4,44 @@
 //! message that names the accepted form.
 
 use serde::{de, Deserialize, Deserializer};
+
 use std::time::Duration;
 
 /// A duration written as `500ms`, `5s`, `2m`, `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfDuration(pub Duration);
 
+// Errors are raised inside the visitor so serde_yaml attaches the value's own
+// position and path (an error after deserializing would get the parent's).
+struct DurationVisitor;
+
+impl de::Visitor<'_> for DurationVisitor {
+    type Value = ConfDuration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a duration with a unit, e.g. \"500ms\", \"5s\", \"1m\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfDuration, E> {
+        parse_duration(v).map(ConfDuration).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfDuration, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfDuration, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfDuration, E> {
+        self.visit_str(&v.to_string())
+    }
+}
+
 impl<'de> Deserialize<'de> for ConfDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map(ConfDuration).map_err(de::Error::custom)
+        d.deserialize_any(DurationVisitor)
     }
 }
 
@@ -27,18 +55,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfSize(pub u64);
 
+struct SizeVisitor;
+
+impl de::Visitor<'_> for SizeVisitor {
+    type Value = ConfSize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a size, e.g. 65536, \"64KiB\" or \"1MiB\"")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfSize, E> {
+        parse_size(v).map(ConfSize).map_err(E::custom)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfSize, E> {
+        Ok(ConfSize(v))
+    }
+}
+
 impl<'de> Deserialize<'de> for ConfSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Num(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Num(n) => Ok(ConfSize(n)),
-            Raw::Text(s) => parse_size(&s).map(ConfSize).map_err(de::Error::custom),
-        }
+        d.deserialize_any(SizeVisitor)
     }
 }
 

@@ -14,6 +14,10 @@ pub fn validate(cfg: &Config, issues: &mut Issues) {
     if cfg.server.threads == 0 {
         issues.add("server.threads", "must be at least 1");
     }
+    let mhs = cfg.server.max_header_size.0;
+    if !(1024..=1024 * 1024).contains(&mhs) {
+        issues.add("server.max_header_size", "must be between 1KiB and 1MiB");
+    }
     let mut seen = HashSet::new();
     for (i, l) in cfg.server.listeners.iter().enumerate() {
         let p = format!("server.listeners[{i}]");
@@ -33,7 +37,10 @@ pub fn validate(cfg: &Config, issues: &mut Issues) {
                 issues.add(format!("{p}.tls.certificates"), "at least one certificate is required");
             }
             if l.h2c {
-                issues.add(format!("{p}.h2c"), "h2c is for plain listeners; TLS listeners offer h2 by ALPN");
+                issues.add(
+                    format!("{p}.h2c"),
+                    "h2c is for plain listeners; TLS listeners offer h2 by ALPN",
+                );
             }
         }
     }
@@ -64,7 +71,10 @@ fn validate_upstream(name: &str, up: &UpstreamConfig, issues: &mut Issues) {
     }
     let needs_key = matches!(up.hash_on, HashOn::Header | HashOn::Cookie);
     if needs_key && up.hash_key.as_deref().is_none_or(|k| k.trim().is_empty()) {
-        issues.add(format!("{p}.hash_key"), "required when hash_on is header or cookie");
+        issues.add(
+            format!("{p}.hash_on"),
+            "hash_key is required when hash_on is header or cookie",
+        );
     }
     if let Some(k) = &up.hash_key {
         if up.hash_on == HashOn::Header && http::HeaderName::from_bytes(k.as_bytes()).is_err() {
@@ -86,7 +96,10 @@ fn validate_upstream(name: &str, up: &UpstreamConfig, issues: &mut Issues) {
         }
         for (i, s) in a.expected_statuses.iter().enumerate() {
             if !(100..=599).contains(s) {
-                issues.add(format!("{hp}.expected_statuses[{i}]"), format!("{s} is not an HTTP status"));
+                issues.add(
+                    format!("{hp}.expected_statuses[{i}]"),
+                    format!("{s} is not an HTTP status"),
+                );
             }
         }
         if a.healthy_threshold == 0 {
@@ -122,7 +135,10 @@ fn validate_route(p: &str, r: &RouteConfig, cfg: &Config, issues: &mut Issues) {
     for (i, m) in r.methods.iter().enumerate() {
         let ok = !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase());
         if !ok || http::Method::from_bytes(m.as_bytes()).is_err() {
-            issues.add(format!("{p}.methods[{i}]"), format!("invalid method {m:?}; use upper case, e.g. GET"));
+            issues.add(
+                format!("{p}.methods[{i}]"),
+                format!("invalid method {m:?}; use upper case, e.g. GET"),
+            );
         }
     }
     for (i, h) in r.hosts.iter().enumerate() {
@@ -151,7 +167,10 @@ fn validate_route(p: &str, r: &RouteConfig, cfg: &Config, issues: &mut Issues) {
     }
     if let Some(resp) = &r.response {
         if !(100..=599).contains(&resp.status) {
-            issues.add(format!("{p}.response.status"), format!("{} is not an HTTP status", resp.status));
+            issues.add(
+                format!("{p}.response.status"),
+                format!("{} is not an HTTP status", resp.status),
+            );
         }
         if http::HeaderValue::from_str(&resp.content_type).is_err() {
             issues.add(format!("{p}.response.content_type"), "invalid header value");

@@ -15,6 +15,7 @@ pub enum GatewayError {
     UpstreamTimeout,
     UpstreamReset,
     BadRequest,
+    HeadersTooLarge,
     RequestTimeout,
     Internal,
 }
@@ -28,6 +29,7 @@ impl GatewayError {
             GatewayError::UpstreamConnect | GatewayError::UpstreamReset => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::BadRequest => 400,
+            GatewayError::HeadersTooLarge => 431,
             GatewayError::RequestTimeout => 408,
             GatewayError::Internal => 500,
         }
@@ -42,6 +44,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout => "upstream_timeout",
             GatewayError::UpstreamReset => "upstream_reset",
             GatewayError::BadRequest => "bad_request",
+            GatewayError::HeadersTooLarge => "request_header_too_large",
             GatewayError::RequestTimeout => "request_timeout",
             GatewayError::Internal => "internal_error",
         }
@@ -57,6 +60,7 @@ impl GatewayError {
             HTTPStatus(504) => GatewayError::UpstreamTimeout,
             HTTPStatus(502) => GatewayError::UpstreamConnect,
             HTTPStatus(408) => GatewayError::RequestTimeout,
+            HTTPStatus(431) => GatewayError::HeadersTooLarge,
             HTTPStatus(s) if (400..500).contains(s) => GatewayError::BadRequest,
             HTTPStatus(_) => GatewayError::Internal,
             ConnectTimedout | TLSHandshakeTimedout => GatewayError::UpstreamTimeout,

@@ -10,8 +10,7 @@ const HOP_BY_HOP: [&str; 4] = ["keep-alive", "proxy-connection", "te", "trailer"
 pub fn sane_request_id(v: &[u8]) -> bool {
     !v.is_empty()
         && v.len() <= 128
-        && v
-            .iter()
+        && v.iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
 }
 
@@ -32,8 +31,7 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<HeaderName> {
 
 /// True for a protocol upgrade (e.g. WebSocket) that must keep Connection/Upgrade.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE)
-        && connection_tokens(headers).iter().any(|t| t.as_str() == "upgrade")
+    headers.contains_key(UPGRADE) && connection_tokens(headers).iter().any(|t| t.as_str() == "upgrade")
 }
 
 /// Removes hop-by-hop headers from a message about to be forwarded; `keep_upgrade`
@@ -51,7 +49,11 @@ pub fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderNa
     }
     for h in HOP_BY_HOP {
         if headers.contains_key(h) {
-            if h == "te" && headers.get(TE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers")) {
+            if h == "te"
+                && headers
+                    .get(TE)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+            {
                 // "TE: trailers" is allowed end to end (gRPC needs it).
                 continue;
             }
@@ -76,9 +78,29 @@ pub fn request_host<'a>(host_header: Option<&'a [u8]>, authority: Option<&'a str
     let no_port = if let Some(rest) = raw.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        raw.rsplit_once(':').map_or(raw, |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { raw })
+        raw.rsplit_once(':').map_or(
+            raw,
+            |(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { raw },
+        )
     };
     no_port.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// True when the raw HTTP/1 head has a header line named `name` (lower case).
+pub fn raw_has_header(raw: &[u8], name: &[u8]) -> bool {
+    raw.split(|b| *b == b'\n').skip(1).any(|line| {
+        line.len() > name.len() && line[name.len()] == b':' && line[..name.len()].eq_ignore_ascii_case(name)
+    })
+}
+
+/// Approximate size of a request head (HTTP/2, where no raw bytes exist).
+pub fn header_size(req: &pingora_http::RequestHeader) -> usize {
+    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
+    req.headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
 }
 
 #[cfg(test)]
@@ -102,6 +124,16 @@ mod tests {
     }
 
     #[test]
+    fn raw_headers() {
+        let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(raw_has_header(raw, b"content-length"));
+        assert!(!raw_has_header(
+            b"GET /content-length: HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"content-length"
+        ));
+    }
+
+    #[test]
     fn hop_by_hop() {
         let mut h = HeaderMap::new();
         h.insert(CONNECTION, "keep-alive, x-secret".parse().unwrap());
@@ -111,7 +143,7 @@ mod tests {
         let names = hop_by_hop_names(&h, false);
         assert!(names.iter().any(|n| n == "x-secret"));
         assert!(names.iter().any(|n| n == "keep-alive"));
-        assert!(names.iter().any(|n| n == CONNECTION));
+        assert!(names.contains(&CONNECTION));
         assert!(!names.iter().any(|n| n == "te"));
     }
 }

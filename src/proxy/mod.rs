@@ -49,7 +49,13 @@ async fn respond(
     Ok(())
 }
 
-async fn respond_error(session: &mut Session, ctx: &RequestCtx, err: GatewayError, message: &str, extra: Option<(&str, String)>) -> Result<()> {
+async fn respond_error(
+    session: &mut Session,
+    ctx: &RequestCtx,
+    err: GatewayError,
+    message: &str,
+    extra: Option<(&str, String)>,
+) -> Result<()> {
     let status = err.status();
     let body = error_body(message, err.kind(), status, &ctx.request_id);
     let mut headers = vec![(
@@ -57,7 +63,10 @@ async fn respond_error(session: &mut Session, ctx: &RequestCtx, err: GatewayErro
         http::HeaderValue::from_static("application/json"),
     )];
     if let Some((name, value)) = extra {
-        if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value)) {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_str(&value),
+        ) {
             headers.push((n, v));
         }
     }
@@ -90,6 +99,29 @@ impl ProxyHttp for Gateway {
             Some(v) if headers::sane_request_id(v.as_bytes()) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
             _ => headers::new_request_id(),
         };
+        let limit = ctx.snapshot.limits.max_header_bytes;
+        let (size, cl_with_te) = match session.as_downstream() {
+            // HTTP/1: the bytes as received; Pingora drops Content-Length when
+            // Transfer-Encoding is present, so only the raw head shows both.
+            pingora_core::protocols::http::ServerSession::H1(h1) => {
+                let raw = h1.get_headers_raw_bytes();
+                let te = session
+                    .req_header()
+                    .headers
+                    .contains_key(http::header::TRANSFER_ENCODING);
+                (raw.len(), te && headers::raw_has_header(&raw, b"content-length"))
+            }
+            _ => (headers::header_size(session.req_header()), false),
+        };
+        if size > limit {
+            ctx.failure = Some(GatewayError::HeadersTooLarge);
+            return Error::e_explain(ErrorType::HTTPStatus(431), format!("request head of {size} bytes"));
+        }
+        if cl_with_te {
+            // Both framings in one request is the shape of request smuggling (RFC 9112 6.1).
+            ctx.failure = Some(GatewayError::BadRequest);
+            return Error::e_explain(ErrorType::HTTPStatus(400), "Content-Length with Transfer-Encoding");
+        }
         Ok(())
     }
 
@@ -120,12 +152,21 @@ impl ProxyHttp for Gateway {
             RouteLookup::MethodNotAllowed { allow } => {
                 let allow = allow.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
                 let msg = format!("method {} not allowed for {}", method, session.req_header().uri.path());
-                respond_error(session, ctx, GatewayError::MethodNotAllowed, &msg, Some(("allow", allow))).await?;
+                respond_error(
+                    session,
+                    ctx,
+                    GatewayError::MethodNotAllowed,
+                    &msg,
+                    Some(("allow", allow)),
+                )
+                .await?;
                 return Ok(true);
             }
         }
         let snapshot = ctx.snapshot.clone();
-        if let Some(RouteAction::Respond(fixed)) = snapshot.routes.get(ctx.route.unwrap_or(usize::MAX)).map(|r| &r.action) {
+        if let Some(RouteAction::Respond(fixed)) =
+            snapshot.routes.get(ctx.route.unwrap_or(usize::MAX)).map(|r| &r.action)
+        {
             respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
             return Ok(true);
         }
@@ -150,7 +191,10 @@ impl ProxyHttp for Gateway {
         let key: &[u8] = match pool.hash_on {
             HashOn::ClientIp => &ip_key,
             HashOn::Path => ctx.normalized_path.as_deref().unwrap_or(req.uri.path()).as_bytes(),
-            HashOn::Header => req.headers.get(pool.hash_key.as_str()).map_or(&ip_key[..], |v| v.as_bytes()),
+            HashOn::Header => req
+                .headers
+                .get(pool.hash_key.as_str())
+                .map_or(&ip_key[..], |v| v.as_bytes()),
             HashOn::Cookie => req
                 .headers
                 .get(http::header::COOKIE)
@@ -161,7 +205,10 @@ impl ProxyHttp for Gateway {
             if ctx.failure.is_none() {
                 ctx.failure = Some(GatewayError::NoHealthyUpstream);
             }
-            return Error::e_explain(ErrorType::HTTPStatus(503), format!("no available target in upstream {}", pool.name));
+            return Error::e_explain(
+                ErrorType::HTTPStatus(503),
+                format!("no available target in upstream {}", pool.name),
+            );
         };
         let target = pool.targets[i].clone();
         let mut peer = target.peer.clone();
@@ -174,7 +221,12 @@ impl ProxyHttp for Gateway {
     }
 
     /// Path rewrite, Host, X-Forwarded-*, X-Request-Id, hop-by-hop removal.
-    async fn upstream_request_filter(&self, session: &mut Session, up: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         let Some(route) = ctx.route() else { return Ok(()) };
         let normalized = ctx.normalized_path.as_deref();
         let path = normalized.unwrap_or(up.uri.path());
@@ -197,7 +249,13 @@ impl ProxyHttp for Gateway {
             .headers
             .get(http::header::HOST)
             .cloned()
-            .or_else(|| session.req_header().uri.authority().and_then(|a| http::HeaderValue::from_str(a.as_str()).ok()));
+            .or_else(|| {
+                session
+                    .req_header()
+                    .uri
+                    .authority()
+                    .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+            });
         if let Some(RouteAction::Proxy { pool, .. }) = ctx.route().map(|r| &r.action) {
             if let Some(h) = &pool.host_header {
                 up.insert_header(http::header::HOST, h.clone())?;
@@ -221,7 +279,12 @@ impl ProxyHttp for Gateway {
     }
 
     /// The target answered: it counts as a success for passive health.
-    async fn upstream_response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         if let Some((_, guard)) = &ctx.current {
             guard.target().record_success();
         }
@@ -232,13 +295,24 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn response_filter(&self, _session: &mut Session, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
         Ok(())
     }
 
     /// Marks the target and retries on another one while the route allows.
-    fn fail_to_connect(&self, _session: &mut Session, _peer: &HttpPeer, ctx: &mut RequestCtx, mut e: Box<Error>) -> Box<Error> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
         self.note_failure(ctx, &e);
         let budget = ctx.route().map_or(0, |r| r.retries);
         if ctx.retries < budget {
@@ -252,13 +326,23 @@ impl ProxyHttp for Gateway {
 
     /// After connecting: retry only idempotent requests whose body can be
     /// replayed (pingora's rule), within the route's budget.
-    fn error_while_proxy(&self, peer: &HttpPeer, session: &mut Session, e: Box<Error>, ctx: &mut RequestCtx, client_reused: bool) -> Box<Error> {
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         if e.esource() == &pingora_core::ErrorSource::Upstream {
             self.note_failure(ctx, &e);
         }
         let budget = ctx.route().map_or(0, |r| r.retries);
-        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated() || ctx.retries >= budget {
+        if !session.req_header().method.is_idempotent()
+            || session.as_ref().retry_buffer_truncated()
+            || ctx.retries >= budget
+        {
             e.set_retry(false);
         } else {
             e.retry.decide_reuse(client_reused);
@@ -272,28 +356,40 @@ impl ProxyHttp for Gateway {
     /// Every failure reaches the client as the JSON error.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let classified = match e.etype() {
-            // Our own 503 when no target is left; a retry that ran out reports the last cause.
-            ErrorType::HTTPStatus(503) => ctx.failure.or(Some(GatewayError::NoHealthyUpstream)),
+            // Statuses Portico raised itself carry their cause in ctx; a 503 after
+            // retries ran out reports the last connect failure.
+            ErrorType::HTTPStatus(_) if ctx.failure.is_some() => ctx.failure,
             _ => GatewayError::from_pingora(e),
         };
         let Some(err) = classified else {
-            return FailToProxy { error_code: 0, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
         };
         let status = err.status();
         if session.response_written().is_none() {
+            // The connection is not reused after a failure: say so in the response.
+            session.set_keepalive(None);
             let msg = match err {
                 GatewayError::NoHealthyUpstream => "no healthy upstream target".to_string(),
                 GatewayError::UpstreamTimeout => "upstream timed out".to_string(),
                 GatewayError::UpstreamConnect => "could not connect to upstream".to_string(),
                 GatewayError::UpstreamReset => "upstream closed the connection".to_string(),
                 GatewayError::BadRequest => "malformed request".to_string(),
+                GatewayError::HeadersTooLarge => {
+                    format!("request headers exceed {} bytes", ctx.snapshot.limits.max_header_bytes)
+                }
                 _ => err.kind().replace('_', " "),
             };
             if let Err(write_err) = respond_error(session, ctx, err, &msg, None).await {
                 log::debug!("could not send error response: {write_err}");
             }
         }
-        FailToProxy { error_code: status, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
     }
 }
 
@@ -304,7 +400,9 @@ impl Gateway {
         ctx.failure = GatewayError::from_pingora(e).or(ctx.failure);
         let Some((_, guard)) = ctx.current.take() else { return };
         if let Some(RouteAction::Proxy { pool, .. }) = ctx.route().map(|r| &r.action) {
-            guard.target().record_failure(pool.passive.max_fails, pool.passive.cooldown_ms);
+            guard
+                .target()
+                .record_failure(pool.passive.max_fails, pool.passive.cooldown_ms);
         }
     }
 }

@@ -49,7 +49,12 @@ impl BackgroundService for HealthChecker {
                     }
                 };
                 for target in &pool.targets {
-                    tokio::spawn(run_one(check.clone(), target.clone(), active.clone(), pool.name.clone()));
+                    tokio::spawn(run_one(
+                        check.clone(),
+                        target.clone(),
+                        active.clone(),
+                        pool.name.clone(),
+                    ));
                 }
             }
             next_due.retain(|name, _| snap.pools.contains_key(name));
@@ -68,7 +73,10 @@ async fn run_one(check: Arc<dyn HealthCheck + Send + Sync>, target: Arc<Target>,
         weight: 1,
         ext: http::Extensions::new(),
     };
-    let ok = matches!(tokio::time::timeout(active.timeout, check.check(&backend)).await, Ok(Ok(())));
+    let ok = matches!(
+        tokio::time::timeout(active.timeout, check.check(&backend)).await,
+        Ok(Ok(()))
+    );
     if let Some(healthy) = target.record_check(ok, active.healthy_threshold, active.unhealthy_threshold) {
         let state = if healthy { "healthy" } else { "unhealthy" };
         log::warn!("upstream {pool}: target {} is now {state}", target.label);

@@ -55,10 +55,12 @@ pub struct PeerTls {
     pub sni: Option<String>,
     pub verify: bool,
     pub ca: Option<Arc<[WrappedX509]>>,
+    /// Hash of the CA bundle (0 for the system roots); separates pooled connections.
+    pub ca_key: u64,
 }
 
 /// Loads a PEM CA bundle; every certificate is checked to be valid X.509.
-pub fn load_ca(path: &Path) -> Result<Arc<[WrappedX509]>, String> {
+pub fn load_ca(path: &Path) -> Result<(Arc<[WrappedX509]>, u64), String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for item in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -72,7 +74,11 @@ pub fn load_ca(path: &Path) -> Result<Arc<[WrappedX509]>, String> {
     if out.is_empty() {
         return Err(format!("{}: no certificate found", path.display()));
     }
-    Ok(out.into())
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&pem, &mut h);
+    // Never 0, which stands for the system roots.
+    let key = std::hash::Hasher::finish(&h) | 1;
+    Ok((out.into(), key))
 }
 
 /// The connection template for one target.
@@ -84,6 +90,10 @@ pub fn build_peer(addr: SocketAddr, host: &str, tls: Option<&PeerTls>, timeouts:
             p.options.verify_cert = t.verify;
             p.options.verify_hostname = t.verify;
             p.options.ca = t.ca.clone();
+            // Pingora's connection pool keys on the peer hash, which covers SNI and
+            // the verify flags but not the CA: without this, an upstream with one
+            // trust store could reuse a connection verified against another's.
+            p.group_key = t.ca_key;
             p
         }
         None => HttpPeer::new(addr, false, String::new()),

@@ -108,7 +108,8 @@ impl Target {
 
     /// Carries health state over from the same target in a previous config.
     pub fn inherit(&self, old: &Target) {
-        self.healthy.store(old.healthy.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.healthy
+            .store(old.healthy.load(Ordering::Relaxed), Ordering::Relaxed);
         self.check_successes
             .store(old.check_successes.load(Ordering::Relaxed), Ordering::Relaxed);
         self.check_failures

@@ -55,7 +55,9 @@ impl Upstream {
         let st = state.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let st = st.clone();
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
@@ -89,26 +91,43 @@ impl Drop for Upstream {
     }
 }
 
-async fn handle(st: Arc<UpstreamState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+async fn handle(
+    st: Arc<UpstreamState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let path = req.uri().path().to_string();
     if path == "/health" {
         let ok = st.healthy.load(Ordering::SeqCst);
         let status = if ok { 200 } else { 503 };
-        return Ok(Response::builder().status(status).body(Full::new(Bytes::from_static(b"health"))).unwrap());
+        return Ok(Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::from_static(b"health")))
+            .unwrap());
     }
     st.hits.fetch_add(1, Ordering::SeqCst);
     if let Some(ms) = path.strip_prefix("/delay/").and_then(|m| m.parse::<u64>().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let status = path.strip_prefix("/status/").and_then(|c| c.parse::<u16>().ok()).unwrap_or(200);
+    let status = path
+        .strip_prefix("/status/")
+        .and_then(|c| c.parse::<u16>().ok())
+        .unwrap_or(200);
     let method = req.method().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let mut headers = serde_json::Map::new();
     for (k, v) in req.headers() {
-        headers.insert(k.to_string(), serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into()));
+        headers.insert(
+            k.to_string(),
+            serde_json::Value::String(String::from_utf8_lossy(v.as_bytes()).into()),
+        );
     }
     let version = format!("{:?}", req.version());
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let v = serde_json::json!({
         "upstream": st.name,
         "method": method,
@@ -165,7 +184,9 @@ impl Gateway {
                 "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{text}"
             );
         }
-        let text = text.replace("${PORT}", &port.to_string()).replace("${DIR}", &dir.display().to_string());
+        let text = text
+            .replace("${PORT}", &port.to_string())
+            .replace("${DIR}", &dir.display().to_string());
         let conf = dir.join("portico.yaml");
         std::fs::write(&conf, text).expect("write config");
         let log = std::fs::File::create(dir.join("portico.log")).expect("log file");

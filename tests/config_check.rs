@@ -1,0 +1,267 @@
+//! `portico check` (and `portico run`) on bad configs: non-zero exit and the
+//! exact `FILE:LINE:COL: path: message` line, like `nginx -t`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Lines 1-4 of most cases: a valid upstream `api`.
+const API: &str = "upstreams:\n  api:\n    targets:\n      - address: 127.0.0.1:9000\n";
+
+/// One bad config and the message expected after `FILE:`.
+struct Case {
+    name: &'static str,
+    yaml: String,
+    expect: &'static str,
+}
+
+fn api(rest: &str) -> String {
+    format!("{API}{rest}")
+}
+
+fn cases() -> Vec<Case> {
+    let c = |name, yaml: String, expect| Case { name, yaml, expect };
+    vec![
+        c(
+            "unknown top-level key",
+            api("routes:\n  - name: main\n    upstream: api\nlogging: {}\n"),
+            "8:1: unknown field `logging`, expected one of `server`, `upstreams`, `routes`",
+        ),
+        c(
+            "unknown key in a route",
+            api("routes:\n  - name: main\n    upstream: api\n    timeout: 5s\n"),
+            "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `hosts`, `paths`, `methods`, \
+             `upstream`, `response`, `strip_prefix`, `rewrite`, `retries`, `timeouts`",
+        ),
+        c(
+            "route referencing an unknown upstream",
+            api("routes:\n  - name: main\n    upstream: api\n  - name: bills\n    upstream: billing\n"),
+            "9:15: routes[1].upstream: no upstream named \"billing\"",
+        ),
+        c(
+            "duplicate route names",
+            api("routes:\n  - name: main\n    upstream: api\n  - name: main\n    paths: [/other]\n    upstream: api\n"),
+            "8:11: routes[1].name: duplicate route name \"main\"",
+        ),
+        c(
+            "bad duration (a bare number)",
+            api("    timeouts:\n      read: 30s\n      idle: 1m\n      connect: 5\n"),
+            "8:16: upstreams.api.timeouts.connect: invalid duration \"5\" (time unit needed, for example 5sec or 5ms); \
+             use a unit, e.g. \"500ms\", \"5s\", \"1m\"",
+        ),
+        c(
+            "bad listen address",
+            format!("server:\n  listeners:\n    - address: 127.0.0.1:8080\n    - address: localhost:80\n{API}"),
+            "4:16: server.listeners[1].address: invalid listen address \"localhost:80\"; use ip:port, e.g. 0.0.0.0:8080",
+        ),
+        c(
+            "negative weight",
+            api("        weight: -1\n"),
+            "5:17: upstreams.api.targets[0].weight: invalid type: integer `-1`, expected usize",
+        ),
+        c(
+            "zero weight",
+            api("      - address: 127.0.0.1:9001\n        weight: 0\n"),
+            "6:17: upstreams.api.targets[1].weight: must be between 1 and 1000",
+        ),
+        c(
+            "unknown algorithm",
+            "upstreams:\n  api:\n    algorithm: fastest\n    targets:\n      - address: 127.0.0.1:9000\n".into(),
+            "3:16: upstreams.api.algorithm: unknown variant `fastest`, expected one of `round_robin`, `weighted`, \
+             `random`, `consistent_hash`, `least_conn`",
+        ),
+        c(
+            "hash_on header without hash_key",
+            api("    algorithm: consistent_hash\n    hash_on: header\n"),
+            "6:14: upstreams.api.hash_on: hash_key is required when hash_on is header or cookie",
+        ),
+        c(
+            "path without a leading slash",
+            api("routes:\n  - name: main\n    paths: [/ok, users]\n    upstream: api\n"),
+            "7:18: routes[0].paths[1]: path \"users\" must start with /",
+        ),
+        c(
+            "`*` in the middle of a path",
+            api("routes:\n  - name: main\n    paths:\n      - /api/*/users\n    upstream: api\n"),
+            "8:9: routes[0].paths[0]: path \"/api/*/users\": `*` is only allowed as a final `/*`",
+        ),
+        c(
+            "rewrite using a parameter the path lacks",
+            api("routes:\n  - name: main\n    paths: [\"/users/{id}\"]\n    rewrite: /v2/users/{uid}\n    upstream: api\n"),
+            "8:14: routes[0].rewrite: {uid} is not a parameter of every path of this route",
+        ),
+        c(
+            "strip_prefix on an exact path",
+            api("routes:\n  - name: main\n    paths: [/exact]\n    strip_prefix: true\n    upstream: api\n"),
+            "8:19: routes[0].strip_prefix: only applies to prefix paths like /api/*",
+        ),
+        c(
+            "route with both upstream and response",
+            api("routes:\n  - name: main\n    upstream: api\n    response:\n      status: 200\n"),
+            "8:5: routes[0].response: a route has either an upstream or a fixed response, not both",
+        ),
+        c(
+            "route with neither upstream nor response",
+            api("routes:\n  - name: main\n    upstream: api\n  - name: nothing\n    paths: [/n]\n"),
+            // The route's mapping starts at its first key, `name` (column 5).
+            "8:5: routes[1]: a route needs an upstream or a fixed response",
+        ),
+        c(
+            "lower-case method",
+            api("routes:\n  - name: main\n    methods: [GET, get]\n    upstream: api\n"),
+            "7:20: routes[0].methods[1]: invalid method \"get\"; use upper case, e.g. GET",
+        ),
+        c(
+            "empty targets",
+            "upstreams:\n  api:\n    targets: []\n".into(),
+            "3:5: upstreams.api.targets: at least one target is required",
+        ),
+        c(
+            "TLS certificate file missing",
+            "server:\n  listeners:\n    - address: 127.0.0.1:8443\n      tls:\n        certificates:\n\
+             \x20         - cert: /nonexistent/portico/cert.pem\n            key: /nonexistent/portico/key.pem\n"
+                .into(),
+            // The certificate's mapping starts at its first key, `cert` (column 13).
+            "6:13: server.listeners[0].tls.certificates[0]: cannot read certificate /nonexistent/portico/cert.pem: \
+             No such file or directory (os error 2)",
+        ),
+        c(
+            "YAML syntax error (bad indentation)",
+            api("routes:\n  - name: main\n    upstream: api\n   paths: [/x]\n"),
+            "8:4: did not find expected '-' indicator, while parsing a block collection",
+        ),
+    ]
+}
+
+fn write(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let f = dir.join(name);
+    std::fs::write(&f, yaml).expect("write config");
+    f
+}
+
+fn check(file: &Path) -> (Option<i32>, String, String) {
+    let out = Command::new(portico_bin())
+        .args(["check", "-c"])
+        .arg(file)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run portico check");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configs_fail_with_the_exact_message() {
+    let dir = temp_dir("check");
+    let mut failures = Vec::new();
+    for (i, case) in cases().iter().enumerate() {
+        let file = write(&dir, &format!("case{i}.yaml"), &case.yaml);
+        let (code, stdout, stderr) = check(&file);
+        let expected = format!("{}:{}", file.display(), case.expect);
+        if code.is_none_or(|c| c == 0) {
+            failures.push(format!(
+                "[{}] exit {code:?}, stdout {stdout:?}, stderr {stderr:?}",
+                case.name
+            ));
+        } else if stderr.trim_end() != expected {
+            failures.push(format!(
+                "[{}]\n  expected: {expected}\n  got:      {}\n  config:\n{}",
+                case.name,
+                stderr.trim_end(),
+                numbered(&case.yaml)
+            ));
+        }
+        if !stdout.is_empty() {
+            failures.push(format!("[{}] printed to stdout: {stdout:?}", case.name));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn numbered(yaml: &str) -> String {
+    yaml.lines()
+        .enumerate()
+        .map(|(i, l)| format!("    {:>2}| {l}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_good_config_passes() {
+    let dir = temp_dir("check-ok");
+    let yaml = format!(
+        "server:\n  listeners:\n    - address: 127.0.0.1:18080\n    - address: 127.0.0.1:18081\n      h2c: true\n  threads: 2\n\
+         {API}    algorithm: consistent_hash\n    hash_on: header\n    hash_key: x-user\n    timeouts:\n      connect: 250ms\n\
+         routes:\n  - name: users\n    paths: [\"/users/{{id}}\"]\n    methods: [GET]\n    rewrite: /v2/users/{{id}}\n    upstream: api\n\
+         \x20 - name: hello\n    paths: [/hello]\n    response:\n      body: hi\n"
+    );
+    let file = write(&dir, "good.yaml", &yaml);
+    let (code, stdout, stderr) = check(&file);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(stdout.trim_end(), format!("{}: ok", file.display()));
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn the_shipped_config_passes() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/portico.yaml");
+    let (code, stdout, stderr) = check(&file);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(stdout.trim_end(), format!("{}: ok", file.display()));
+}
+
+#[test]
+fn run_refuses_a_bad_config_with_the_same_message() {
+    let dir = temp_dir("run-bad");
+    let yaml = format!(
+        "server:\n  listeners:\n    - address: 127.0.0.1:{}\n  pid_file: {d}/portico.pid\n  upgrade_sock: {d}/upgrade.sock\n\
+         {API}routes:\n  - name: bills\n    upstream: billing\n",
+        free_port(),
+        d = dir.display()
+    );
+    let file = write(&dir, "bad.yaml", &yaml);
+    let err = dir.join("stderr.txt");
+    let mut child = Command::new(portico_bin())
+        .args(["run", "-c"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&err).expect("stderr file")))
+        .spawn()
+        .expect("spawn portico run");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("portico run kept running with a bad config");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(!status.success(), "exit {status}");
+    let expected = format!(
+        "{}:12:15: routes[0].upstream: no upstream named \"billing\"",
+        file.display()
+    );
+    assert!(
+        stderr.lines().any(|l| l == expected),
+        "expected line {expected:?} in:\n{stderr}"
+    );
+    let (code, _, check_err) = check(&file);
+    assert_eq!(code, Some(1));
+    assert_eq!(check_err.trim_end(), expected, "check and run must agree");
+}
