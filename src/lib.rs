@@ -6,8 +6,11 @@
 pub mod config;
 pub mod path;
 pub mod proxy;
+pub mod reload;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod tls;
+pub mod upgrade;
 pub mod upstream;

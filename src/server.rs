@@ -3,7 +3,10 @@
 
 use crate::config::{self, LoadedConfig};
 use crate::proxy::Gateway;
+use crate::reload::{write_pid_file, SignalHandler};
 use crate::runtime::{SharedSnapshot, Snapshot};
+use crate::telemetry::access_log::{AccessLog, Sink};
+use crate::telemetry::admin::AdminApp;
 use crate::upstream::health::HealthChecker;
 use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
@@ -11,7 +14,8 @@ use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
-use std::path::Path;
+use pingora_core::services::listening::Service;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Options of `portico run`.
@@ -45,24 +49,38 @@ fn server_conf(loaded: &LoadedConfig) -> ServerConf {
     }
 }
 
+fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, String> {
+    let cfg = &loaded.config.server.access_log;
+    let sink = match cfg.path.as_str() {
+        "off" => return Ok(None),
+        "stdout" => Sink::Stdout,
+        path => Sink::File(PathBuf::from(path)),
+    };
+    AccessLog::start(sink, cfg.buffer)
+        .map(Some)
+        .map_err(|e| format!("cannot open access log {}: {e}", cfg.path))
+}
+
 /// Builds the server and runs until shutdown. Returns only on a startup error.
 pub fn run(opts: RunOptions) -> Result<(), String> {
     let (loaded, snapshot) = load_snapshot(opts.config, None).map_err(|e| e.to_string())?;
     let listeners = snapshot.listeners.clone();
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+    let access_log = start_access_log(&loaded)?;
+    let server_cfg = &loaded.config.server;
 
     let opt = Opt {
         upgrade: opts.upgrade,
         ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, server_conf(&loaded));
+    // With --upgrade this blocks until the old process hands over its sockets.
     server.bootstrap();
 
     // h2c is a property of the service, so plain listeners with h2c get their own.
-    let mut main =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico");
-    let mut h2c =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(shared.clone()), "portico-h2c");
+    let gateway = || Gateway::new(shared.clone(), access_log.clone());
+    let mut main = pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway(), "portico");
+    let mut h2c = pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway(), "portico-h2c");
     if let Some(app) = h2c.app_logic_mut() {
         let mut options = HttpServerOptions::default();
         options.h2c = true;
@@ -90,7 +108,40 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     if has_h2c {
         server.add_service(h2c);
     }
-    server.add_service(background_service("health checks", HealthChecker { snapshot: shared }));
+    if let Some(addr) = &server_cfg.admin {
+        let mut admin = Service::new(
+            "portico-admin".to_string(),
+            AdminApp {
+                snapshot: shared.clone(),
+            },
+        );
+        admin.add_tcp(addr);
+        server.add_service(admin);
+    }
+    server.add_service(background_service(
+        "health checks",
+        HealthChecker {
+            snapshot: shared.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "signals",
+        SignalHandler {
+            config: opts.config.to_path_buf(),
+            snapshot: shared,
+            access_log,
+            upgrade_sock: server_cfg.upgrade_sock.clone(),
+        },
+    ));
+    // The sockets are ours now (bound, or handed over by the old process).
+    write_pid_file(&server_cfg.pid_file);
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::MainPid(std::process::id()),
+            sd_notify::NotifyState::Ready,
+        ],
+    );
     log::info!(
         "portico {} serving {} listener(s) from {}",
         env!("CARGO_PKG_VERSION"),

@@ -43,6 +43,11 @@ pub struct ServerConfig {
     pub pid_file: String,
     #[serde(default = "default_upgrade_sock")]
     pub upgrade_sock: String,
+    /// Admin listener for /metrics, /healthz and /readyz; omit to disable.
+    #[serde(default = "default_admin")]
+    pub admin: Option<String>,
+    #[serde(default)]
+    pub access_log: AccessLogConfig,
     /// Largest request head (request line and headers) accepted; larger gets 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: ConfSize,
@@ -60,6 +65,28 @@ impl Default for ServerConfig {
             pid_file: default_pid_file(),
             upgrade_sock: default_upgrade_sock(),
             max_header_size: default_max_header_size(),
+            admin: default_admin(),
+            access_log: AccessLogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// `stdout`, a file path, or `off`.
+    #[serde(default = "default_access_log_path")]
+    pub path: String,
+    /// Lines queued for the writer before new ones are dropped (and counted).
+    #[serde(default = "default_access_log_buffer")]
+    pub buffer: usize,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        AccessLogConfig {
+            path: default_access_log_path(),
+            buffer: default_access_log_buffer(),
         }
     }
 }
@@ -294,6 +321,15 @@ fn default_pid_file() -> String {
 }
 fn default_upgrade_sock() -> String {
     "/tmp/portico_upgrade.sock".into()
+}
+fn default_admin() -> Option<String> {
+    None
+}
+fn default_access_log_path() -> String {
+    "stdout".into()
+}
+fn default_access_log_buffer() -> usize {
+    16384
 }
 fn default_max_header_size() -> ConfSize {
     ConfSize(64 * 1024)

@@ -14,6 +14,20 @@ pub fn validate(cfg: &Config, issues: &mut Issues) {
     if cfg.server.threads == 0 {
         issues.add("server.threads", "must be at least 1");
     }
+    if let Some(a) = &cfg.server.admin {
+        if a.parse::<SocketAddr>().is_err() {
+            issues.add(
+                "server.admin",
+                format!("invalid admin address {a:?}; use ip:port, e.g. 127.0.0.1:9901"),
+            );
+        }
+    }
+    if cfg.server.access_log.buffer == 0 {
+        issues.add("server.access_log.buffer", "must be at least 1");
+    }
+    if cfg.server.access_log.path.trim().is_empty() {
+        issues.add("server.access_log.path", "use stdout, off, or a file path");
+    }
     let mhs = cfg.server.max_header_size.0;
     if !(1024..=1024 * 1024).contains(&mhs) {
         issues.add("server.max_header_size", "must be between 1KiB and 1MiB");

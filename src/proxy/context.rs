@@ -4,6 +4,7 @@ use super::errors::GatewayError;
 use crate::runtime::Snapshot;
 use crate::upstream::InflightGuard;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub struct RequestCtx {
     /// The config this request runs on, start to finish.
@@ -25,6 +26,11 @@ pub struct RequestCtx {
     pub current: Option<(usize, InflightGuard)>,
     /// Why the request failed, when Portico decided it.
     pub failure: Option<GatewayError>,
+    pub start: Instant,
+    /// When the current upstream attempt began.
+    pub upstream_start: Option<Instant>,
+    /// Time from the attempt's start to the upstream's response header.
+    pub upstream_time: Option<Duration>,
 }
 
 impl RequestCtx {
@@ -40,6 +46,9 @@ impl RequestCtx {
             retries: 0,
             current: None,
             failure: None,
+            start: Instant::now(),
+            upstream_start: None,
+            upstream_time: None,
         }
     }
 

@@ -12,6 +12,8 @@ pub use errors::{error_body, GatewayError};
 use crate::config::HashOn;
 use crate::router::RouteLookup;
 use crate::runtime::{RouteAction, SharedSnapshot};
+use crate::telemetry::access_log::{now_rfc3339, AccessLog, AccessRecord};
+use crate::telemetry::metrics::{method_label, METRICS};
 use crate::upstream::InflightGuard;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -22,11 +24,12 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
+    pub access_log: Option<AccessLog>,
 }
 
 impl Gateway {
-    pub fn new(snapshot: SharedSnapshot) -> Gateway {
-        Gateway { snapshot }
+    pub fn new(snapshot: SharedSnapshot, access_log: Option<AccessLog>) -> Gateway {
+        Gateway { snapshot, access_log }
     }
 }
 
@@ -217,6 +220,7 @@ impl ProxyHttp for Gateway {
         }
         ctx.tried.push(i);
         ctx.current = Some((i, InflightGuard::new(target)));
+        ctx.upstream_start = Some(std::time::Instant::now());
         Ok(Box::new(peer))
     }
 
@@ -288,6 +292,7 @@ impl ProxyHttp for Gateway {
         if let Some((_, guard)) = &ctx.current {
             guard.target().record_success();
         }
+        ctx.upstream_time = ctx.upstream_start.map(|t| t.elapsed());
         let keep_upgrade = resp.status == http::StatusCode::SWITCHING_PROTOCOLS;
         for name in headers::hop_by_hop_names(&resp.headers, keep_upgrade) {
             resp.remove_header(&name);
@@ -353,6 +358,12 @@ impl ProxyHttp for Gateway {
         e
     }
 
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        self.record(session, e, ctx);
+        // Ends the in-flight count now rather than when the context drops.
+        ctx.current = None;
+    }
+
     /// Every failure reaches the client as the JSON error.
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let classified = match e.etype() {
@@ -394,6 +405,61 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// Metrics and the access-log line for a finished request.
+    fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status)
+            .or_else(|| ctx.failure.and_then(|f| http::StatusCode::from_u16(f.status()).ok()));
+        let status_label = status.as_ref().map_or("0", |s| s.as_str());
+        let req = session.req_header();
+        let route = ctx.route();
+        let route_label = route.map_or("(none)", |r| r.name.as_str());
+        let elapsed = ctx.start.elapsed();
+        METRICS
+            .requests_total
+            .with_label_values(&[route_label, method_label(&req.method), status_label])
+            .inc();
+        match route {
+            Some(r) => r.duration.observe(elapsed.as_secs_f64()),
+            None => METRICS
+                .request_duration
+                .with_label_values(&["(none)"])
+                .observe(elapsed.as_secs_f64()),
+        }
+        let pool = match route.map(|r| &r.action) {
+            Some(RouteAction::Proxy { pool, .. }) => Some(pool),
+            _ => None,
+        };
+        if let (Some(pool), Some(t)) = (pool, ctx.upstream_time) {
+            pool.upstream_duration.observe(t.as_secs_f64());
+        }
+        let Some(log) = &self.access_log else { return };
+        let target = ctx
+            .tried
+            .last()
+            .and_then(|&i| pool.and_then(|p| p.targets.get(i)))
+            .map(|t| t.label.clone());
+        log.log(AccessRecord {
+            time: now_rfc3339(),
+            request_id: ctx.request_id.clone(),
+            client_ip: client_ip(session).map(|ip| ip.to_string()).unwrap_or_default(),
+            method: req.method.as_str().to_string(),
+            host: ctx.host.clone(),
+            path: req.uri.path().to_string(),
+            route: route.map(|r| r.name.clone()).unwrap_or_default(),
+            consumer: None,
+            upstream: pool.map(|p| p.name.clone()),
+            target,
+            status: status.map_or(0, |s| s.as_u16()),
+            bytes_in: session.body_bytes_read() as u64,
+            bytes_out: session.body_bytes_sent() as u64,
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            upstream_ms: ctx.upstream_time.map(|t| t.as_secs_f64() * 1000.0),
+            error: ctx.failure.map(|f| f.kind()).or_else(|| e.map(|_| "error")),
+        });
+    }
+
     /// Passive health: a failed attempt counts against its target, and the
     /// target is excluded from this request's further attempts.
     fn note_failure(&self, ctx: &mut RequestCtx, e: &Error) {

@@ -6,8 +6,10 @@
 //! snapshot every tick, so pools added by a reload are checked at once.
 
 use super::pool::{ActiveCheck, UpstreamPool};
+use super::target::now_ms;
 use super::target::Target;
-use crate::runtime::SharedSnapshot;
+use crate::runtime::{SharedSnapshot, Snapshot};
+use crate::telemetry::metrics::METRICS;
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
@@ -19,6 +21,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_millis(100);
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// Sets `portico_upstream_target_healthy` for every target of `snap`: 1 when
+/// in rotation (active checks pass and not ejected), 0 otherwise. Label sets of
+/// targets no longer configured are dropped.
+pub fn publish_health(snap: &Snapshot) {
+    let gauge = &METRICS.target_healthy;
+    gauge.reset();
+    let now = now_ms();
+    for pool in snap.pools.values() {
+        for t in &pool.targets {
+            gauge
+                .with_label_values(&[pool.name.as_str(), t.label.as_str()])
+                .set(i64::from(t.available(now)));
+        }
+    }
+}
 
 pub struct HealthChecker {
     pub snapshot: SharedSnapshot,
@@ -29,6 +48,7 @@ impl BackgroundService for HealthChecker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let mut next_due: HashMap<String, Instant> = HashMap::new();
         let mut checks: HashMap<String, (usize, Arc<dyn HealthCheck + Send + Sync>)> = HashMap::new();
+        let mut last_publish = Instant::now() - PUBLISH_EVERY;
         loop {
             let snap = self.snapshot.load_full();
             let now = Instant::now();
@@ -56,6 +76,10 @@ impl BackgroundService for HealthChecker {
                         pool.name.clone(),
                     ));
                 }
+            }
+            if last_publish.elapsed() >= PUBLISH_EVERY {
+                publish_health(&snap);
+                last_publish = Instant::now();
             }
             next_due.retain(|name, _| snap.pools.contains_key(name));
             checks.retain(|name, _| snap.pools.contains_key(name));

@@ -56,6 +56,8 @@ pub struct UpstreamPool {
     pub active: Option<ActiveCheck>,
     /// True for TLS upstreams (X-Forwarded-Proto is about the client side, this is not).
     pub tls: bool,
+    /// `portico_upstream_duration_seconds{upstream}`, resolved once.
+    pub upstream_duration: prometheus::Histogram,
 }
 
 impl std::fmt::Debug for UpstreamPool {
@@ -99,7 +101,11 @@ impl UpstreamPool {
         };
         let index = targets.iter().enumerate().map(|(i, t)| (t.addr, i)).collect();
         let total_weight = targets.iter().map(|t| t.weight).sum();
+        let upstream_duration = crate::telemetry::metrics::METRICS
+            .upstream_duration
+            .with_label_values(&[name.as_str()]);
         UpstreamPool {
+            upstream_duration,
             name,
             total_weight,
             targets,

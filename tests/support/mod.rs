@@ -148,6 +148,8 @@ async fn handle(
 /// A running Portico process; killed on drop.
 pub struct Gateway {
     pub port: u16,
+    /// Admin listener port (when the generated server block is used).
+    pub admin_port: u16,
     pub dir: PathBuf,
     child: Child,
 }
@@ -181,11 +183,14 @@ impl Gateway {
         let mut text = yaml.to_string();
         if !text.contains("server:") {
             text = format!(
-                "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{text}"
+                "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  admin: 127.0.0.1:${{ADMIN}}\n  \
+                 access_log: {{path: ${{DIR}}/access.log}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{text}"
             );
         }
+        let admin_port = free_port();
         let text = text
             .replace("${PORT}", &port.to_string())
+            .replace("${ADMIN}", &admin_port.to_string())
             .replace("${DIR}", &dir.display().to_string());
         let conf = dir.join("portico.yaml");
         std::fs::write(&conf, text).expect("write config");
@@ -198,7 +203,12 @@ impl Gateway {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn portico");
-        let mut gw = Gateway { port, dir, child };
+        let mut gw = Gateway {
+            port,
+            admin_port,
+            dir,
+            child,
+        };
         gw.wait_ready().await;
         gw
     }
@@ -226,8 +236,46 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Pid of the process started by the test.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("portico.yaml")
+    }
+
+    /// GET on the admin listener.
+    pub async fn admin(&self, path: &str) -> (u16, String) {
+        let r = client()
+            .get(format!("http://127.0.0.1:{}{}", self.admin_port, path))
+            .send()
+            .await
+            .expect("admin request");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
+    /// The value of one sample line of /metrics (`name{labels}` exactly as exposed).
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let (_, text) = self.admin("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
+        // After an upgrade the serving process is a descendant: stop it too.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("portico.pid")) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                if pid as u32 != self.child.id() {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,0 +1,125 @@
+//! Prometheus metrics (the `prometheus` crate: the standard Rust client, with
+//! text encoding built in). Families and labels follow DESIGN.md; label values
+//! are always bounded: route and upstream names from the config, a fixed set
+//! of methods, numeric statuses, never raw paths or client ids.
+
+use once_cell::sync::Lazy;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests_total: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub target_healthy: IntGaugeVec,
+    pub rate_limited_total: IntCounterVec,
+    pub config_reloads_total: IntCounterVec,
+    pub access_log_dropped_total: IntCounter,
+}
+
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new_custom(Some("portico".into()), None)?;
+    let requests_total = IntCounterVec::new(
+        Opts::new("requests_total", "Requests answered, by route, method and status."),
+        &["route", "method", "status"],
+    )?;
+    let request_duration = HistogramVec::new(
+        HistogramOpts::new(
+            "request_duration_seconds",
+            "Time from request to last response byte, by route.",
+        )
+        .buckets(BUCKETS.to_vec()),
+        &["route"],
+    )?;
+    let upstream_duration = HistogramVec::new(
+        HistogramOpts::new("upstream_duration_seconds", "Time spent on the upstream, by upstream.")
+            .buckets(BUCKETS.to_vec()),
+        &["upstream"],
+    )?;
+    let target_healthy = IntGaugeVec::new(
+        Opts::new(
+            "upstream_target_healthy",
+            "1 when the target is in rotation, 0 when not.",
+        ),
+        &["upstream", "target"],
+    )?;
+    let rate_limited_total = IntCounterVec::new(
+        Opts::new("rate_limited_total", "Requests refused by a rate limit, by route."),
+        &["route"],
+    )?;
+    let config_reloads_total = IntCounterVec::new(
+        Opts::new("config_reloads_total", "Config reloads, by result (ok, error)."),
+        &["result"],
+    )?;
+    let access_log_dropped_total = IntCounter::new(
+        "access_log_dropped_total",
+        "Access log lines dropped because the writer fell behind.",
+    )?;
+    registry.register(Box::new(requests_total.clone()))?;
+    registry.register(Box::new(request_duration.clone()))?;
+    registry.register(Box::new(upstream_duration.clone()))?;
+    registry.register(Box::new(target_healthy.clone()))?;
+    registry.register(Box::new(rate_limited_total.clone()))?;
+    registry.register(Box::new(config_reloads_total.clone()))?;
+    registry.register(Box::new(access_log_dropped_total.clone()))?;
+    #[cfg(target_os = "linux")]
+    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+    Ok(Metrics {
+        registry,
+        requests_total,
+        request_duration,
+        upstream_duration,
+        target_healthy,
+        rate_limited_total,
+        config_reloads_total,
+        access_log_dropped_total,
+    })
+}
+
+/// The process-wide metrics. Registration fails only on duplicate or invalid
+/// names, which this fixed set cannot have (a unit test builds it).
+pub static METRICS: Lazy<Metrics> = Lazy::new(|| build().expect("fixed metric families")); // ok: not input-driven
+
+/// A method label from a fixed set, so clients cannot mint label values.
+pub fn method_label(m: &http::Method) -> &'static str {
+    match *m {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
+/// The text exposition of every family.
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut buf) {
+        log::error!("metrics encoding failed: {e}");
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn families_build_and_render() {
+        let m = super::build().unwrap();
+        m.requests_total.with_label_values(&["r", "GET", "200"]).inc();
+        let mut buf = Vec::new();
+        prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &m.registry.gather(), &mut buf).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(text.contains("portico_requests_total{method=\"GET\",route=\"r\",status=\"200\"} 1"));
+    }
+}
