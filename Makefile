@@ -6,7 +6,10 @@ CONFIG ?= conf/portico.yaml
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test fmt lint clean
+.PHONY: deps build run test fmt lint clean install uninstall verify-unit loadtest
+
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 deps:
 	@missing=""; \
@@ -33,10 +36,49 @@ run: build
 	echo "demo upstream on 127.0.0.1:9000 (pid $$demo)"; \
 	$(BIN) check -c $(CONFIG) && $(BIN) run -c $(CONFIG)
 
-test: deps
+test: deps verify-unit
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test -- --test-threads 2
+
+# systemd-analyze checks the unit's syntax and directives (Debian's systemd package).
+verify-unit:
+	@command -v systemd-analyze >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
+	@tmp=$$(mktemp -d); sed 's|/usr/local/bin/portico|/bin/true|g' systemd/portico.service > $$tmp/portico.service; \
+	SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no $$tmp/portico.service 2>&1 | grep -v -e "Failed to create /init.scope" -e "Cannot check for" | tee $$tmp/out; \
+	if grep -q "portico.service" $$tmp/out; then echo "systemd unit has problems"; rm -rf $$tmp; exit 1; fi; \
+	rm -rf $$tmp; echo "systemd/portico.service: ok"
+
+# Installs the binary, the unit, the user, logrotate and /etc/portico/portico.yaml
+# (an existing config is never overwritten).
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/portico
+	install -D -m 0644 systemd/portico.service $(DESTDIR)/etc/systemd/system/portico.service
+	install -D -m 0644 systemd/portico.sysusers $(DESTDIR)/usr/lib/sysusers.d/portico.conf
+	install -D -m 0644 systemd/portico.logrotate $(DESTDIR)/etc/logrotate.d/portico
+	@if [ -e $(DESTDIR)/etc/portico/portico.yaml ]; then \
+		echo "keeping existing /etc/portico/portico.yaml"; \
+	else \
+		install -D -m 0644 conf/portico.yaml $(DESTDIR)/etc/portico/portico.yaml; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then \
+		systemd-sysusers 2>/dev/null || id portico >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin portico; \
+		systemctl daemon-reload 2>/dev/null || true; \
+		echo "installed: systemctl enable --now portico"; \
+	fi
+
+uninstall:
+	-@[ -z "$(DESTDIR)" ] && systemctl disable --now portico 2>/dev/null || true
+	rm -f $(DESTDIR)$(PREFIX)/bin/portico $(DESTDIR)/etc/systemd/system/portico.service \
+		$(DESTDIR)/usr/lib/sysusers.d/portico.conf $(DESTDIR)/etc/logrotate.d/portico
+	-@[ -z "$(DESTDIR)" ] && systemctl daemon-reload 2>/dev/null || true
+	@echo "kept /etc/portico (your config) and /var/log/portico"
+
+# wrk (Debian) and oha (crates.io) are installed when missing.
+loadtest: build
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
+	@command -v oha >/dev/null 2>&1 || $(CARGO) install oha --locked
+	PORTICO=$(BIN) loadtest/local.sh
 
 fmt:
 	$(CARGO) fmt --all
