@@ -4,6 +4,7 @@
 //! served by [`proxy::Gateway`], a Pingora `ProxyHttp`. See DESIGN.md.
 
 pub mod config;
+pub mod drain;
 pub mod path;
 pub mod proxy;
 pub mod reload;

@@ -2,6 +2,7 @@
 //! SNI, h2c), the proxy service and the health-check background task.
 
 use crate::config::{self, LoadedConfig};
+use crate::drain::DrainingApp;
 use crate::proxy::Gateway;
 use crate::reload::{write_pid_file, SignalHandler};
 use crate::runtime::{SharedSnapshot, Snapshot};
@@ -49,6 +50,12 @@ fn server_conf(loaded: &LoadedConfig) -> ServerConf {
     }
 }
 
+/// How long a stopping listener still reads requests on connections it has
+/// already accepted: half the grace period, at most two seconds.
+fn drain_delay(loaded: &LoadedConfig) -> std::time::Duration {
+    (loaded.config.server.grace_period.0 / 2).min(std::time::Duration::from_secs(2))
+}
+
 fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, String> {
     let cfg = &loaded.config.server.access_log;
     let sink = match cfg.path.as_str() {
@@ -78,14 +85,19 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     server.bootstrap();
 
     // h2c is a property of the service, so plain listeners with h2c get their own.
-    let gateway = || Gateway::new(shared.clone(), access_log.clone());
-    let mut main = pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway(), "portico");
-    let mut h2c = pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway(), "portico-h2c");
-    if let Some(app) = h2c.app_logic_mut() {
-        let mut options = HttpServerOptions::default();
-        options.h2c = true;
-        app.server_options = Some(options);
-    }
+    let drain_delay = drain_delay(&loaded);
+    let proxy_service = |name: &str, h2c: bool| {
+        let mut proxy =
+            pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone(), access_log.clone()));
+        if h2c {
+            let mut options = HttpServerOptions::default();
+            options.h2c = true;
+            proxy.server_options = Some(options);
+        }
+        Service::new(name.to_string(), DrainingApp::new(proxy, drain_delay))
+    };
+    let mut main = proxy_service("portico", false);
+    let mut h2c = proxy_service("portico-h2c", true);
     let mut has_h2c = false;
     for l in &listeners {
         match &l.tls {

@@ -12,17 +12,6 @@
 //!    `grace_period` and exits; the new one writes the pid file.
 
 use crate::reload::{alive, read_pid, send};
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static DRAINING: AtomicBool = AtomicBool::new(false);
-
-/// True once this process has handed its sockets to a successor: responses
-/// then carry `Connection: close`, so keep-alive clients reconnect (to the new
-/// process) instead of racing this one's exit with a request on a connection
-/// it is about to close.
-pub fn draining() -> bool {
-    DRAINING.load(Ordering::Relaxed)
-}
 use nix::sys::signal::Signal;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -66,9 +55,9 @@ pub fn hand_over(config: &Path, upgrade_sock: &str, timeout: Duration) -> Result
     std::thread::spawn(move || {
         let _ = child.wait();
     });
-    DRAINING.store(true, Ordering::Relaxed);
+    crate::drain::start_draining();
     if let Err(e) = send(std::process::id() as i32, Signal::SIGQUIT) {
-        DRAINING.store(false, Ordering::Relaxed);
+        crate::drain::stop_draining();
         return Err(e);
     }
     Ok(pid)

@@ -174,11 +174,7 @@ async fn no_failed_requests_across_reloads() {
     load_through(10, 0).await;
 }
 
-// Known gap (issue 3 stays open): a connection the draining process accepts in
-// its last moments can be reset by Pingora's shutdown (about 1 in 10k requests
-// under wrk). Run with `cargo test -- --ignored` while fixing it.
 #[tokio::test]
-#[ignore = "rare reset at the end of the old process's drain; see the comment"]
 async fn no_failed_requests_across_reloads_and_upgrades() {
     load_through(10, 2).await;
 }

@@ -47,7 +47,7 @@ async fn respond(
     }
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-    if crate::upgrade::draining() {
+    if crate::drain::draining() {
         session.set_keepalive(None);
     }
     session.write_response_header(Box::new(resp), false).await?;
@@ -305,11 +305,14 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if crate::drain::draining() {
+            session.set_keepalive(None);
+        }
         Ok(())
     }
 

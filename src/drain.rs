@@ -1,0 +1,65 @@
+//! Draining: how a process that is about to stop serving lets its clients go
+//! without failing their requests.
+//!
+//! Once draining (after handing its sockets to a successor, or when shutdown
+//! begins) every response carries `Connection: close`, so keep-alive clients
+//! reconnect, to the new process, instead of sending a request on a
+//! connection that is about to close.
+//!
+//! Pingora ends a listening service by stopping its accept loop and then
+//! calling the app's `cleanup`, which aborts every connection still waiting for
+//! a request, including one accepted an instant earlier whose request is on
+//! its way. [`DrainingApp`] wraps the proxy and holds that `cleanup` back for
+//! a short delay, so such requests are still read and answered.
+
+use async_trait::async_trait;
+use pingora_core::apps::ServerApp;
+use pingora_core::protocols::Stream;
+use pingora_core::server::ShutdownWatch;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+static DRAINING: AtomicBool = AtomicBool::new(false);
+
+/// True once this process drains.
+pub fn draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
+
+pub fn start_draining() {
+    DRAINING.store(true, Ordering::Relaxed);
+}
+
+/// Undoes [`start_draining`] when a handover fails before it began.
+pub fn stop_draining() {
+    DRAINING.store(false, Ordering::Relaxed);
+}
+
+/// A server app whose cleanup waits `delay` after the accept loop ended.
+pub struct DrainingApp<A> {
+    inner: Arc<A>,
+    delay: Duration,
+}
+
+impl<A> DrainingApp<A> {
+    pub fn new(inner: A, delay: Duration) -> Self {
+        DrainingApp {
+            inner: Arc::new(inner),
+            delay,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for DrainingApp<A> {
+    async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        self.inner.process_new(session, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        start_draining();
+        tokio::time::sleep(self.delay).await;
+        self.inner.cleanup().await;
+    }
+}
