@@ -1,7 +1,7 @@
-//! The `portico` command line: run, check, version.
+//! The `portico` command line: run, check, reload, upgrade, version.
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 // mimalloc: a fast, well-kept allocator that holds up under many worker threads.
@@ -50,76 +50,50 @@ enum Command {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Run { config, upgrade } => {
-            let opts = portico::server::RunOptions {
-                config: &config,
-                upgrade,
-            };
-            if let Err(e) = portico::server::run(opts) {
-                eprintln!("{e}");
-                return ExitCode::from(1);
+    let outcome = match Cli::parse().command {
+        Command::Run { config, upgrade } => portico::server::run(portico::server::RunOptions {
+            config: &config,
+            upgrade,
+        })
+        .map(|()| String::new()),
+        Command::Check { config } => checked(&config).map(|_| format!("{}: ok", config.display())),
+        Command::Reload { config } => reload(&config),
+        Command::Upgrade { config, timeout } => upgrade(&config, timeout),
+        Command::Version => Ok(format!("portico {}", env!("CARGO_PKG_VERSION"))),
+    };
+    match outcome {
+        Ok(msg) => {
+            if !msg.is_empty() {
+                println!("{msg}");
             }
             ExitCode::SUCCESS
         }
-        Command::Check { config } => match portico::server::load_snapshot(&config, None) {
-            Ok(_) => {
-                println!("{}: ok", config.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Reload { config } => match portico::config::load(&config) {
-            Ok(loaded) => {
-                if let Err(e) = portico::server::load_snapshot(&config, None) {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-                let pid_file = &loaded.config.server.pid_file;
-                let sent = portico::reload::read_pid(pid_file)
-                    .and_then(|pid| portico::reload::send(pid, nix::sys::signal::Signal::SIGHUP).map(|_| pid));
-                match sent {
-                    Ok(pid) => {
-                        println!("reload signalled to pid {pid}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("{e}");
-                        ExitCode::from(1)
-                    }
-                }
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::from(1)
-            }
-        },
-        Command::Upgrade { config, timeout } => {
-            let loaded = match portico::server::load_snapshot(&config, None) {
-                Ok((loaded, _)) => loaded,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
-            match portico::upgrade::request(&loaded.config.server.pid_file, timeout) {
-                Ok((old, new)) => {
-                    println!("upgraded: pid {new} took over from pid {old}, which drains and exits");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(1)
-                }
-            }
-        }
-        Command::Version => {
-            println!("portico {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
         }
     }
+}
+
+/// Loads and compiles the config: what `check` reports, and what `reload` and
+/// `upgrade` verify before touching the running process.
+fn checked(config: &Path) -> Result<portico::config::LoadedConfig, String> {
+    portico::server::load_snapshot(config, None)
+        .map(|(loaded, _)| loaded)
+        .map_err(|e| e.to_string())
+}
+
+fn reload(config: &Path) -> Result<String, String> {
+    let loaded = checked(config)?;
+    let pid = portico::reload::read_pid(&loaded.config.server.pid_file)?;
+    portico::reload::send(pid, nix::sys::signal::Signal::SIGHUP)?;
+    Ok(format!("reload signalled to pid {pid}"))
+}
+
+fn upgrade(config: &Path, timeout: std::time::Duration) -> Result<String, String> {
+    let loaded = checked(config)?;
+    let (old, new) = portico::upgrade::request(&loaded.config.server.pid_file, timeout)?;
+    Ok(format!(
+        "upgraded: pid {new} took over from pid {old}, which drains and exits"
+    ))
 }

@@ -39,6 +39,8 @@ pub fn reload(path: &Path, shared: &SharedSnapshot) -> ReloadOutcome {
             // The running sockets are what they are until an upgrade.
             next.listeners = current.listeners.clone();
             shared.store(Arc::new(next));
+            // Drop the label sets of targets the new config no longer has.
+            METRICS.target_healthy.reset();
             crate::upstream::health::publish_health(&shared.load());
             METRICS.config_reloads_total.with_label_values(&["ok"]).inc();
             log::info!("reload: applied {}", path.display());

@@ -90,13 +90,6 @@ impl PathPattern {
         }
     }
 
-    fn literal_count(&self) -> usize {
-        match self {
-            PathPattern::Template(segs) => segs.iter().filter(|s| matches!(s, Segment::Literal(_))).count(),
-            _ => 0,
-        }
-    }
-
     /// Matches a template and returns its `(name, value)` pairs.
     pub fn captures<'p>(&self, path: &'p str) -> Option<Vec<(&str, &'p str)>> {
         let PathPattern::Template(segs) = self else {
@@ -187,8 +180,8 @@ impl HostTable {
             list.sort_by_key(specific_first);
         }
         self.templates.sort_by_key(|(s, e)| {
-            let lits = PathPattern::Template(s.clone()).literal_count();
-            (usize::MAX - lits, specific_first(e))
+            let literals = s.iter().filter(|seg| matches!(seg, Segment::Literal(_))).count();
+            (usize::MAX - literals, specific_first(e))
         });
         self.prefixes
             .sort_by_key(|(p, e)| (usize::MAX - p.len(), specific_first(e)));

@@ -43,8 +43,8 @@ pub struct Route {
     pub strip_prefix: bool,
     pub rewrite: Option<String>,
     pub retries: u32,
-    /// `portico_request_duration_seconds{route}`, resolved once.
-    pub duration: prometheus::Histogram,
+    /// This route's metric series, resolved once.
+    pub metrics: crate::telemetry::metrics::RouteMetrics,
 }
 
 /// A listener as compiled: address and TLS acceptor material.
@@ -302,9 +302,7 @@ fn compile_route(
         strip_prefix: r.strip_prefix,
         rewrite: r.rewrite.clone(),
         retries: r.retries,
-        duration: crate::telemetry::metrics::METRICS
-            .request_duration
-            .with_label_values(&[r.name.as_str()]),
+        metrics: crate::telemetry::metrics::RouteMetrics::new(&r.name),
     })
 }
 

@@ -13,7 +13,7 @@ use crate::config::HashOn;
 use crate::router::RouteLookup;
 use crate::runtime::{RouteAction, SharedSnapshot};
 use crate::telemetry::access_log::{now_rfc3339, AccessLog, AccessRecord};
-use crate::telemetry::metrics::{method_label, METRICS};
+use crate::telemetry::metrics::UNROUTED;
 use crate::upstream::InflightGuard;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -169,10 +169,7 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        let snapshot = ctx.snapshot.clone();
-        if let Some(RouteAction::Respond(fixed)) =
-            snapshot.routes.get(ctx.route.unwrap_or(usize::MAX)).map(|r| &r.action)
-        {
+        if let Some(RouteAction::Respond(fixed)) = ctx.route().map(|r| &r.action) {
             respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
             return Ok(true);
         }
@@ -187,25 +184,29 @@ impl ProxyHttp for Gateway {
         let Some(RouteAction::Proxy { pool, timeouts }) = route.map(|r| &r.action) else {
             return Error::e_explain(ErrorType::InternalError, "route has no upstream");
         };
-        let ip = client_ip(session);
-        let ip_key = match ip {
-            Some(std::net::IpAddr::V4(v4)) => v4.octets().to_vec(),
-            Some(std::net::IpAddr::V6(v6)) => v6.octets().to_vec(),
-            None => Vec::new(),
+        // The client address is the key, and the fallback when a header or cookie is missing.
+        let mut ip_buf = [0u8; 16];
+        let ip_key: &[u8] = match client_ip(session) {
+            Some(std::net::IpAddr::V4(v4)) => {
+                ip_buf[..4].copy_from_slice(&v4.octets());
+                &ip_buf[..4]
+            }
+            Some(std::net::IpAddr::V6(v6)) => {
+                ip_buf.copy_from_slice(&v6.octets());
+                &ip_buf
+            }
+            None => &[],
         };
         let req = session.req_header();
-        let key: &[u8] = match pool.hash_on {
-            HashOn::ClientIp => &ip_key,
-            HashOn::Path => ctx.normalized_path.as_deref().unwrap_or(req.uri.path()).as_bytes(),
-            HashOn::Header => req
-                .headers
-                .get(pool.hash_key.as_str())
-                .map_or(&ip_key[..], |v| v.as_bytes()),
-            HashOn::Cookie => req
+        let key: &[u8] = match (&pool.hash_on, &pool.hash_header) {
+            (HashOn::Path, _) => ctx.normalized_path.as_deref().unwrap_or(req.uri.path()).as_bytes(),
+            (HashOn::Header, Some(name)) => req.headers.get(name).map_or(ip_key, |v| v.as_bytes()),
+            (HashOn::Cookie, _) => req
                 .headers
                 .get(http::header::COOKIE)
                 .and_then(|c| cookie_value(c.as_bytes(), &pool.hash_key))
-                .unwrap_or(&ip_key[..]),
+                .unwrap_or(ip_key),
+            _ => ip_key,
         };
         let Some(i) = pool.select(key, &ctx.tried) else {
             if ctx.failure.is_none() {
@@ -417,22 +418,12 @@ impl Gateway {
             .response_written()
             .map(|r| r.status)
             .or_else(|| ctx.failure.and_then(|f| http::StatusCode::from_u16(f.status()).ok()));
-        let status_label = status.as_ref().map_or("0", |s| s.as_str());
         let req = session.req_header();
         let route = ctx.route();
-        let route_label = route.map_or("(none)", |r| r.name.as_str());
         let elapsed = ctx.start.elapsed();
-        METRICS
-            .requests_total
-            .with_label_values(&[route_label, method_label(&req.method), status_label])
-            .inc();
-        match route {
-            Some(r) => r.duration.observe(elapsed.as_secs_f64()),
-            None => METRICS
-                .request_duration
-                .with_label_values(&["(none)"])
-                .observe(elapsed.as_secs_f64()),
-        }
+        let metrics = route.map_or(&*UNROUTED, |r| &r.metrics);
+        metrics.requests.inc(&req.method, status.map_or(0, |s| s.as_u16()));
+        metrics.duration.observe(elapsed.as_secs_f64());
         let pool = match route.map(|r| &r.action) {
             Some(RouteAction::Proxy { pool, .. }) => Some(pool),
             _ => None,

@@ -3,9 +3,10 @@
 //! are always bounded: route and upstream names from the config, a fixed set
 //! of methods, numeric statuses, never raw paths or client ids.
 
-use once_cell::sync::Lazy;
+use once_cell::sync::{Lazy, OnceCell};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -86,21 +87,90 @@ fn build() -> Result<Metrics, prometheus::Error> {
 /// names, which this fixed set cannot have (a unit test builds it).
 pub static METRICS: Lazy<Metrics> = Lazy::new(|| build().expect("fixed metric families")); // ok: not input-driven
 
-/// A method label from a fixed set, so clients cannot mint label values.
-pub fn method_label(m: &http::Method) -> &'static str {
+const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "OTHER",
+];
+
+/// Index of a method label in [`METHODS`]: a fixed set, so clients cannot mint label values.
+fn method_index(m: &http::Method) -> usize {
     match *m {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::CONNECT => "CONNECT",
-        http::Method::TRACE => "TRACE",
-        _ => "OTHER",
+        http::Method::GET => 0,
+        http::Method::POST => 1,
+        http::Method::PUT => 2,
+        http::Method::DELETE => 3,
+        http::Method::PATCH => 4,
+        http::Method::HEAD => 5,
+        http::Method::OPTIONS => 6,
+        http::Method::CONNECT => 7,
+        http::Method::TRACE => 8,
+        _ => 9,
     }
 }
+
+/// Statuses whose counters a route caches; others go through the labelled lookup.
+const CACHED_STATUSES: [u16; 20] = [
+    200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 413, 429, 431, 500, 502, 503, 504,
+];
+
+/// `portico_requests_total` series of one route. The prometheus crate finds a
+/// series under a lock; this caches each (method, common status) series on
+/// first use, so the request path then only does an atomic add.
+pub struct RouteCounters {
+    route: String,
+    cells: Box<[OnceCell<IntCounter>]>,
+}
+
+impl RouteCounters {
+    pub fn new(route: &str) -> Self {
+        let cells = (0..METHODS.len() * CACHED_STATUSES.len())
+            .map(|_| OnceCell::new())
+            .collect();
+        RouteCounters {
+            route: route.to_string(),
+            cells,
+        }
+    }
+
+    /// Counts one answered request (`status` 0: none was sent).
+    pub fn inc(&self, method: &http::Method, status: u16) {
+        let m = method_index(method);
+        let series = || {
+            let status = status.to_string();
+            METRICS
+                .requests_total
+                .with_label_values(&[self.route.as_str(), METHODS[m], status.as_str()])
+        };
+        match CACHED_STATUSES.iter().position(|s| *s == status) {
+            Some(si) => self.cells[m * CACHED_STATUSES.len() + si].get_or_init(series).inc(),
+            None => series().inc(),
+        }
+    }
+}
+
+/// The per-route series, resolved when the route is compiled.
+pub struct RouteMetrics {
+    pub requests: RouteCounters,
+    /// `portico_request_duration_seconds{route}`.
+    pub duration: Histogram,
+}
+
+impl RouteMetrics {
+    pub fn new(route: &str) -> Self {
+        RouteMetrics {
+            requests: RouteCounters::new(route),
+            duration: METRICS.request_duration.with_label_values(&[route]),
+        }
+    }
+}
+
+impl std::fmt::Debug for RouteMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteMetrics")
+    }
+}
+
+/// Series for requests that matched no route (`route="(none)"`).
+pub static UNROUTED: Lazy<RouteMetrics> = Lazy::new(|| RouteMetrics::new("(none)"));
 
 /// The text exposition of every family.
 pub fn render() -> String {
@@ -113,6 +183,22 @@ pub fn render() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn route_counters_count_cached_and_uncached_statuses() {
+        let c = super::RouteCounters::new("unit-test-route");
+        c.inc(&http::Method::GET, 200);
+        c.inc(&http::Method::GET, 200);
+        c.inc(&http::Method::from_bytes(b"BREW").unwrap(), 418);
+        let get = |m: &str, s: &str| {
+            super::METRICS
+                .requests_total
+                .with_label_values(&["unit-test-route", m, s])
+                .get()
+        };
+        assert_eq!(get("GET", "200"), 2);
+        assert_eq!(get("OTHER", "418"), 1);
+    }
+
     #[test]
     fn families_build_and_render() {
         let m = super::build().unwrap();

@@ -24,11 +24,9 @@ const TICK: Duration = Duration::from_millis(100);
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// Sets `portico_upstream_target_healthy` for every target of `snap`: 1 when
-/// in rotation (active checks pass and not ejected), 0 otherwise. Label sets of
-/// targets no longer configured are dropped.
+/// in rotation (active checks pass and not ejected), 0 otherwise.
 pub fn publish_health(snap: &Snapshot) {
     let gauge = &METRICS.target_healthy;
-    gauge.reset();
     let now = now_ms();
     for pool in snap.pools.values() {
         for t in &pool.targets {
@@ -68,7 +66,7 @@ impl BackgroundService for HealthChecker {
                         c
                     }
                 };
-                for target in &pool.targets {
+                for target in pool.targets.iter().filter(|t| t.begin_check()) {
                     tokio::spawn(run_one(
                         check.clone(),
                         target.clone(),
@@ -101,6 +99,7 @@ async fn run_one(check: Arc<dyn HealthCheck + Send + Sync>, target: Arc<Target>,
         tokio::time::timeout(active.timeout, check.check(&backend)).await,
         Ok(Ok(()))
     );
+    target.end_check();
     if let Some(healthy) = target.record_check(ok, active.healthy_threshold, active.unhealthy_threshold) {
         let state = if healthy { "healthy" } else { "unhealthy" };
         log::warn!("upstream {pool}: target {} is now {state}", target.label);

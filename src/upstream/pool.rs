@@ -49,8 +49,10 @@ pub struct UpstreamPool {
     index: HashMap<SocketAddr, usize>,
     total_weight: usize,
     pub hash_on: HashOn,
-    /// Lower-cased header or cookie name for consistent hashing.
+    /// Cookie name for consistent hashing (`hash_on: cookie`).
     pub hash_key: String,
+    /// Header name for consistent hashing (`hash_on: header`), parsed once.
+    pub hash_header: Option<http::HeaderName>,
     pub host_header: Option<http::HeaderValue>,
     pub passive: Passive,
     pub active: Option<ActiveCheck>,
@@ -112,7 +114,10 @@ impl UpstreamPool {
             selector,
             index,
             hash_on,
-            hash_key: hash_key.to_ascii_lowercase(),
+            hash_header: (hash_on == HashOn::Header)
+                .then(|| http::HeaderName::from_bytes(hash_key.as_bytes()).ok())
+                .flatten(),
+            hash_key,
             host_header,
             passive,
             active,
@@ -133,7 +138,7 @@ impl UpstreamPool {
             Selector::LeastConn(rotor) => {
                 let n = self.targets.len();
                 let start = rotor.fetch_add(1, Ordering::Relaxed);
-                let mut best: Option<(usize, usize)> = None;
+                let mut best: Option<usize> = None;
                 for k in 0..n {
                     let i = (start + k) % n;
                     if !usable(i) {
@@ -141,18 +146,15 @@ impl UpstreamPool {
                     }
                     let t = &self.targets[i];
                     // Compare inflight/weight without division.
-                    let better = match best {
-                        None => true,
-                        Some((_, b)) => {
-                            let bt = &self.targets[b];
-                            t.inflight() * bt.weight < bt.inflight() * t.weight
-                        }
-                    };
+                    let better = best.is_none_or(|b| {
+                        let bt = &self.targets[b];
+                        t.inflight() * bt.weight < bt.inflight() * t.weight
+                    });
                     if better {
-                        best = Some((i, i));
+                        best = Some(i);
                     }
                 }
-                best.map(|(i, _)| i)
+                best
             }
         }
     }

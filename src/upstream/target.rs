@@ -29,6 +29,9 @@ pub struct Target {
     healthy: AtomicBool,
     check_successes: AtomicU32,
     check_failures: AtomicU32,
+    /// An active check of this target is running (checks never pile up when
+    /// the timeout is longer than the interval).
+    checking: AtomicBool,
     /// Consecutive passive failures (connect errors, resets).
     fails: AtomicU32,
     /// While now_ms() is below this, the target is ejected.
@@ -46,6 +49,7 @@ impl Target {
             healthy: AtomicBool::new(true),
             check_successes: AtomicU32::new(0),
             check_failures: AtomicU32::new(0),
+            checking: AtomicBool::new(false),
             fails: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
@@ -80,6 +84,15 @@ impl Target {
             self.fails.store(0, Ordering::Relaxed);
             log::warn!("target {} ejected for {cooldown_ms} ms after {n} failures", self.label);
         }
+    }
+
+    /// Claims the right to run the next active check; false while one runs.
+    pub fn begin_check(&self) -> bool {
+        !self.checking.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn end_check(&self) {
+        self.checking.store(false, Ordering::Release);
     }
 
     /// Feeds one active check result; flips health after the thresholds.
