@@ -38,18 +38,6 @@ fn dead_addr() -> String {
     format!("127.0.0.1:{}", free_port())
 }
 
-/// A client that opens a new connection per request. Tests that expect error
-/// responses use it so that they check one thing each; connection reuse after
-/// an error has its own test (`error_responses_announce_connection_close`).
-fn fresh_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .pool_max_idle_per_host(0)
-        .no_proxy()
-        .build()
-        .expect("client")
-}
-
 /// GET; returns status and the serving upstream's name ("" when none).
 async fn hit(c: &reqwest::Client, gw: &Gateway, path: &str) -> (u16, String) {
     let r = c.get(gw.url(path)).send().await.expect("request");
@@ -66,35 +54,6 @@ async fn tally(c: &reqwest::Client, gw: &Gateway, path: &str, n: usize) -> HashM
         *m.entry(format!("{s} {u}")).or_default() += 1;
     }
     m
-}
-
-/// Checks the JSON error shape and that x-request-id equals error.request_id.
-async fn expect_error(r: reqwest::Response, status: u16, kind: &str) -> serde_json::Value {
-    assert_eq!(r.status().as_u16(), status, "status");
-    let rid = r
-        .headers()
-        .get("x-request-id")
-        .expect("x-request-id header")
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(!rid.is_empty());
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or("").to_string())
-        .unwrap_or_default();
-    assert!(ct.starts_with("application/json"), "content-type {ct:?}");
-    let v: serde_json::Value = r.json().await.expect("JSON error body");
-    let e = v["error"].as_object().unwrap_or_else(|| panic!("no error object: {v}"));
-    let mut keys: Vec<&str> = e.keys().map(|k| k.as_str()).collect();
-    keys.sort();
-    assert_eq!(keys, ["code", "message", "request_id", "type"], "{v}");
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert_eq!(e["type"], kind, "{v}");
-    assert_eq!(e["code"], status, "{v}");
-    assert_eq!(e["request_id"], rid.as_str(), "{v}");
-    v
 }
 
 async fn get(c: &reqwest::Client, gw: &Gateway, path: &str) -> reqwest::Response {

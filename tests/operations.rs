@@ -82,11 +82,7 @@ async fn reload_changes_routing_and_bad_reload_keeps_serving() {
 #[tokio::test]
 async fn metrics_health_and_readiness() {
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        "upstreams:\n  a:\n    targets:\n      - address: {}\nroutes:\n  - name: api\n    paths: [/api/*]\n    upstream: a\n",
-        up.addr
-    ))
-    .await;
+    let gw = Gateway::start(&one_upstream(up.addr, "    paths: [/api/*]\n", "")).await;
     let c = client();
     for _ in 0..3 {
         assert_eq!(c.get(gw.url("/api/x")).send().await.unwrap().status(), 200);
@@ -134,11 +130,7 @@ async fn metrics_health_and_readiness() {
 #[tokio::test]
 async fn access_log_lines_are_json_with_the_request() {
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        "upstreams:\n  a:\n    targets:\n      - address: {}\nroutes:\n  - name: api\n    upstream: a\n",
-        up.addr
-    ))
-    .await;
+    let gw = Gateway::start(&one_upstream(up.addr, "", "")).await;
     let r = client()
         .post(gw.url("/items?x=1"))
         .header("x-request-id", "log-test-1")
@@ -182,9 +174,10 @@ async fn no_failed_requests_across_reloads_and_upgrades() {
 async fn load_through(reloads: usize, upgrades: usize) {
     let up = Upstream::start("a").await;
     let routes = |tag: &str| {
-        format!(
-            "upstreams:\n  a:\n    targets:\n      - address: {}\nroutes:\n  - name: api\n    upstream: a\n  - name: tag\n    paths: [/tag]\n    response:\n      body: {tag}\n",
-            up.addr
+        one_upstream(
+            up.addr,
+            "",
+            &format!("  - name: tag\n    paths: [/tag]\n    response:\n      body: {tag}\n"),
         )
     };
     let gw = Gateway::start(&format!(

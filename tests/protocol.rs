@@ -428,11 +428,7 @@ async fn recording_upstream() -> (std::net::SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>
 #[tokio::test]
 async fn invalid_chunk_never_reaches_the_upstream_as_a_complete_request() {
     let (up_addr, closed) = recording_upstream().await;
-    let gw = Gateway::start(&format!(
-        "upstreams:\n  a:\n    targets:\n      - address: {}\nroutes:\n  - name: all\n    upstream: a\n",
-        up_addr
-    ))
-    .await;
+    let gw = Gateway::start(&one_upstream(up_addr, "", "")).await;
     let req =
         b"POST /chunk HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n";
     let (resp, mut conn) = raw(gw.port, req).await;

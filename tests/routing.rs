@@ -32,40 +32,6 @@ async fn served_by(c: &reqwest::Client, gw: &Gateway, method: &str, host: &str, 
     v["upstream"].as_str().unwrap_or_default().to_string()
 }
 
-/// Checks the JSON error shape and that x-request-id equals error.request_id.
-async fn expect_error(
-    r: reqwest::Response,
-    status: u16,
-    kind: &str,
-) -> (reqwest::header::HeaderMap, serde_json::Value) {
-    assert_eq!(r.status().as_u16(), status, "status");
-    let headers = r.headers().clone();
-    let rid = headers
-        .get("x-request-id")
-        .expect("x-request-id header")
-        .to_str()
-        .unwrap()
-        .to_string();
-    assert!(!rid.is_empty(), "empty x-request-id");
-    let ct = headers
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or(""))
-        .unwrap_or("");
-    assert!(ct.starts_with("application/json"), "content-type {ct:?}");
-    let v: serde_json::Value = r.json().await.expect("JSON error body");
-    let obj = v.as_object().expect("object");
-    assert_eq!(obj.len(), 1, "only `error` at top level: {v}");
-    let e = v["error"].as_object().expect("error object");
-    let mut keys: Vec<&str> = e.keys().map(|k| k.as_str()).collect();
-    keys.sort();
-    assert_eq!(keys, ["code", "message", "request_id", "type"], "{v}");
-    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert_eq!(e["type"], kind, "{v}");
-    assert_eq!(e["code"], status, "{v}");
-    assert_eq!(e["request_id"], rid.as_str(), "{v}");
-    (headers, v)
-}
-
 /// One raw HTTP/1.1 request, so the request target reaches the gateway
 /// byte for byte (reqwest would normalise dot segments itself).
 async fn raw_get(port: u16, target: &str) -> (u16, serde_json::Value) {

@@ -4,11 +4,7 @@ use support::*;
 #[tokio::test]
 async fn proxies_to_an_upstream() {
     let up = Upstream::start("a").await;
-    let gw = Gateway::start(&format!(
-        "upstreams:\n  a:\n    targets:\n      - address: {}\nroutes:\n  - name: all\n    upstream: a\n",
-        up.addr
-    ))
-    .await;
+    let gw = Gateway::start(&one_upstream(up.addr, "", "")).await;
     let (status, v) = get_json(&client(), &gw.url("/x?y=1")).await;
     assert_eq!(status, 200, "{}", gw.log());
     assert_eq!(v["upstream"], "a");

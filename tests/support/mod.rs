@@ -290,6 +290,59 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A client that opens a new connection per request. Tests that expect error
+/// responses use it so that they check one thing each; connection reuse after
+/// an error has its own test (`error_responses_announce_connection_close`).
+pub fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(0)
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+/// Checks the JSON error shape and that x-request-id equals error.request_id.
+pub async fn expect_error(
+    r: reqwest::Response,
+    status: u16,
+    kind: &str,
+) -> (reqwest::header::HeaderMap, serde_json::Value) {
+    assert_eq!(r.status().as_u16(), status, "status");
+    let headers = r.headers().clone();
+    let rid = headers
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!rid.is_empty(), "empty x-request-id");
+    let ct = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or(""))
+        .unwrap_or("");
+    assert!(ct.starts_with("application/json"), "content-type {ct:?}");
+    let v: serde_json::Value = r.json().await.expect("JSON error body");
+    let obj = v.as_object().expect("object");
+    assert_eq!(obj.len(), 1, "only `error` at top level: {v}");
+    let e = v["error"].as_object().expect("error object");
+    let mut keys: Vec<&str> = e.keys().map(|k| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(keys, ["code", "message", "request_id", "type"], "{v}");
+    assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert_eq!(e["type"], kind, "{v}");
+    assert_eq!(e["code"], status, "{v}");
+    assert_eq!(e["request_id"], rid.as_str(), "{v}");
+    (headers, v)
+}
+
+/// A config with one upstream `a` at `addr` and one route `api` to it;
+/// `route_extra` adds lines to that route (e.g. `"    paths: [/api/*]\n"`),
+/// `more` adds text after it (e.g. further routes).
+pub fn one_upstream(addr: impl std::fmt::Display, route_extra: &str, more: &str) -> String {
+    format!("upstreams:\n  a:\n    targets:\n      - address: {addr}\nroutes:\n  - name: api\n    upstream: a\n{route_extra}{more}")
+}
+
 /// Polls `f` until it returns true or the deadline passes.
 pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
 where
