@@ -80,17 +80,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// An empty snapshot (no routes): every request gets 404.
-    pub fn empty() -> Snapshot {
-        Snapshot {
-            limits: Limits::default(),
-            router: Router::default(),
-            routes: Vec::new(),
-            pools: HashMap::new(),
-            listeners: Vec::new(),
-        }
-    }
-
     /// Compiles a validated config. Target health of `previous` carries over
     /// for targets with the same pool name and address.
     pub fn build(loaded: &LoadedConfig, previous: Option<&Snapshot>) -> Result<Snapshot, crate::config::ConfigError> {
@@ -264,15 +253,16 @@ fn compile_route(
         }
     }
     let action = if let Some(resp) = &r.response {
-        let mut headers = vec![(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_str(&resp.content_type).ok()?,
-        )];
+        let mut headers = Vec::new();
+        match HeaderValue::from_str(&resp.content_type) {
+            Ok(v) => headers.push((http::header::CONTENT_TYPE, v)),
+            Err(_) => issues.add(format!("{p}.response.content_type"), "invalid header value"),
+        }
         for (k, v) in &resp.headers {
-            headers.push((
-                HeaderName::from_bytes(k.as_bytes()).ok()?,
-                HeaderValue::from_str(v).ok()?,
-            ));
+            match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                (Ok(name), Ok(value)) => headers.push((name, value)),
+                _ => issues.add(format!("{p}.response.headers.{k}"), format!("invalid header {k:?}")),
+            }
         }
         RouteAction::Respond(FixedResponse {
             status: resp.status,

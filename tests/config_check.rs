@@ -104,6 +104,11 @@ fn cases() -> Vec<Case> {
             "8:5: routes[0].response: a route has either an upstream or a fixed response, not both",
         ),
         c(
+            "fixed response with an invalid header name",
+            api("routes:\n  - name: main\n    response:\n      headers:\n        bad header: x\n"),
+            "9:21: routes[0].response.headers.bad header: invalid header \"bad header\"",
+        ),
+        c(
             "route with neither upstream nor response",
             api("routes:\n  - name: main\n    upstream: api\n  - name: nothing\n    paths: [/n]\n"),
             // The route's mapping starts at its first key, `name` (column 5).

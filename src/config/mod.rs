@@ -85,10 +85,6 @@ impl<'a> Issues<'a> {
         });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
     pub fn finish(self) -> Result<(), ConfigError> {
         if self.list.is_empty() {
             Ok(())

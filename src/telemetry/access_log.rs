@@ -7,7 +7,7 @@
 
 use super::metrics::METRICS;
 use serde::Serialize;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,9 +130,4 @@ fn write_line(out: &mut impl Write, rec: &AccessRecord) {
             log::error!("access log write failed: {e}");
         }
     }
-}
-
-/// Opens `path` for appending, for tests and `portico check`.
-pub fn check_writable(path: &std::path::Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
 }

@@ -174,10 +174,4 @@ impl UpstreamPool {
         // The iterators may revisit targets; a final scan finds any usable one left.
         (0..self.targets.len()).find(|&i| usable(i))
     }
-
-    /// True when at least one target is available right now.
-    pub fn any_available(&self) -> bool {
-        let now = now_ms();
-        self.targets.iter().any(|t| t.available(now))
-    }
 }

@@ -61,10 +61,6 @@ impl Target {
         self.healthy.load(Ordering::Relaxed) && self.ejected_until.load(Ordering::Relaxed) <= now
     }
 
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
-    }
-
     pub fn inflight(&self) -> usize {
         self.inflight.load(Ordering::Relaxed)
     }
