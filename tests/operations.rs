@@ -282,3 +282,77 @@ async fn load_through(reloads: usize, upgrades: usize) {
     );
     assert_eq!(body(&gw.url("/tag")).await, format!("t{reloads}"));
 }
+
+#[tokio::test]
+async fn sigusr1_reopens_the_access_log_after_rotation() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&one_upstream(up.addr, "", "")).await;
+    let log = gw.dir.join("access.log");
+    let rotated = gw.dir.join("access.log.1");
+    let c = client();
+    let send = |id: &'static str| {
+        let c = c.clone();
+        let url = gw.url("/x");
+        async move {
+            let r = c.get(url).header("x-request-id", id).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    send("before-rotation").await;
+    let log_ref = &log;
+    wait_until("first line", Duration::from_secs(10), || async move {
+        std::fs::read_to_string(log_ref).is_ok_and(|t| t.contains("before-rotation"))
+    })
+    .await;
+    std::fs::rename(&log, &rotated).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gw.pid() as i32),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    // The writer reopens within its poll interval; lines keep flowing to one file or the other.
+    let mut n = 0;
+    wait_until("a line in the new file", Duration::from_secs(20), || {
+        n += 1;
+        let send = send("after-rotation");
+        async move {
+            send.await;
+            std::fs::read_to_string(log_ref).is_ok_and(|t| t.contains("after-rotation"))
+        }
+    })
+    .await;
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert!(old.contains("before-rotation"));
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("before-rotation"));
+    assert!(n >= 1);
+}
+
+#[tokio::test]
+async fn reload_that_changes_listeners_says_they_need_an_upgrade() {
+    let gw = Gateway::start(&fixed("one")).await;
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    let other = free_port();
+    // Add a second listener: the running process cannot bind it on reload.
+    let changed = text.replacen(
+        "  threads: 2",
+        &format!("    - address: 127.0.0.1:{other}\n  threads: 2"),
+        1,
+    );
+    let changed = changed.replace("body: one", "body: two");
+    std::fs::write(gw.config_path(), changed).unwrap();
+    let out = portico(&["reload", "-c", gw.config_path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let url = gw.url("/v");
+    wait_until("routes applied", Duration::from_secs(20), || {
+        let url = url.clone();
+        async move { body(&url).await == "two" }
+    })
+    .await;
+    let gw_ref = &gw;
+    wait_until("listener warning", Duration::from_secs(10), || async move {
+        gw_ref.log().contains("listener changes") && gw_ref.log().contains("need `portico upgrade`")
+    })
+    .await;
+    // The new listener is not bound by a reload.
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", other)).await.is_err());
+}

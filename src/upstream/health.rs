@@ -37,6 +37,12 @@ pub fn publish_health(snap: &Snapshot) {
     }
 }
 
+struct PoolCheck {
+    built_for: usize,
+    due: Instant,
+    check: Arc<dyn HealthCheck + Send + Sync>,
+}
+
 pub struct HealthChecker {
     pub snapshot: SharedSnapshot,
 }
@@ -44,31 +50,34 @@ pub struct HealthChecker {
 #[async_trait]
 impl BackgroundService for HealthChecker {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut next_due: HashMap<String, Instant> = HashMap::new();
-        let mut checks: HashMap<String, (usize, Arc<dyn HealthCheck + Send + Sync>)> = HashMap::new();
+        // Per pool: the pool object it was built for, when it is due, its checker.
+        let mut pools: HashMap<String, PoolCheck> = HashMap::new();
         let mut last_publish = Instant::now() - PUBLISH_EVERY;
         loop {
             let snap = self.snapshot.load_full();
             let now = Instant::now();
             for pool in snap.pools.values() {
                 let Some(active) = &pool.active else { continue };
-                if next_due.get(&pool.name).is_some_and(|t| *t > now) {
+                let built_for = Arc::as_ptr(pool) as usize;
+                let state = match pools.get_mut(&pool.name) {
+                    // A pool new or changed by a reload is checked at once, with a fresh checker.
+                    Some(s) if s.built_for == built_for => s,
+                    _ => pools
+                        .entry(pool.name.clone())
+                        .insert_entry(PoolCheck {
+                            built_for,
+                            due: now,
+                            check: build_check(pool, active),
+                        })
+                        .into_mut(),
+                };
+                if state.due > now {
                     continue;
                 }
-                next_due.insert(pool.name.clone(), now + active.interval);
-                // Rebuild the checker when the pool object changed (a reload).
-                let key = Arc::as_ptr(pool) as usize;
-                let check = match checks.get(&pool.name) {
-                    Some((k, c)) if *k == key => c.clone(),
-                    _ => {
-                        let c = build_check(pool, active);
-                        checks.insert(pool.name.clone(), (key, c.clone()));
-                        c
-                    }
-                };
+                state.due = now + active.interval;
                 for target in pool.targets.iter().filter(|t| t.begin_check()) {
                     tokio::spawn(run_one(
-                        check.clone(),
+                        state.check.clone(),
                         target.clone(),
                         active.clone(),
                         pool.name.clone(),
@@ -79,8 +88,7 @@ impl BackgroundService for HealthChecker {
                 publish_health(&snap);
                 last_publish = Instant::now();
             }
-            next_due.retain(|name, _| snap.pools.contains_key(name));
-            checks.retain(|name, _| snap.pools.contains_key(name));
+            pools.retain(|name, _| snap.pools.contains_key(name));
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.changed() => return,

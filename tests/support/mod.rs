@@ -209,14 +209,19 @@ impl Gateway {
             dir,
             child,
         };
-        gw.wait_ready().await;
+        let admin = std::fs::read_to_string(&conf)
+            .unwrap_or_default()
+            .contains(&format!("127.0.0.1:{admin_port}"));
+        gw.wait_ready(admin).await;
         gw
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits until the listener (and the admin listener, when configured) accept connections.
+    async fn wait_ready(&mut self, admin: bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            let up = |port: u16| async move { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() };
+            if up(self.port).await && (!admin || up(self.admin_port).await) {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
