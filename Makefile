@@ -26,7 +26,7 @@ deps:
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 
 build: deps
-	$(CARGO) build --release
+	env -u DESTDIR $(CARGO) build --release
 
 # Serves $(CONFIG); the default config proxies /demo/ to a small static upstream
 # on 127.0.0.1:9000 that this target starts and stops with Portico.
@@ -59,7 +59,10 @@ install: build
 	@if [ -e $(DESTDIR)/etc/portico/portico.yaml ]; then \
 		echo "keeping existing /etc/portico/portico.yaml"; \
 	else \
-		install -D -m 0644 conf/portico.yaml $(DESTDIR)/etc/portico/portico.yaml; \
+		install -d $(DESTDIR)/etc/portico; \
+		sed '/^server:/a\  pid_file: /run/portico/portico.pid\n  upgrade_sock: /run/portico/upgrade.sock' \
+			conf/portico.yaml > $(DESTDIR)/etc/portico/portico.yaml; \
+		chmod 0644 $(DESTDIR)/etc/portico/portico.yaml; \
 	fi
 	@if [ -z "$(DESTDIR)" ] && command -v systemctl >/dev/null 2>&1; then \
 		systemd-sysusers 2>/dev/null || id portico >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin portico; \
