@@ -359,3 +359,46 @@ async fn error_responses_announce_connection_close() {
     }
     assert_eq!(transport_errors, 0, "keep-alive requests after a 502 failed");
 }
+
+/// A reload keeps the health state of targets it does not change: an unhealthy
+/// target stays out (its healthy_threshold is never reached), while a new
+/// config starting from scratch would put it back.
+#[tokio::test]
+async fn health_state_survives_a_reload() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let extra = "    health_check:
+      active:
+        type: http
+        path: /health
+        interval: 200ms
+        timeout: 500ms
+        healthy_threshold: 1000
+        unhealthy_threshold: 1
+";
+    let addrs = [a.addr.to_string(), b.addr.to_string()];
+    let gw = Gateway::start(&config(extra, &addrs, "")).await;
+    let c = fresh_client();
+    a.set_healthy(false);
+    wait_until("a out of rotation", WAIT, || all_on(&c, &gw, "b", 4)).await;
+    // `a` answers its checks again, but would need 1000 in a row to return.
+    a.set_healthy(true);
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    let reloaded = text.replace("  - name: all\n", "  - name: all-reloaded\n");
+    std::fs::write(gw.config_path(), reloaded).unwrap();
+    let out = std::process::Command::new(portico_bin())
+        .args(["reload", "-c", gw.config_path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let gw_ref = &gw;
+    wait_until("reload applied", WAIT, || async move {
+        gw_ref.metric("portico_config_reloads_total{result=\"ok\"}").await == Some(1.0)
+    })
+    .await;
+    assert!(
+        all_on(&c, &gw, "b", 20).await,
+        "a came back after the reload:\n{}",
+        gw.log()
+    );
+}
