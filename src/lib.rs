@@ -6,6 +6,7 @@
 pub mod config;
 pub mod drain;
 pub mod path;
+pub mod policy;
 pub mod proxy;
 pub mod reload;
 pub mod router;

@@ -5,7 +5,14 @@
 //! Rules: repeated slashes collapse, `.` segments drop, `..` removes the
 //! previous segment (never above the root), and a percent-encoded unreserved
 //! character (RFC 3986 section 2.3) is decoded. Other escapes, `%2F` included,
-//! stay encoded, so an encoded slash never becomes a path separator.
+//! stay encoded, so an encoded slash never becomes a path separator (and by
+//! default a path holding one is refused, see `has_encoded_slash`).
+//!
+//! Two spellings that some servers read as another path are folded too, so a
+//! route's policies cannot be skipped with them: path parameters
+//! (`/admin;jsessionid=1` is `/admin` to Tomcat and Spring) are removed, and
+//! trailing dots of a segment (`/admin.` is `/admin` to Windows servers) are
+//! removed.
 
 use std::borrow::Cow;
 
@@ -19,7 +26,7 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
     let mut out: Vec<&str> = Vec::new();
     let trailing = decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
     for seg in decoded.split('/') {
-        match seg {
+        match fold_segment(seg) {
             "" | "." => {}
             ".." => {
                 out.pop();
@@ -40,10 +47,27 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
 
 fn is_normal(path: &str) -> bool {
     let b = path.as_bytes();
-    if b.first() != Some(&b'/') || b.contains(&b'%') {
+    if b.first() != Some(&b'/') || b.iter().any(|c| matches!(c, b'%' | b';')) {
         return false;
     }
-    !path.contains("//") && !path.split('/').any(|s| s == "." || s == "..")
+    !path.contains("//") && !path.split('/').any(|s| s.ends_with('.'))
+}
+
+/// True when the path holds an encoded `/` or `\` (`%2F`, `%5C`, any case).
+pub fn has_encoded_slash(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && (w[1] == b'2' && w[2].eq_ignore_ascii_case(&b'f') || w[1] == b'5' && w[2].eq_ignore_ascii_case(&b'c'))
+    })
+}
+
+/// A segment without its `;parameters` and trailing dots; `.` and `..` stay.
+fn fold_segment(seg: &str) -> &str {
+    let seg = seg.split(';').next().unwrap_or("");
+    if seg == "." || seg == ".." {
+        return seg;
+    }
+    seg.trim_end_matches('.')
 }
 
 fn decode_unreserved(path: &str) -> String {
@@ -98,8 +122,25 @@ mod tests {
             ("/a/", "/a/"),
             ("/a%", "/a%"),
             ("/a%zz", "/a%zz"),
+            ("/admin;jsessionid=1", "/admin"),
+            ("/admin;x/users", "/admin/users"),
+            ("/admin.", "/admin"),
+            ("/admin../x", "/admin/x"),
+            ("/...", "/"),
+            ("/a/;/b", "/a/b"),
+            ("/%252e%252e/admin", "/%252e%252e/admin"),
         ] {
             assert_eq!(normalize(input), want, "input {input:?}");
         }
+    }
+
+    #[test]
+    fn encoded_slashes() {
+        use super::has_encoded_slash;
+        assert!(has_encoded_slash("/a%2fb"));
+        assert!(has_encoded_slash("/a%2Fb"));
+        assert!(has_encoded_slash("/a%5cb"));
+        assert!(!has_encoded_slash("/a%252fb"));
+        assert!(!has_encoded_slash("/a/b"));
     }
 }

@@ -3,7 +3,8 @@
 //! one and swaps it in, so requests in flight finish on the one they started
 //! with. Everything derivable from the config is computed here, not per request.
 
-use crate::config::{LoadedConfig, RouteConfig};
+use crate::config::{EncodedSlashes, LoadedConfig, PolicyConfig, RouteConfig};
+use crate::policy::{CompileEnv, Consumers, Policy, PolicyChain};
 use crate::router::{PathPattern, RouteSpec, Router};
 use crate::tls::{load_certified_key, SniResolver};
 use crate::upstream::peer::{build_peer, load_ca, PeerTls, Timeouts};
@@ -45,6 +46,12 @@ pub struct Route {
     pub retries: u32,
     /// This route's metric series, resolved once.
     pub metrics: crate::telemetry::metrics::RouteMetrics,
+    /// Default policies (unless skipped) then the route's own, compiled.
+    pub policies: PolicyChain,
+    /// The settings each step was compiled from, to carry state across reloads.
+    pub policy_configs: Vec<PolicyConfig>,
+    /// Hash of the route's settings; a cache survives a reload only when it is unchanged.
+    pub fingerprint: u64,
 }
 
 /// A listener as compiled: address and TLS acceptor material.
@@ -56,16 +63,20 @@ pub struct ListenerSpec {
     pub h2c: bool,
 }
 
-/// Request limits enforced before routing.
+/// Request limits and path rules enforced before routing.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_header_bytes: usize,
+    pub encoded_slashes: EncodedSlashes,
+    pub case_insensitive_paths: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_header_bytes: 64 * 1024,
+            encoded_slashes: EncodedSlashes::Reject,
+            case_insensitive_paths: false,
         }
     }
 }
@@ -77,6 +88,11 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     pub pools: HashMap<String, Arc<UpstreamPool>>,
     pub listeners: Vec<ListenerSpec>,
+    pub consumers: Consumers,
+    /// Proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Tells the upstream the identified consumer.
+    pub consumer_header: HeaderName,
 }
 
 impl Snapshot {
@@ -194,10 +210,24 @@ impl Snapshot {
             pools.insert(name.clone(), Arc::new(pool));
         }
 
+        let base_dir = loaded_rel(loaded, std::path::Path::new("."));
+        let consumers = Consumers::build(&cfg.consumers, &base_dir, &mut issues);
+        let trusted_proxies = match crate::policy::ip::parse_nets(&cfg.server.trusted_proxies, "trusted_proxies") {
+            Ok(n) => n,
+            Err(e) => {
+                issues.add("server.trusted_proxies", e);
+                Vec::new()
+            }
+        };
+        let consumer_header = HeaderName::from_bytes(cfg.server.consumer_header.as_bytes()).unwrap_or_else(|_| {
+            issues.add("server.consumer_header", "invalid header name");
+            HeaderName::from_static("x-consumer")
+        });
         let mut routes = Vec::new();
         let mut specs = Vec::new();
         for (i, r) in cfg.routes.iter().enumerate() {
-            if let Some(route) = compile_route(i, r, cfg, &pools, &mut issues) {
+            let old = previous.and_then(|s| s.routes.iter().find(|o| o.name == r.name));
+            if let Some(route) = compile_route(i, r, cfg, &pools, &mut issues, &base_dir, old) {
                 specs.push(RouteSpec {
                     route: routes.len(),
                     hosts: r.hosts.clone(),
@@ -215,13 +245,79 @@ impl Snapshot {
         Ok(Snapshot {
             limits: Limits {
                 max_header_bytes: usize::try_from(cfg.server.max_header_size.0).unwrap_or(usize::MAX),
+                encoded_slashes: cfg.server.encoded_slashes,
+                case_insensitive_paths: cfg.server.case_insensitive_paths,
             },
             router: Router::new(&specs),
             routes,
             pools,
             listeners,
+            consumers,
+            trusted_proxies,
+            consumer_header,
         })
     }
+}
+
+/// Compiles default policies (unless skipped) and the route's own into one
+/// chain. A step whose settings equal the same step of the same-named route
+/// in `old` keeps that step's state; a cache only when the whole route is unchanged.
+fn compile_policies(
+    i: usize,
+    r: &RouteConfig,
+    cfg: &crate::config::Config,
+    issues: &mut crate::config::Issues,
+    base_dir: &std::path::Path,
+    old: Option<&Route>,
+    fingerprint: u64,
+) -> (PolicyChain, Vec<PolicyConfig>) {
+    let defaults = if r.skip_default_policies {
+        &[][..]
+    } else {
+        &cfg.default_policies[..]
+    };
+    let mut steps = Vec::new();
+    let mut configs = Vec::new();
+    let written = defaults
+        .iter()
+        .enumerate()
+        .map(|(j, c)| (format!("default_policies[{j}]"), c))
+        .chain(
+            r.policies
+                .iter()
+                .enumerate()
+                .map(|(j, c)| (format!("routes[{i}].policies[{j}]"), c)),
+        );
+    for (k, (path, c)) in written.enumerate() {
+        let previous = old.and_then(|o| {
+            let same = o.policy_configs.get(k) == Some(c);
+            let cache_ok = !matches!(c, PolicyConfig::Cache(_)) || o.fingerprint == fingerprint;
+            (same && cache_ok)
+                .then(|| o.policies.steps().get(k).map(|s| &**s))
+                .flatten()
+        });
+        let env = CompileEnv {
+            base_dir,
+            route: &r.name,
+            previous,
+        };
+        match Policy::compile(c, &env) {
+            Ok(p) => steps.push(Arc::new(p)),
+            Err(e) => issues.add(format!("{path}.{}", c.kind()), e),
+        }
+        configs.push(c.clone());
+    }
+    (PolicyChain::new(steps), configs)
+}
+
+fn fingerprint(r: &RouteConfig, cfg: &crate::config::Config) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{r:?}").hash(&mut h);
+    if !r.skip_default_policies {
+        format!("{:?}", cfg.default_policies).hash(&mut h);
+    }
+    h.finish()
 }
 
 fn compile_route(
@@ -230,8 +326,12 @@ fn compile_route(
     cfg: &crate::config::Config,
     pools: &HashMap<String, Arc<UpstreamPool>>,
     issues: &mut crate::config::Issues,
+    base_dir: &std::path::Path,
+    old: Option<&Route>,
 ) -> Option<Route> {
     let p = format!("routes[{i}]");
+    let fingerprint = fingerprint(r, cfg);
+    let (policies, policy_configs) = compile_policies(i, r, cfg, issues, base_dir, old, fingerprint);
     let mut patterns = Vec::new();
     for (j, s) in r.paths.iter().enumerate() {
         match PathPattern::parse(s) {
@@ -293,6 +393,9 @@ fn compile_route(
         rewrite: r.rewrite.clone(),
         retries: r.retries,
         metrics: crate::telemetry::metrics::RouteMetrics::new(&r.name),
+        policies,
+        policy_configs,
+        fingerprint,
     })
 }
 

@@ -3,12 +3,17 @@
 //! so `portico check` and a refused start or reload point at the exact spot.
 
 mod locate;
+mod policies;
 mod schema;
+mod secret;
 pub mod units;
 mod validate;
 
 pub use locate::Positions;
+pub use policies::*;
 pub use schema::*;
+pub use secret::SecretRef;
+pub use units::{ConfDuration, ConfSize};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! is an error rather than a silently ignored key. Defaults live here; the
 //! cross-field checks live in `validate.rs`.
 
+use super::policies::{ConsumerConfig, PolicyConfig};
 use super::units::{ConfDuration, ConfSize};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -16,6 +17,12 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Clients and their credentials, for the auth policies.
+    #[serde(default)]
+    pub consumers: Vec<ConsumerConfig>,
+    /// Policies run before each route's own, unless the route sets `skip_default_policies`.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub default_policies: Vec<PolicyConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +58,28 @@ pub struct ServerConfig {
     /// Largest request head (request line and headers) accepted; larger gets 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: ConfSize,
+    /// Proxies (CIDRs) whose X-Forwarded-For is believed when finding the client address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Header that tells the upstream which consumer was identified; a client's own copy is always removed.
+    #[serde(default = "default_consumer_header")]
+    pub consumer_header: String,
+    /// What to do with `%2F` and `%5C` in a path: `reject` (400) or `keep` (passed on encoded).
+    #[serde(default)]
+    pub encoded_slashes: EncodedSlashes,
+    /// Match routes case-insensitively; the path is lower-cased for routing and upstream alike.
+    #[serde(default)]
+    pub case_insensitive_paths: bool,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EncodedSlashes {
+    /// Answer 400: an upstream that decodes them could see a different path than the one routed.
+    #[default]
+    Reject,
+    /// Route and forward the path with the escape kept as it is.
+    Keep,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +96,10 @@ impl Default for ServerConfig {
             max_header_size: default_max_header_size(),
             admin: default_admin(),
             access_log: AccessLogConfig::default(),
+            trusted_proxies: Vec::new(),
+            consumer_header: default_consumer_header(),
+            encoded_slashes: EncodedSlashes::default(),
+            case_insensitive_paths: false,
         }
     }
 }
@@ -188,7 +221,7 @@ pub struct UpstreamTls {
     pub ca_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Deserialize, Default, Clone)]
+#[derive(Debug, Deserialize, Default, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutsConfig {
     pub connect: Option<ConfDuration>,
@@ -254,7 +287,7 @@ impl Default for PassiveCheckConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -282,9 +315,16 @@ pub struct RouteConfig {
     /// Overrides the upstream's timeouts for this route.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// The route's policy chain, run in order after the default policies.
+    /// Each step is a one-key map (`- key_auth: {...}`).
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub policies: Vec<PolicyConfig>,
+    /// Do not run `default_policies` on this route.
+    #[serde(default)]
+    pub skip_default_policies: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FixedResponseConfig {
     #[serde(default = "default_status")]
@@ -333,6 +373,9 @@ fn default_access_log_buffer() -> usize {
 }
 fn default_max_header_size() -> ConfSize {
     ConfSize(64 * 1024)
+}
+fn default_consumer_header() -> String {
+    "x-consumer".into()
 }
 fn default_weight() -> usize {
     1

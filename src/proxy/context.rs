@@ -26,6 +26,12 @@ pub struct RequestCtx {
     pub current: Option<(usize, InflightGuard)>,
     /// Why the request failed, when Portico decided it.
     pub failure: Option<GatewayError>,
+    /// The client-facing message for `failure`, when more specific than its kind.
+    pub failure_message: Option<String>,
+    /// The client's address after `trusted_proxies`; set when policies run.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// What the route's policies decided and hold for later phases.
+    pub policy: crate::policy::PolicyState,
     pub start: Instant,
     /// When the current upstream attempt began.
     pub upstream_start: Option<Instant>,
@@ -46,6 +52,9 @@ impl RequestCtx {
             retries: 0,
             current: None,
             failure: None,
+            failure_message: None,
+            client_ip: None,
+            policy: crate::policy::PolicyState::default(),
             start: Instant::now(),
             upstream_start: None,
             upstream_time: None,

@@ -17,6 +17,12 @@ pub enum GatewayError {
     BadRequest,
     HeadersTooLarge,
     RequestTimeout,
+    Unauthorized,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    /// A service a policy depends on (Redis, an introspection endpoint) is down.
+    DependencyUnavailable,
     Internal,
 }
 
@@ -31,6 +37,11 @@ impl GatewayError {
             GatewayError::BadRequest => 400,
             GatewayError::HeadersTooLarge => 431,
             GatewayError::RequestTimeout => 408,
+            GatewayError::Unauthorized => 401,
+            GatewayError::Forbidden => 403,
+            GatewayError::PayloadTooLarge => 413,
+            GatewayError::RateLimited => 429,
+            GatewayError::DependencyUnavailable => 503,
             GatewayError::Internal => 500,
         }
     }
@@ -46,6 +57,11 @@ impl GatewayError {
             GatewayError::BadRequest => "bad_request",
             GatewayError::HeadersTooLarge => "request_header_too_large",
             GatewayError::RequestTimeout => "request_timeout",
+            GatewayError::Unauthorized => "unauthorized",
+            GatewayError::Forbidden => "forbidden",
+            GatewayError::PayloadTooLarge => "payload_too_large",
+            GatewayError::RateLimited => "rate_limited",
+            GatewayError::DependencyUnavailable => "dependency_unavailable",
             GatewayError::Internal => "internal_error",
         }
     }
@@ -61,6 +77,7 @@ impl GatewayError {
             HTTPStatus(502) => GatewayError::UpstreamConnect,
             HTTPStatus(408) => GatewayError::RequestTimeout,
             HTTPStatus(431) => GatewayError::HeadersTooLarge,
+            HTTPStatus(413) => GatewayError::PayloadTooLarge,
             HTTPStatus(s) if (400..500).contains(s) => GatewayError::BadRequest,
             HTTPStatus(_) => GatewayError::Internal,
             ConnectTimedout | TLSHandshakeTimedout => GatewayError::UpstreamTimeout,

@@ -94,6 +94,15 @@ pub fn raw_has_header(raw: &[u8], name: &[u8]) -> bool {
 }
 
 /// Approximate size of a request head (HTTP/2, where no raw bytes exist).
+/// The method a CORS preflight announces; None when the request is not a preflight.
+pub fn preflight_method(req: &pingora_http::RequestHeader) -> Option<http::Method> {
+    if req.method != http::Method::OPTIONS || !req.headers.contains_key(http::header::ORIGIN) {
+        return None;
+    }
+    let m = req.headers.get(http::header::ACCESS_CONTROL_REQUEST_METHOD)?;
+    http::Method::from_bytes(m.as_bytes()).ok()
+}
+
 pub fn header_size(req: &pingora_http::RequestHeader) -> usize {
     let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
     req.headers

@@ -8,8 +8,10 @@ mod headers;
 
 pub use context::RequestCtx;
 pub use errors::{error_body, GatewayError};
+pub use headers::header_size;
 
-use crate::config::HashOn;
+use crate::config::{EncodedSlashes, HashOn};
+use crate::policy::{RequestView, Step};
 use crate::router::RouteLookup;
 use crate::runtime::{RouteAction, SharedSnapshot};
 use crate::telemetry::access_log::{now_rfc3339, AccessLog, AccessRecord};
@@ -45,6 +47,9 @@ async fn respond(
     for (k, v) in headers {
         resp.append_header(k.clone(), v.clone())?;
     }
+    if let Some(route) = ctx.route() {
+        route.policies.decorate(session.req_header(), &mut resp, &ctx.policy);
+    }
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     resp.insert_header("x-request-id", ctx.request_id.as_str())?;
     if crate::drain::draining() {
@@ -62,12 +67,23 @@ async fn respond_error(
     message: &str,
     extra: Option<(&str, String)>,
 ) -> Result<()> {
+    respond_rejection(session, ctx, err, message, Vec::new(), extra).await
+}
+
+async fn respond_rejection(
+    session: &mut Session,
+    ctx: &RequestCtx,
+    err: GatewayError,
+    message: &str,
+    mut headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    extra: Option<(&str, String)>,
+) -> Result<()> {
     let status = err.status();
     let body = error_body(message, err.kind(), status, &ctx.request_id);
-    let mut headers = vec![(
+    headers.push((
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
-    )];
+    ));
     if let Some((name, value)) = extra {
         if let (Ok(n), Ok(v)) = (
             http::HeaderName::from_bytes(name.as_bytes()),
@@ -131,17 +147,46 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    /// Routes the request; answers 404/405 and fixed responses here.
+    /// Routes the request, runs the route's policies, and answers 404/405,
+    /// policy refusals and fixed responses here.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // A client never chooses its own consumer identity.
+        let consumer_header = ctx.snapshot.consumer_header.clone();
+        session.req_header_mut().remove_header(&consumer_header);
         let req = session.req_header();
         let raw_path = req.uri.path();
-        let path = crate::path::normalize(raw_path);
+        if ctx.snapshot.limits.encoded_slashes == EncodedSlashes::Reject && crate::path::has_encoded_slash(raw_path) {
+            respond_error(session, ctx, GatewayError::BadRequest, "encoded slash in path", None).await?;
+            return Ok(true);
+        }
+        let mut path = crate::path::normalize(raw_path);
+        if ctx.snapshot.limits.case_insensitive_paths && path.bytes().any(|b| b.is_ascii_uppercase()) {
+            path = std::borrow::Cow::Owned(path.to_ascii_lowercase());
+        }
         ctx.host = headers::request_host(
             req.headers.get(http::header::HOST).map(|v| v.as_bytes()),
             req.uri.authority().map(|a| a.as_str()),
         );
         let method = req.method.clone();
-        let lookup = ctx.snapshot.router.lookup(&ctx.host, &path, &method);
+        let mut lookup = ctx.snapshot.router.lookup(&ctx.host, &path, &method);
+        if let RouteLookup::MethodNotAllowed { .. } = lookup {
+            // A CORS preflight is routed as the request it announces.
+            if let Some(announced) = headers::preflight_method(req) {
+                if let found @ RouteLookup::Found { .. } = ctx.snapshot.router.lookup(&ctx.host, &path, &announced) {
+                    let route_has_cors = match &found {
+                        RouteLookup::Found { route, .. } => ctx
+                            .snapshot
+                            .routes
+                            .get(*route)
+                            .is_some_and(|r| r.policies.cors().is_some()),
+                        _ => false,
+                    };
+                    if route_has_cors {
+                        lookup = found;
+                    }
+                }
+            }
+        }
         if let std::borrow::Cow::Owned(p) = path {
             ctx.normalized_path = Some(p);
         }
@@ -169,11 +214,70 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        if let Some(RouteAction::Respond(fixed)) = ctx.route().map(|r| &r.action) {
+        let snapshot = ctx.snapshot.clone();
+        let Some(route) = ctx.route.and_then(|i| snapshot.routes.get(i)) else {
+            return Ok(false);
+        };
+        if !route.policies.is_empty() {
+            let peer = client_ip(session);
+            let req = session.req_header();
+            let xff: Vec<&[u8]> = if snapshot.trusted_proxies.is_empty() {
+                Vec::new()
+            } else {
+                req.headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .map(|v| v.as_bytes())
+                    .collect()
+            };
+            ctx.client_ip = crate::policy::ip::client_address(peer, &xff, &snapshot.trusted_proxies);
+            let view = RequestView {
+                req,
+                client_ip: ctx.client_ip,
+                host: &ctx.host,
+                path: ctx.normalized_path.as_deref().unwrap_or(req.uri.path()),
+                route: &route.name,
+                consumers: &snapshot.consumers,
+            };
+            match route.policies.on_request(&view, &mut ctx.policy).await {
+                Step::Continue => {}
+                Step::Reject(r) => {
+                    ctx.failure = Some(r.error);
+                    respond_rejection(session, ctx, r.error, &r.message, r.headers, None).await?;
+                    return Ok(true);
+                }
+                Step::Reply(reply) => {
+                    respond(session, ctx, reply.status, &reply.headers, reply.body).await?;
+                    return Ok(true);
+                }
+            }
+        }
+        if let RouteAction::Respond(fixed) = &route.action {
             respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Counts the body against the route's size limit as it streams.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(chunk) = body else { return Ok(()) };
+        let snapshot = ctx.snapshot.clone();
+        let Some(route) = ctx.route.and_then(|i| snapshot.routes.get(i)) else {
+            return Ok(());
+        };
+        if let Err(r) = route.policies.on_request_body(chunk.len(), &mut ctx.policy) {
+            ctx.failure = Some(r.error);
+            ctx.failure_message = Some(r.message);
+            return Error::e_explain(ErrorType::HTTPStatus(r.error.status()), "request body over the limit");
+        }
+        Ok(())
     }
 
     /// Chooses a target among the pool's available ones, skipping those this
@@ -283,6 +387,11 @@ impl ProxyHttp for Gateway {
             up.insert_header("x-forwarded-host", h)?;
         }
         up.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let Some(route) = ctx.route() {
+            route
+                .policies
+                .on_upstream_request(up, &ctx.policy, &ctx.snapshot.consumer_header);
+        }
         Ok(())
     }
 
@@ -310,11 +419,32 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        let snapshot = ctx.snapshot.clone();
+        if let Some(route) = ctx.route.and_then(|i| snapshot.routes.get(i)) {
+            route.policies.on_response(session.req_header(), resp, &mut ctx.policy);
+        }
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
         if crate::drain::draining() {
             session.set_keepalive(None);
         }
         Ok(())
+    }
+
+    /// Feeds a response being cached.
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if ctx.policy.cache_pending.is_some() {
+            let snapshot = ctx.snapshot.clone();
+            if let Some(route) = ctx.route.and_then(|i| snapshot.routes.get(i)) {
+                route.policies.on_response_body(body, end_of_stream, &mut ctx.policy);
+            }
+        }
+        Ok(None)
     }
 
     /// Marks the target and retries on another one while the route allows.
@@ -398,6 +528,7 @@ impl ProxyHttp for Gateway {
                 GatewayError::HeadersTooLarge => {
                     format!("request headers exceed {} bytes", ctx.snapshot.limits.max_header_bytes)
                 }
+                _ if ctx.failure_message.is_some() => ctx.failure_message.clone().unwrap_or_default(),
                 _ => err.kind().replace('_', " "),
             };
             if let Err(write_err) = respond_error(session, ctx, err, &msg, None).await {
@@ -445,7 +576,7 @@ impl Gateway {
             host: ctx.host.clone(),
             path: req.uri.path().to_string(),
             route: route.map(|r| r.name.clone()).unwrap_or_default(),
-            consumer: None,
+            consumer: ctx.policy.consumer_name().map(str::to_string),
             upstream: pool.map(|p| p.name.clone()),
             target,
             status: status.map_or(0, |s| s.as_u16()),

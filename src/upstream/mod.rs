@@ -7,4 +7,4 @@ pub mod pool;
 pub mod target;
 
 pub use pool::{ActiveCheck, Passive, UpstreamPool};
-pub use target::{InflightGuard, Target};
+pub use target::{now_ms, InflightGuard, Target};

@@ -27,6 +27,8 @@ pub struct UpstreamState {
     pub hits: AtomicUsize,
     /// What `/health` answers: 200 when true, 503 when false.
     pub healthy: AtomicBool,
+    /// The largest request body received in full.
+    pub max_body: AtomicUsize,
 }
 
 /// An HTTP/1.1 + h2c upstream that echoes the request as JSON:
@@ -51,6 +53,7 @@ impl Upstream {
             name: name.to_string(),
             hits: AtomicUsize::new(0),
             healthy: AtomicBool::new(true),
+            max_body: AtomicUsize::new(0),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -128,6 +131,7 @@ async fn handle(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    st.max_body.fetch_max(body.len(), Ordering::SeqCst);
     let v = serde_json::json!({
         "upstream": st.name,
         "method": method,
@@ -367,4 +371,29 @@ pub async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json::Value
     let status = r.status().as_u16();
     let v = r.json().await.unwrap_or(serde_json::Value::Null);
     (status, v)
+}
+
+/// Sends SIGHUP and waits until the gateway counts `n` successful reloads in all.
+pub async fn reload_and_wait(gw: &Gateway, n: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gw.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    wait_until("reload applied", Duration::from_secs(20), || async move {
+        gw.metric("portico_config_reloads_total{result=\"ok\"}").await == Some(n as f64)
+    })
+    .await;
+}
+
+/// Rewrites the gateway's config, keeping its generated `server:` block.
+pub fn rewrite_config(gw: &Gateway, rest: &str) {
+    let text = std::fs::read_to_string(gw.config_path()).expect("config");
+    let server_end = ["\nroutes:", "\nupstreams:", "\nconsumers:", "\ndefault_policies:"]
+        .iter()
+        .filter_map(|k| text.find(k))
+        .min()
+        .expect("server block end")
+        + 1;
+    std::fs::write(gw.config_path(), format!("{}{}", &text[..server_end], rest)).expect("write config");
 }

@@ -1,0 +1,75 @@
+//! `concurrency`: at most N requests of one key in flight at once, counted
+//! with pingora-limits' `Inflight` (lock-free; its guard gives the slot back
+//! when the request ends, however it ends).
+
+use super::rate_limit::{key_for, LimitKey};
+use super::{PolicyState, Rejection, RequestView, Step};
+use crate::proxy::GatewayError;
+use http::{HeaderName, HeaderValue};
+use pingora_limits::inflight::Inflight;
+use serde::Deserialize;
+use std::sync::Arc;
+
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConcurrencyConfig {
+    pub max: u32,
+    #[serde(default = "default_key")]
+    pub key: LimitKey,
+    /// Header name when `key: header`.
+    pub header: Option<String>,
+}
+
+fn default_key() -> LimitKey {
+    LimitKey::Route
+}
+
+#[derive(Clone)]
+pub struct ConcurrencyLimit(Arc<Inner>);
+
+struct Inner {
+    max: isize,
+    key: LimitKey,
+    header: Option<HeaderName>,
+    inflight: Inflight,
+}
+
+impl ConcurrencyLimit {
+    pub fn new(c: &ConcurrencyConfig) -> Result<ConcurrencyLimit, String> {
+        if c.max == 0 {
+            return Err("max: must be at least 1".into());
+        }
+        let header = match (c.key, &c.header) {
+            (LimitKey::Header, Some(h)) => {
+                Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| format!("header: invalid name {h:?}"))?)
+            }
+            (LimitKey::Header, None) => return Err("header: required when key is header".into()),
+            (_, Some(_)) => return Err("header: only used with key: header".into()),
+            _ => None,
+        };
+        Ok(ConcurrencyLimit(Arc::new(Inner {
+            max: c.max as isize,
+            key: c.key,
+            header,
+            inflight: Inflight::new(),
+        })))
+    }
+
+    pub fn check(&self, view: &RequestView, state: &mut PolicyState) -> Step {
+        let inner = &*self.0;
+        let key = key_for(inner.key, inner.header.as_ref(), view, state);
+        let (guard, count) = inner.inflight.incr(&key, 1);
+        if count > inner.max {
+            drop(guard);
+            return Step::Reject(
+                Rejection::new(
+                    GatewayError::RateLimited,
+                    format!("more than {} requests in flight", inner.max),
+                )
+                .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1")),
+            );
+        }
+        state.inflight.push(guard);
+        Step::Continue
+    }
+}
