@@ -6,7 +6,7 @@ CONFIG ?= conf/portico.yaml
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test fmt lint clean install uninstall verify-unit loadtest
+.PHONY: deps test-deps build run test fmt lint clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -36,10 +36,15 @@ run: build
 	echo "demo upstream on 127.0.0.1:9000 (pid $$demo)"; \
 	$(BIN) check -c $(CONFIG) && $(BIN) run -c $(CONFIG)
 
-test: deps verify-unit
+# Tests start a real redis-server (Debian's) for the cluster-wide rate limits;
+# property tests run a bounded number of cases.
+test: deps verify-unit test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test -- --test-threads 2
+	PROPTEST_CASES=$${PROPTEST_CASES:-256} $(CARGO) test -- --test-threads 2
+
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 
 # systemd-analyze checks the unit's syntax and directives (Debian's systemd package).
 verify-unit:

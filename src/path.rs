@@ -78,19 +78,28 @@ fn decode_unreserved(path: &str) -> String {
     }
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') {
+        if b[i] == b'%' {
+            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok().map(|v| (h, v))) {
+                Some((_, v)) if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') => {
                     out.push(v as char);
-                } else {
+                }
+                Some((h, _)) => {
                     // Keep the escape, upper-cased, so equivalent spellings compare equal.
                     out.push('%');
-                    out.push_str(&path[i + 1..i + 3].to_ascii_uppercase());
+                    out.push_str(&h.to_ascii_uppercase());
                 }
-                i += 3;
-                continue;
+                None => {
+                    // A bare `%` is not valid in a path; escaping it keeps a decoded
+                    // character from forming a new escape with it (`%%61` must not
+                    // become `%a`, which a second decoding would read as one byte).
+                    out.push_str("%25");
+                    i += 1;
+                    continue;
+                }
             }
+            i += 3;
+            continue;
         }
         // The path is ASCII after parsing by the HTTP layer, but be safe with UTF-8.
         let ch_len = path[i..].chars().next().map_or(1, char::len_utf8);
@@ -120,8 +129,10 @@ mod tests {
             ("/public/..%2fadmin", "/public/..%2Fadmin"),
             ("/a%2fb", "/a%2Fb"),
             ("/a/", "/a/"),
-            ("/a%", "/a%"),
-            ("/a%zz", "/a%zz"),
+            ("/a%", "/a%25"),
+            ("/a%zz", "/a%25zz"),
+            ("/%%61dmin", "/%25admin"),
+            ("/a%6", "/a%256"),
             ("/admin;jsessionid=1", "/admin"),
             ("/admin;x/users", "/admin/users"),
             ("/admin.", "/admin"),

@@ -28,13 +28,14 @@ fn cases() -> Vec<Case> {
         c(
             "unknown top-level key",
             api("routes:\n  - name: main\n    upstream: api\nlogging: {}\n"),
-            "8:1: unknown field `logging`, expected one of `server`, `upstreams`, `routes`",
+            "8:1: unknown field `logging`, expected one of `server`, `upstreams`, `routes`, \
+             `consumers`, `default_policies`",
         ),
         c(
             "unknown key in a route",
             api("routes:\n  - name: main\n    upstream: api\n    timeout: 5s\n"),
             "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `hosts`, `paths`, `methods`, \
-             `upstream`, `response`, `strip_prefix`, `rewrite`, `retries`, `timeouts`",
+             `upstream`, `response`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`",
         ),
         c(
             "route referencing an unknown upstream",
@@ -134,6 +135,73 @@ fn cases() -> Vec<Case> {
              No such file or directory (os error 2)",
         ),
         c(
+            "unknown policy",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - key_atuh: {}\n"),
+            "9:9: routes[0].policies[0]: unknown variant `key_atuh`, expected one of `ip`, `cors`, `key_auth`, `basic_auth`, `jwt`, \
+             `oauth2_introspection`, `acl`, `rate_limit`, `concurrency`, `size_limit`, `transform`, `cache`",
+        ),
+        c(
+            "unknown field in a policy",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - rate_limit: {requests: 5, per: minute, brust: 2}\n"),
+            "9:48: routes[0].policies[0].rate_limit: unknown field `brust`, expected one of `requests`, `per`, `burst`, \
+             `key`, `header`, `redis`",
+        ),
+        c(
+            "rate limit per an unknown unit",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - rate_limit: {requests: 5, per: fortnight}\n"),
+            "9:40: routes[0].policies[0].rate_limit.per: unknown variant `fortnight`, expected one of `second`, \
+             `minute`, `hour`",
+        ),
+        c(
+            "rate limit of zero",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - rate_limit: {requests: 0, per: second}\n"),
+            "9:9: routes[0].policies[0].rate_limit: requests: must be at least 1",
+        ),
+        c(
+            "bad CIDR",
+            api("default_policies:\n  - ip: {allow: [10.0.0.0/33]}\nroutes:\n  - name: main\n    upstream: api\n"),
+            "6:5: default_policies[0].ip: allow[0]: \"10.0.0.0/33\" is not an IP address or CIDR",
+        ),
+        c(
+            "CORS wildcard with credentials",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - cors: {allow_origins: ['*'], allow_credentials: true}\n"),
+            "9:9: routes[0].policies[0].cors: allow_origins[0]: \"*\" cannot be combined with allow_credentials; \
+             list the origins",
+        ),
+        c(
+            "API key digest that is not SHA-256",
+            api("consumers:\n  - name: a\n    credentials:\n      api_keys: [{sha256: abc}]\n"),
+            "8:27: consumers[0].credentials.api_keys[0].sha256: must be 64 hex digits (a SHA-256 digest)",
+        ),
+        c(
+            "API key from an unset environment variable",
+            api("consumers:\n  - name: a\n    credentials:\n      api_keys: [{env: PORTICO_TEST_UNSET_KEY}]\n"),
+            "8:19: consumers[0].credentials.api_keys[0]: environment variable PORTICO_TEST_UNSET_KEY is not set",
+        ),
+        c(
+            "password hash of an unknown kind",
+            api("consumers:\n  - name: a\n    credentials:\n      basic: {password_hash: plaintext}\n"),
+            "8:30: consumers[0].credentials.basic.password_hash: password_hash must be a bcrypt ($2b$...) or argon2 \
+             ($argon2id$...) hash",
+        ),
+        c(
+            "bad regex in a path rewrite",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - transform: {request: {path: {regex: '(', replace: /x}}}\n"),
+            "9:9: routes[0].policies[0].transform: request.path.regex: invalid regex: unclosed group",
+        ),
+        c(
+            "JWT key with an unknown algorithm",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - jwt: {keys: [{alg: HS999, secret: {env: X}}]}\n"),
+            "9:9: routes[0].policies[0].jwt: keys[0].alg: unsupported algorithm \"HS999\"; use one of HS256 HS384 \
+             HS512 RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA",
+        ),
+        c(
+            "Redis URL that is not one",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - rate_limit: {requests: 1, per: second, redis: {url: 'http://x'}}\n"),
+            "9:9: routes[0].policies[0].rate_limit: redis.url: \"http://x\" is not a Redis URL; use \
+             redis://host:port[/db] or rediss://",
+        ),
+        c(
             "YAML syntax error (bad indentation)",
             api("routes:\n  - name: main\n    upstream: api\n   paths: [/x]\n"),
             "8:4: did not find expected '-' indicator, while parsing a block collection",
@@ -224,6 +292,20 @@ fn the_shipped_config_passes() {
     let (code, stdout, stderr) = check(&file);
     assert_eq!(code, Some(0), "stderr: {stderr}");
     assert_eq!(stdout.trim_end(), format!("{}: ok", file.display()));
+}
+
+#[test]
+fn the_policy_example_passes() {
+    let out = Command::new(portico_bin())
+        .args([
+            "check",
+            "-c",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/conf/examples/policies.yaml"),
+        ])
+        .env("PORTICO_INTROSPECTION_SECRET", "example")
+        .output()
+        .expect("run portico check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

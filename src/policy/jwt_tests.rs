@@ -3,20 +3,10 @@
 
 use super::*;
 
-use std::convert::Infallible;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Mutex;
-
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
-const RSA_PRIVATE: &str = "\
+pub(super) const RSA_PRIVATE: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDjXRH5B5/qdXHq\n\
 77m/5ga4CX728TN9W/D4sZgBVJErCmP2W9uKUd1BGngIIdUJCSTrCg1ZhhMbQmaM\n\
@@ -46,7 +36,7 @@ tztaBV8HQ23V32AbZ0riHvDwgIOsmYPknKXpZoRTqN3a+ItKEM2kDJm73DWkUFdK\n\
 Z0X2itQguotz3djqbSlbPA==\n\
 -----END PRIVATE KEY-----\n\
 ";
-const RSA_PUBLIC: &str = "\
+pub(super) const RSA_PUBLIC: &str = "\
 -----BEGIN PUBLIC KEY-----\n\
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA410R+Qef6nVx6u+5v+YG\n\
 uAl+9vEzfVvw+LGYAVSRKwpj9lvbilHdQRp4CCHVCQkk6woNWYYTG0JmjK950Sgd\n\
@@ -57,97 +47,97 @@ Z8EfnsnmBhOuDujI69781vAWjnNTSZtDRTUonq7ozFTVQR4Vk78b2Kcj/ALcwOmN\n\
 YwIDAQAB\n\
 -----END PUBLIC KEY-----\n\
 ";
-const EC_PRIVATE: &str = "\
+pub(super) const EC_PRIVATE: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgwujzHNliwOHtLxY7\n\
 iQlqYW4B6g9lbg9dgWuPSx+1pxOhRANCAAQ1jsF5IYVzYFVCS73zE267hGBc2GnV\n\
 dnEy1YD/g1Z4dCH6EhMrBX0slazkSyTUoqQo6DAy+dGq4NhOiHcVbQgC\n\
 -----END PRIVATE KEY-----\n\
 ";
-const EC_PUBLIC: &str = "\
+pub(super) const EC_PUBLIC: &str = "\
 -----BEGIN PUBLIC KEY-----\n\
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENY7BeSGFc2BVQku98xNuu4RgXNhp\n\
 1XZxMtWA/4NWeHQh+hITKwV9LJWs5Esk1KKkKOgwMvnRquDYToh3FW0IAg==\n\
 -----END PUBLIC KEY-----\n\
 ";
-const ED_PRIVATE: &str = "\
+pub(super) const ED_PRIVATE: &str = "\
 -----BEGIN PRIVATE KEY-----\n\
 MC4CAQAwBQYDK2VwBCIEINAhHr5KB5HpW5HbhA+wph66BmdG7oSdXYq7HHI+igjG\n\
 -----END PRIVATE KEY-----\n\
 ";
-const ED_PUBLIC: &str = "\
+pub(super) const ED_PUBLIC: &str = "\
 -----BEGIN PUBLIC KEY-----\n\
 MCowBQYDK2VwAyEAQjzgIX4Y99/bwSAA06D3V4ND8KOxXz5a1IuX3dl2Jio=\n\
 -----END PUBLIC KEY-----\n\
 ";
-const RSA_N: &str = "410R-Qef6nVx6u-5v-YGuAl-9vEzfVvw-LGYAVSRKwpj9lvbilHdQRp4CCHVCQkk6woNWYYTG0JmjK950SgdwDcZZI7iibJk_aQBygMMK_PzDVqamhh07bksxljtchLLeXoumU1EsvoRf48XpRcHMONwzmRyigN9bcHO_JRNI8vo-ZvL5DMAHpj5H8as20qDXm3ZIkHJ_TuU3QBMGzgpZ8EfnsnmBhOuDujI69781vAWjnNTSZtDRTUonq7ozFTVQR4Vk78b2Kcj_ALcwOmN16THv3W_CFprtrk_QUMVAoBHiZMvrPcx9V4arMe9xR3TNSmhWlMAzFZMYwk-TsYYYw";
-const RSA_E: &str = "AQAB";
-const EC_X: &str = "NY7BeSGFc2BVQku98xNuu4RgXNhp1XZxMtWA_4NWeHQ";
-const EC_Y: &str = "IfoSEysFfSyVrORLJNSipCjoMDL50arg2E6IdxVtCAI";
-const ED_X: &str = "QjzgIX4Y99_bwSAA06D3V4ND8KOxXz5a1IuX3dl2Jio";
+pub(super) const RSA_N: &str = "410R-Qef6nVx6u-5v-YGuAl-9vEzfVvw-LGYAVSRKwpj9lvbilHdQRp4CCHVCQkk6woNWYYTG0JmjK950SgdwDcZZI7iibJk_aQBygMMK_PzDVqamhh07bksxljtchLLeXoumU1EsvoRf48XpRcHMONwzmRyigN9bcHO_JRNI8vo-ZvL5DMAHpj5H8as20qDXm3ZIkHJ_TuU3QBMGzgpZ8EfnsnmBhOuDujI69781vAWjnNTSZtDRTUonq7ozFTVQR4Vk78b2Kcj_ALcwOmN16THv3W_CFprtrk_QUMVAoBHiZMvrPcx9V4arMe9xR3TNSmhWlMAzFZMYwk-TsYYYw";
+pub(super) const RSA_E: &str = "AQAB";
+pub(super) const EC_X: &str = "NY7BeSGFc2BVQku98xNuu4RgXNhp1XZxMtWA_4NWeHQ";
+pub(super) const EC_Y: &str = "IfoSEysFfSyVrORLJNSipCjoMDL50arg2E6IdxVtCAI";
+pub(super) const ED_X: &str = "QjzgIX4Y99_bwSAA06D3V4ND8KOxXz5a1IuX3dl2Jio";
 
-const HS_SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!!";
+pub(super) const HS_SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!!";
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-fn claims() -> Value {
+pub(super) fn claims() -> Value {
     json!({"sub": "alice", "exp": now() + 600, "iss": "https://idp", "aud": ["api", "other"]})
 }
 
-fn with(mut c: Value, key: &str, v: Value) -> Value {
+pub(super) fn with(mut c: Value, key: &str, v: Value) -> Value {
     c[key] = v;
     c
 }
 
-fn without(mut c: Value, key: &str) -> Value {
+pub(super) fn without(mut c: Value, key: &str) -> Value {
     c.as_object_mut().unwrap().remove(key);
     c
 }
 
-fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) -> String {
+pub(super) fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey, claims: &Value) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(str::to_string);
     jsonwebtoken::encode(&header, claims, key).unwrap()
 }
 
-fn rsa() -> EncodingKey {
+pub(super) fn rsa() -> EncodingKey {
     EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).unwrap()
 }
-fn ec() -> EncodingKey {
+pub(super) fn ec() -> EncodingKey {
     EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).unwrap()
 }
-fn ed() -> EncodingKey {
+pub(super) fn ed() -> EncodingKey {
     EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).unwrap()
 }
-fn hs() -> EncodingKey {
+pub(super) fn hs() -> EncodingKey {
     EncodingKey::from_secret(HS_SECRET.as_bytes())
 }
 
-fn b64(s: &str) -> String {
+pub(super) fn b64(s: &str) -> String {
     URL_SAFE_NO_PAD.encode(s)
 }
 
-fn config(v: Value) -> JwtConfig {
+pub(super) fn config(v: Value) -> JwtConfig {
     serde_json::from_value(v).unwrap()
 }
 
-fn verifier(v: Value) -> JwtVerifier {
+pub(super) fn verifier(v: Value) -> JwtVerifier {
     JwtVerifier::new(&config(v), Path::new(".")).unwrap()
 }
 
-fn new_err(v: Value) -> String {
+pub(super) fn new_err(v: Value) -> String {
     JwtVerifier::new(&config(v), Path::new(".")).unwrap_err()
 }
 
-fn hs_key_config(kid: Option<&str>) -> Value {
+pub(super) fn hs_key_config(kid: Option<&str>) -> Value {
     std::env::set_var("PORTICO_TEST_JWT_HS", HS_SECRET);
     json!({"kid": kid, "alg": "HS256", "secret": {"env": "PORTICO_TEST_JWT_HS"}})
 }
 
 /// One verifier with every static key type, each under its own kid.
-fn all_static() -> JwtVerifier {
+pub(super) fn all_static() -> JwtVerifier {
     verifier(json!({"keys": [
         hs_key_config(Some("hs")),
         {"kid": "rsa", "alg": "RS256", "public_key": RSA_PUBLIC},
@@ -485,226 +475,4 @@ fn verifier_is_send_sync_and_verify_is_send() {
     assert_send_sync(&v);
     let fut = v.verify("a.b.c");
     assert_send(&fut);
-}
-
-#[test]
-fn jwks_parsing_skips_bad_keys() {
-    let doc = json!({"keys": [
-        {"kty": "RSA", "kid": "r", "n": RSA_N, "e": RSA_E},
-        {"kty": "RSA", "kid": "ps", "alg": "PS256", "n": RSA_N, "e": RSA_E},
-        {"kty": "EC", "kid": "e", "crv": "P-256", "x": EC_X, "y": EC_Y},
-        {"kty": "OKP", "kid": "o", "crv": "Ed25519", "x": ED_X},
-        {"kty": "RSA", "kid": "enc", "use": "enc", "n": RSA_N, "e": RSA_E},
-        {"kty": "RSA", "kid": "confused", "alg": "HS256", "n": RSA_N, "e": RSA_E},
-        {"kty": "RSA", "kid": "short", "n": "AQAB", "e": RSA_E},
-        {"kty": "EC", "kid": "p521", "crv": "P-521", "x": EC_X, "y": EC_Y},
-        {"kty": "EC", "kid": "wrongcrv", "crv": "P-384", "x": EC_X, "y": EC_Y},
-        {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
-        {"kty": "OKP", "kid": "x", "crv": "X25519", "x": ED_X},
-        {"kty": "RSA", "kid": "no-e", "n": RSA_N},
-        "not an object",
-    ]});
-    let keys = parse_jwks(doc.to_string().as_bytes()).unwrap();
-    let got: Vec<_> = keys.iter().map(|k| (k.kid.as_deref().unwrap(), k.alg)).collect();
-    assert_eq!(
-        got,
-        [
-            ("r", Algorithm::RS256),
-            ("ps", Algorithm::PS256),
-            ("e", Algorithm::ES256),
-            ("o", Algorithm::EdDSA)
-        ]
-    );
-    assert!(parse_jwks(b"{\"keys\": []}").is_err());
-    assert!(parse_jwks(b"<html>").is_err());
-}
-
-/// A real HTTP server on 127.0.0.1:0 serving whatever `body` holds, counting requests.
-struct JwksServer {
-    url: String,
-    hits: Arc<AtomicUsize>,
-    body: Arc<Mutex<String>>,
-}
-
-impl JwksServer {
-    async fn start(body: Value) -> JwksServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let hits = Arc::new(AtomicUsize::new(0));
-        let body = Arc::new(Mutex::new(body.to_string()));
-        let (h, b) = (hits.clone(), body.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (h, b) = (h.clone(), b.clone());
-                let svc = service_fn(move |_req: Request<Incoming>| {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let body = b.lock().unwrap().clone();
-                    async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body)))) }
-                });
-                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), svc));
-            }
-        });
-        JwksServer { url, hits, body }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    fn set(&self, body: Value) {
-        *self.body.lock().unwrap() = body.to_string();
-    }
-}
-
-fn rsa_jwk(kid: Option<&str>) -> Value {
-    json!({"kty": "RSA", "kid": kid, "use": "sig", "n": RSA_N, "e": RSA_E})
-}
-
-fn ec_jwk(kid: &str) -> Value {
-    json!({"kty": "EC", "kid": kid, "crv": "P-256", "x": EC_X, "y": EC_Y})
-}
-
-fn jwks_verifier(url: &str, extra: Value) -> JwtVerifier {
-    let mut cfg = json!({"jwks_url": url, "jwks_min_refresh": "1m"});
-    cfg.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    verifier(cfg)
-}
-
-#[tokio::test]
-async fn jwks_keys_verify_and_unknown_kid_refetches_once() {
-    let server =
-        JwksServer::start(json!({"keys": [rsa_jwk(Some("k1")), {"kty": "OKP", "crv": "Ed25519", "x": ED_X}]})).await;
-    let v = jwks_verifier(&server.url, json!({}));
-    assert_eq!(v.jwks_url(), Some(server.url.as_str()));
-    v.refresh_jwks().await.unwrap();
-    assert_eq!(server.hits(), 1);
-    assert!(v
-        .verify(&sign(Algorithm::RS256, Some("k1"), &rsa(), &claims()))
-        .await
-        .is_ok());
-    assert!(v.verify(&sign(Algorithm::RS256, None, &rsa(), &claims())).await.is_ok());
-    // A JWKS key without a kid serves only tokens without a kid.
-    assert!(v.verify(&sign(Algorithm::EdDSA, None, &ed(), &claims())).await.is_ok());
-    assert_eq!(server.hits(), 1, "known keys need no fetch");
-
-    let unknown = sign(Algorithm::EdDSA, Some("k9"), &ed(), &claims());
-    assert_eq!(v.verify(&unknown).await, Err(JwtError::UnknownKid));
-    assert_eq!(server.hits(), 2, "an unknown kid refetches");
-    assert_eq!(v.verify(&unknown).await, Err(JwtError::UnknownKid));
-    assert_eq!(server.hits(), 2, "but only once per jwks_min_refresh");
-}
-
-#[tokio::test]
-async fn burst_of_unknown_kids_fetches_at_most_once() {
-    let server = JwksServer::start(json!({"keys": [rsa_jwk(Some("k1"))]})).await;
-    let v = Arc::new(jwks_verifier(&server.url, json!({})));
-    v.refresh_jwks().await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let v = v.clone();
-        let token = sign(Algorithm::RS256, Some(&format!("nope-{i}")), &rsa(), &claims());
-        tasks.push(tokio::spawn(async move { v.verify(&token).await }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), Err(JwtError::UnknownKid));
-    }
-    assert_eq!(server.hits(), 2, "startup fetch + one refetch for the whole burst");
-}
-
-#[tokio::test]
-async fn first_use_fetches_lazily_and_concurrent_callers_share_it() {
-    let server = JwksServer::start(json!({"keys": [rsa_jwk(Some("k1"))]})).await;
-    let v = Arc::new(jwks_verifier(&server.url, json!({})));
-    let token = sign(Algorithm::RS256, Some("k1"), &rsa(), &claims());
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        let (v, token) = (v.clone(), token.clone());
-        tasks.push(tokio::spawn(async move { v.verify(&token).await }));
-    }
-    for t in tasks {
-        assert!(t.await.unwrap().is_ok());
-    }
-    assert_eq!(server.hits(), 1);
-}
-
-#[tokio::test]
-async fn rotated_key_is_picked_up() {
-    let server = JwksServer::start(json!({"keys": [rsa_jwk(Some("k1"))]})).await;
-    let v = jwks_verifier(&server.url, json!({}));
-    v.refresh_jwks().await.unwrap();
-    server.set(json!({"keys": [rsa_jwk(Some("k1")), ec_jwk("k2")]}));
-    assert!(v
-        .verify(&sign(Algorithm::ES256, Some("k2"), &ec(), &claims()))
-        .await
-        .is_ok());
-    assert_eq!(server.hits(), 2);
-    // k1 retired: tokens with it now fail, and the bad document below keeps the old keys.
-    server.set(json!({"keys": [ec_jwk("k2")]}));
-    v.refresh_jwks().await.unwrap();
-    let k1 = sign(Algorithm::RS256, Some("k1"), &rsa(), &claims());
-    assert_eq!(v.verify(&k1).await, Err(JwtError::UnknownKid));
-    server.set(json!({"oops": true}));
-    assert!(v.refresh_jwks().await.is_err());
-    assert!(v
-        .verify(&sign(Algorithm::ES256, Some("k2"), &ec(), &claims()))
-        .await
-        .is_ok());
-}
-
-#[tokio::test]
-async fn stale_keys_refresh_in_the_background() {
-    let server = JwksServer::start(json!({"keys": [rsa_jwk(Some("k1"))]})).await;
-    let v = jwks_verifier(
-        &server.url,
-        json!({"jwks_refresh": "200ms", "jwks_min_refresh": "50ms"}),
-    );
-    v.refresh_jwks().await.unwrap();
-    let token = sign(Algorithm::RS256, Some("k1"), &rsa(), &claims());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.hits() < 2 {
-        assert!(Instant::now() < deadline, "no background refresh");
-        // Requests keep succeeding with the current keys meanwhile.
-        assert!(v.verify(&token).await.is_ok());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-#[tokio::test]
-async fn jwks_server_down() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-    drop(listener);
-    let v = jwks_verifier(&url, json!({}));
-    assert!(v.refresh_jwks().await.is_err());
-    let token = sign(Algorithm::RS256, Some("k1"), &rsa(), &claims());
-    assert_eq!(v.verify(&token).await, Err(JwtError::KeysUnavailable));
-    assert_eq!(v.verify(&token).await, Err(JwtError::KeysUnavailable));
-
-    // Keys fetched once stay usable after the server goes away; unknown kids are just unknown.
-    let server = JwksServer::start(json!({"keys": [rsa_jwk(Some("k1"))]})).await;
-    let v = jwks_verifier(&server.url, json!({"jwks_min_refresh": "1ms"}));
-    v.refresh_jwks().await.unwrap();
-    let moved = jwks_verifier(&url, json!({"jwks_min_refresh": "1ms"}));
-    let fetched = v.jwks.as_ref().unwrap().keys.load_full();
-    moved.jwks.as_ref().unwrap().keys.store(fetched);
-    assert!(moved.verify(&token).await.is_ok());
-    let unknown = sign(Algorithm::RS256, Some("k2"), &rsa(), &claims());
-    assert_eq!(moved.verify(&unknown).await, Err(JwtError::UnknownKid));
-}
-
-#[tokio::test]
-async fn inherit_keeps_keys_only_for_the_same_url() {
-    let server = JwksServer::start(json!({"keys": [rsa_jwk(Some("k1"))]})).await;
-    let old = jwks_verifier(&server.url, json!({}));
-    old.refresh_jwks().await.unwrap();
-    let new = jwks_verifier(&server.url, json!({"leeway": "1s"}));
-    new.inherit(&old);
-    assert!(new
-        .verify(&sign(Algorithm::RS256, Some("k1"), &rsa(), &claims()))
-        .await
-        .is_ok());
-    assert_eq!(server.hits(), 1, "no refetch after a reload");
-    let other = jwks_verifier(&format!("{}?v=2", server.url), json!({}));
-    other.inherit(&old);
-    assert!(other.jwks.as_ref().unwrap().keys.load().fetched_at.is_none());
 }

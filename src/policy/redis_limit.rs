@@ -94,7 +94,18 @@ pub struct RedisLimiter {
 
 impl RedisLimiter {
     pub fn new(c: &RedisLimitConfig, route: &str) -> Result<RedisLimiter, String> {
-        let client = redis::Client::open(c.url.as_str()).map_err(|e| format!("redis.url: {e}"))?;
+        let scheme_ok = ["redis://", "rediss://", "unix://"]
+            .iter()
+            .any(|s| c.url.starts_with(s));
+        let client = redis::Client::open(c.url.as_str())
+            .ok()
+            .filter(|_| scheme_ok)
+            .ok_or_else(|| {
+                format!(
+                    "redis.url: {:?} is not a Redis URL; use redis://host:port[/db] or rediss://",
+                    c.url
+                )
+            })?;
         if c.timeout.0.is_zero() {
             return Err("redis.timeout: must be above zero".into());
         }

@@ -142,7 +142,17 @@ impl Transform {
         let path = match &c.request.path {
             None => None,
             Some(p) => {
-                let re = Regex::new(&p.regex).map_err(|e| format!("request.path.regex: {e}"))?;
+                let re = Regex::new(&p.regex).map_err(|e| {
+                    // The crate's message spans lines (pattern, caret, reason); keep the reason.
+                    let text = e.to_string();
+                    let reason = text
+                        .lines()
+                        .last()
+                        .unwrap_or("invalid")
+                        .trim_start_matches("error: ")
+                        .to_string();
+                    format!("request.path.regex: invalid regex: {reason}")
+                })?;
                 if !p.replace.starts_with('/') {
                     return Err("request.path.replace: must start with /".into());
                 }
