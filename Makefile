@@ -6,7 +6,7 @@ CONFIG ?= conf/portico.yaml
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps build run test fmt lint clean install uninstall verify-unit loadtest
+.PHONY: deps test-deps bench-deps bench build run test fmt lint clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -45,6 +45,21 @@ test: deps verify-unit test-deps
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+# The side-by-side benchmark against nginx (bench/README.md); knobs are env vars
+# (ROUNDS, DURATION, SOAK, GATEWAY_CPUS, CLIENT_CPUS, ...).
+bench: build bench-deps
+	python3 bench/bench.py
+
+bench-deps:
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || missing="$$missing nginx-light"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v taskset >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v oha >/dev/null 2>&1 || $(CARGO) install oha --locked
 
 # systemd-analyze checks the unit's syntax and directives (Debian's systemd package).
 verify-unit:
