@@ -108,7 +108,7 @@ class Nginx:
         with open(self.conf, "w") as f:
             f.write(
                 f"worker_processes {workers};\npid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log;\n"
-                f"worker_rlimit_nofile 65535;\nevents {{ worker_connections 20000; }}\n"
+                f"events {{ worker_connections 20000; }}\n"
                 f"http {{\n  access_log off;\n{http_block}\n}}\n"
             )
         subprocess.run(["taskset", "-c", cpus, "nginx", "-p", self.dir, "-c", self.conf], check=True)
@@ -134,7 +134,7 @@ def upstream_block(work):
         with open(os.path.join(root, name), "w") as f:
             f.write(body_of(size))
     return (
-        f"  open_file_cache max=16 valid=1h;\n  default_type text/plain;\n"
+        f"  open_file_cache max=16 inactive=1h;\n  open_file_cache_valid 1h;\n  default_type text/plain;\n"
         f"  server {{\n    listen 127.0.0.1:{UPSTREAM_PORT} reuseport backlog=4096;\n    keepalive_requests 100000;\n"
         f"    root {root};\n    etag off;\n  }}"
     )
@@ -378,6 +378,7 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
     work = tempfile.mkdtemp(prefix="portico-bench-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
     lua = os.path.join(work, "check.lua")
     with open(lua, "w") as f:
         f.write(WRK_LUA)

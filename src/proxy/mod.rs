@@ -14,7 +14,7 @@ use crate::config::{EncodedSlashes, HashOn};
 use crate::policy::{RequestView, Step};
 use crate::router::RouteLookup;
 use crate::runtime::{RouteAction, SharedSnapshot};
-use crate::telemetry::access_log::{now_rfc3339, AccessLog, AccessRecord};
+use crate::telemetry::access_log::{AccessLog, AccessRecord};
 use crate::telemetry::metrics::UNROUTED;
 use crate::upstream::InflightGuard;
 use async_trait::async_trait;
@@ -569,10 +569,10 @@ impl Gateway {
             .and_then(|&i| pool.and_then(|p| p.targets.get(i)))
             .map(|t| t.label.clone());
         log.log(AccessRecord {
-            time: now_rfc3339(),
+            time: std::time::SystemTime::now(),
             request_id: ctx.request_id.clone(),
-            client_ip: client_ip(session).map(|ip| ip.to_string()).unwrap_or_default(),
-            method: req.method.as_str().to_string(),
+            client_ip: ctx.client_ip.or_else(|| client_ip(session)),
+            method: req.method.clone(),
             host: ctx.host.clone(),
             path: req.uri.path().to_string(),
             route: route.map(|r| r.name.clone()).unwrap_or_default(),

@@ -1,27 +1,41 @@
 //! JSON access log: one line per request, written by a dedicated thread.
-//! The request path only does a non-blocking `try_send` on a bounded channel
-//! (std's mpsc, array-backed when bounded); when the writer falls behind, the
-//! line is dropped and counted in `portico_access_log_dropped_total`, so a slow
-//! disk never slows requests. SIGUSR1 asks the writer to reopen its file
+//! The request path only pushes the record onto a bounded lock-free queue
+//! (crossbeam's `ArrayQueue`); when the writer falls behind, the line is
+//! dropped and counted in `portico_access_log_dropped_total`, so a slow disk
+//! never slows requests. SIGUSR1 asks the writer to reopen its file
 //! (logrotate's copytruncate-free rotation).
+//!
+//! The writer wakes on a timer (every 20 ms) and drains the queue in one
+//! batch, rather than being woken per line: a wake-up per request (what a
+//! channel does) cost a context switch each and halved the throughput of a
+//! logged route on one core (bench/TUNING.md). The request side wakes it
+//! early only when the queue is half full. Formatting (time, JSON) happens on
+//! the writer thread.
 
 use super::metrics::METRICS;
 use serde::Serialize;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use crossbeam_queue::ArrayQueue;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+/// How often the writer drains the queue.
+const TICK: Duration = Duration::from_millis(20);
+
 /// One request, as logged.
-#[derive(Debug, Serialize, Default)]
+#[derive(Debug, Serialize)]
 pub struct AccessRecord {
-    pub time: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub time: SystemTime,
     pub request_id: String,
-    pub client_ip: String,
-    pub method: String,
+    #[serde(serialize_with = "ip_or_empty")]
+    pub client_ip: Option<IpAddr>,
+    #[serde(serialize_with = "method_str")]
+    pub method: http::Method,
     pub host: String,
     pub path: String,
     pub route: String,
@@ -41,8 +55,19 @@ pub struct AccessRecord {
     pub error: Option<&'static str>,
 }
 
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_millis(*t))
+}
+
+fn ip_or_empty<S: serde::Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
+    match ip {
+        Some(ip) => s.collect_str(ip),
+        None => s.serialize_str(""),
+    }
+}
+
+fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
 }
 
 /// Where lines go.
@@ -55,7 +80,8 @@ pub enum Sink {
 /// The request side of the log: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: SyncSender<AccessRecord>,
+    queue: Arc<ArrayQueue<AccessRecord>>,
+    writer: std::thread::Thread,
     reopen: Arc<AtomicBool>,
 }
 
@@ -63,22 +89,26 @@ impl AccessLog {
     /// Starts the writer thread. Fails when the file cannot be opened.
     pub fn start(sink: Sink, capacity: usize) -> std::io::Result<AccessLog> {
         let out = open(&sink)?;
-        let (tx, rx) = sync_channel(capacity.max(1));
+        let queue = Arc::new(ArrayQueue::new(capacity.max(1)));
         let reopen = Arc::new(AtomicBool::new(false));
-        let flag = reopen.clone();
-        std::thread::Builder::new()
+        let (q, flag) = (queue.clone(), reopen.clone());
+        let handle = std::thread::Builder::new()
             .name("portico-access-log".into())
-            .spawn(move || writer(rx, sink, out, flag))?;
-        Ok(AccessLog { tx, reopen })
+            .spawn(move || writer(q, sink, out, flag))?;
+        Ok(AccessLog {
+            queue,
+            writer: handle.thread().clone(),
+            reopen,
+        })
     }
 
     /// Queues a record; drops it (and counts the drop) when the queue is full.
     pub fn log(&self, rec: AccessRecord) {
-        match self.tx.try_send(rec) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                METRICS.access_log_dropped_total.inc();
-            }
+        if self.queue.push(rec).is_err() {
+            METRICS.access_log_dropped_total.inc();
+        }
+        if self.queue.len() * 2 >= self.queue.capacity() {
+            self.writer.unpark();
         }
     }
 
@@ -95,23 +125,22 @@ fn open(sink: &Sink) -> std::io::Result<Box<dyn Write + Send>> {
     })
 }
 
-fn writer(rx: Receiver<AccessRecord>, sink: Sink, out: Box<dyn Write + Send>, reopen: Arc<AtomicBool>) {
+fn writer(queue: Arc<ArrayQueue<AccessRecord>>, sink: Sink, out: Box<dyn Write + Send>, reopen: Arc<AtomicBool>) {
     let mut out = BufWriter::with_capacity(64 * 1024, out);
+    let mut line = Vec::with_capacity(512);
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(rec) => {
-                write_line(&mut out, &rec);
-                // Drain what is queued, then flush once.
-                while let Ok(rec) = rx.try_recv() {
-                    write_line(&mut out, &rec);
-                }
-                let _ = out.flush();
+        std::thread::park_timeout(TICK);
+        if !queue.is_empty() {
+            // Drain what is queued, then flush once.
+            while let Some(rec) = queue.pop() {
+                write_line(&mut out, &mut line, &rec);
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                let _ = out.flush();
-                return;
-            }
+            let _ = out.flush();
+        }
+        if Arc::strong_count(&queue) == 1 {
+            // Every request-side handle is gone.
+            let _ = out.flush();
+            return;
         }
         if reopen.swap(false, Ordering::Relaxed) {
             let _ = out.flush();
@@ -123,10 +152,11 @@ fn writer(rx: Receiver<AccessRecord>, sink: Sink, out: Box<dyn Write + Send>, re
     }
 }
 
-fn write_line(out: &mut impl Write, rec: &AccessRecord) {
-    if let Ok(mut line) = serde_json::to_vec(rec) {
+fn write_line(out: &mut impl Write, line: &mut Vec<u8>, rec: &AccessRecord) {
+    line.clear();
+    if serde_json::to_writer(&mut *line, rec).is_ok() {
         line.push(b'\n');
-        if let Err(e) = out.write_all(&line) {
+        if let Err(e) = out.write_all(line) {
             log::error!("access log write failed: {e}");
         }
     }
