@@ -3,6 +3,7 @@
 //! Config (YAML) -> [`config::Config`] -> [`runtime::Snapshot`] (compiled) ->
 //! served by [`proxy::Gateway`], a Pingora `ProxyHttp`. See DESIGN.md.
 
+pub mod ai;
 pub mod config;
 pub mod drain;
 pub mod path;

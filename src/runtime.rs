@@ -34,6 +34,12 @@ pub enum RouteAction {
         timeouts: Option<Timeouts>,
     },
     Respond(FixedResponse),
+    /// The OpenAI-compatible AI API; `models` limits the aliases (empty: all).
+    Ai {
+        models: Vec<String>,
+    },
+    /// A prompt template served as a REST API.
+    Prompt(Arc<crate::ai::prompt::PromptApi>),
 }
 
 #[derive(Debug)]
@@ -89,6 +95,8 @@ pub struct Snapshot {
     pub pools: HashMap<String, Arc<UpstreamPool>>,
     pub listeners: Vec<ListenerSpec>,
     pub consumers: Consumers,
+    /// Providers, models, prices and budgets of the AI gateway.
+    pub ai: Option<Arc<crate::ai::registry::AiRegistry>>,
     /// Proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Tells the upstream the identified consumer.
@@ -223,11 +231,31 @@ impl Snapshot {
             issues.add("server.consumer_header", "invalid header name");
             HeaderName::from_static("x-consumer")
         });
+        let ai = cfg.ai.as_ref().map(|a| {
+            Arc::new(crate::ai::registry::AiRegistry::build(
+                a,
+                &base_dir,
+                &mut issues,
+                previous.and_then(|s| s.ai.as_deref()),
+            ))
+        });
         let mut routes = Vec::new();
         let mut specs = Vec::new();
-        for (i, r) in cfg.routes.iter().enumerate() {
+        let prompt_routes = prompt_routes(cfg, ai.as_deref(), &mut issues);
+        let all_routes = cfg
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r, None))
+            .chain(prompt_routes.iter().map(|(i, r, api)| (*i, r, api.clone())));
+        for (i, r, prompt) in all_routes {
             let old = previous.and_then(|s| s.routes.iter().find(|o| o.name == r.name));
-            if let Some(route) = compile_route(i, r, cfg, &pools, &mut issues, &base_dir, old) {
+            let env = RouteEnv {
+                cfg,
+                pools: &pools,
+                base_dir: &base_dir,
+            };
+            if let Some(route) = compile_route(i, r, &env, &mut issues, old, prompt) {
                 specs.push(RouteSpec {
                     route: routes.len(),
                     hosts: r.hosts.clone(),
@@ -253,6 +281,7 @@ impl Snapshot {
             pools,
             listeners,
             consumers,
+            ai,
             trusted_proxies,
             consumer_header,
         })
@@ -320,15 +349,22 @@ fn fingerprint(r: &RouteConfig, cfg: &crate::config::Config) -> u64 {
     h.finish()
 }
 
+/// What compiling any route needs.
+struct RouteEnv<'a> {
+    cfg: &'a crate::config::Config,
+    pools: &'a HashMap<String, Arc<UpstreamPool>>,
+    base_dir: &'a std::path::Path,
+}
+
 fn compile_route(
     i: usize,
     r: &RouteConfig,
-    cfg: &crate::config::Config,
-    pools: &HashMap<String, Arc<UpstreamPool>>,
+    env: &RouteEnv,
     issues: &mut crate::config::Issues,
-    base_dir: &std::path::Path,
     old: Option<&Route>,
+    prompt: Option<Arc<crate::ai::prompt::PromptApi>>,
 ) -> Option<Route> {
+    let (cfg, pools, base_dir) = (env.cfg, env.pools, env.base_dir);
     let p = format!("routes[{i}]");
     let fingerprint = fingerprint(r, cfg);
     let (policies, policy_configs) = compile_policies(i, r, cfg, issues, base_dir, old, fingerprint);
@@ -352,7 +388,13 @@ fn compile_route(
             }
         }
     }
-    let action = if let Some(resp) = &r.response {
+    let action = if let Some(api) = prompt {
+        RouteAction::Prompt(api)
+    } else if let Some(a) = &r.ai {
+        RouteAction::Ai {
+            models: a.models.clone(),
+        }
+    } else if let Some(resp) = &r.response {
         let mut headers = Vec::new();
         match HeaderValue::from_str(&resp.content_type) {
             Ok(v) => headers.push((http::header::CONTENT_TYPE, v)),
@@ -397,6 +439,68 @@ fn compile_route(
         policy_configs,
         fingerprint,
     })
+}
+
+/// Prompt APIs as routes (`prompt:<name>`), plus `GET /apis/openapi.json`
+/// describing them. The index is the prompt API's, for messages.
+fn prompt_routes(
+    cfg: &crate::config::Config,
+    ai: Option<&crate::ai::registry::AiRegistry>,
+    issues: &mut crate::config::Issues,
+) -> Vec<(usize, RouteConfig, Option<Arc<crate::ai::prompt::PromptApi>>)> {
+    use crate::ai::prompt::PromptApi;
+    let mut out = Vec::new();
+    let mut apis = Vec::new();
+    let route = |name: String, path: String, method: String| RouteConfig {
+        name,
+        hosts: Vec::new(),
+        paths: vec![path],
+        methods: vec![method],
+        upstream: None,
+        response: None,
+        ai: None,
+        strip_prefix: false,
+        rewrite: None,
+        retries: 0,
+        timeouts: Default::default(),
+        policies: Vec::new(),
+        skip_default_policies: false,
+    };
+    for (i, c) in cfg.prompt_apis.iter().enumerate() {
+        let p = format!("prompt_apis[{i}]");
+        let Some(ai) = ai else {
+            issues.add(p, "prompt APIs need the top-level `ai:` section (providers and models)");
+            continue;
+        };
+        if cfg.prompt_apis[..i].iter().any(|o| o.name == c.name) {
+            issues.add(format!("{p}.name"), format!("duplicate prompt API name {:?}", c.name));
+        }
+        match PromptApi::compile(c) {
+            Ok(api) => {
+                if ai.resolve(api.model()).is_none_or(|t| t.is_empty()) {
+                    issues.add(format!("{p}.model"), format!("model {:?} does not exist", c.model));
+                }
+                let mut r = route(format!("prompt:{}", c.name), api.path.clone(), api.method.to_string());
+                r.policies = c.policies.clone();
+                let api = Arc::new(api);
+                apis.push(Arc::clone(&api));
+                out.push((i, r, Some(api)));
+            }
+            Err((field, e)) => issues.add(format!("{p}.{field}"), e),
+        }
+    }
+    if !apis.is_empty() {
+        let doc = crate::ai::prompt::openapi(&apis.iter().map(|a| &**a).collect::<Vec<_>>());
+        let mut r = route("prompt:openapi".into(), "/apis/openapi.json".into(), "GET".into());
+        r.response = Some(crate::config::FixedResponseConfig {
+            status: 200,
+            body: doc.to_string(),
+            content_type: "application/json".into(),
+            headers: Default::default(),
+        });
+        out.push((cfg.prompt_apis.len(), r, None));
+    }
+    out
 }
 
 /// `{name}` placeholders in a rewrite template.

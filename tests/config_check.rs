@@ -102,7 +102,7 @@ fn cases() -> Vec<Case> {
         c(
             "route with both upstream and response",
             api("routes:\n  - name: main\n    upstream: api\n    response:\n      status: 200\n"),
-            "8:5: routes[0].response: a route has either an upstream or a fixed response, not both",
+            "8:5: routes[0].response: a route has one of an upstream, a fixed response or `ai`",
         ),
         c(
             "fixed response with an invalid header name",
@@ -113,7 +113,7 @@ fn cases() -> Vec<Case> {
             "route with neither upstream nor response",
             api("routes:\n  - name: main\n    upstream: api\n  - name: nothing\n    paths: [/n]\n"),
             // The route's mapping starts at its first key, `name` (column 5).
-            "8:5: routes[1]: a route needs an upstream or a fixed response",
+            "8:5: routes[1]: a route needs an upstream, a fixed response or `ai`",
         ),
         c(
             "lower-case method",

@@ -20,6 +20,11 @@ pub struct Config {
     /// Clients and their credentials, for the auth policies.
     #[serde(default)]
     pub consumers: Vec<ConsumerConfig>,
+    /// LLM providers, model aliases, prices and budgets for `ai` routes and prompt APIs.
+    pub ai: Option<crate::ai::config::AiConfig>,
+    /// Prompt templates published as REST APIs.
+    #[serde(default)]
+    pub prompt_apis: Vec<crate::ai::config::PromptApiConfig>,
     /// Policies run before each route's own, unless the route sets `skip_default_policies`.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub default_policies: Vec<PolicyConfig>,
@@ -304,6 +309,8 @@ pub struct RouteConfig {
     pub upstream: Option<String>,
     /// Answer directly from the gateway instead of proxying.
     pub response: Option<FixedResponseConfig>,
+    /// Serve the OpenAI-compatible AI API (`/chat/completions`, `/embeddings`, `/models` under the route's paths).
+    pub ai: Option<crate::ai::config::AiRouteConfig>,
     /// Remove the matched prefix of a `/prefix/*` path before proxying.
     #[serde(default)]
     pub strip_prefix: bool,

@@ -132,16 +132,25 @@ fn validate_upstream(name: &str, up: &UpstreamConfig, issues: &mut Issues) {
 }
 
 fn validate_route(p: &str, r: &RouteConfig, cfg: &Config, issues: &mut Issues) {
-    match (&r.upstream, &r.response) {
-        (Some(_), Some(_)) => issues.add(
-            format!("{p}.response"),
-            "a route has either an upstream or a fixed response, not both",
+    let actions = [r.upstream.is_some(), r.response.is_some(), r.ai.is_some()];
+    match actions.iter().filter(|a| **a).count() {
+        0 => issues.add(p.to_string(), "a route needs an upstream, a fixed response or `ai`"),
+        1 => {}
+        _ => issues.add(
+            format!("{p}.{}", if r.response.is_some() { "response" } else { "ai" }),
+            "a route has one of an upstream, a fixed response or `ai`",
         ),
-        (None, None) => issues.add(p.to_string(), "a route needs an upstream or a fixed response"),
-        (Some(u), None) if !cfg.upstreams.contains_key(u) => {
+    }
+    if let Some(u) = &r.upstream {
+        if !cfg.upstreams.contains_key(u) {
             issues.add(format!("{p}.upstream"), format!("no upstream named {u:?}"));
         }
-        _ => {}
+    }
+    if r.ai.is_some() && cfg.ai.is_none() {
+        issues.add(
+            format!("{p}.ai"),
+            "an `ai` route needs the top-level `ai:` section (providers and models)",
+        );
     }
     if r.paths.is_empty() {
         issues.add(format!("{p}.paths"), "list at least one path (\"/*\" matches all)");

@@ -30,6 +30,8 @@ pub struct RequestCtx {
     pub failure_message: Option<String>,
     /// The client's address after `trusted_proxies`; set when policies run.
     pub client_ip: Option<std::net::IpAddr>,
+    /// The AI call this request made, for the access log.
+    pub ai_call: Option<crate::ai::handler::AiCall>,
     /// What the route's policies decided and hold for later phases.
     pub policy: crate::policy::PolicyState,
     pub start: Instant,
@@ -55,6 +57,7 @@ impl RequestCtx {
             failure_message: None,
             client_ip: None,
             policy: crate::policy::PolicyState::default(),
+            ai_call: None,
             start: Instant::now(),
             upstream_start: None,
             upstream_time: None,

@@ -23,6 +23,10 @@ pub enum GatewayError {
     RateLimited,
     /// A service a policy depends on (Redis, an introspection endpoint) is down.
     DependencyUnavailable,
+    /// An AI request named a model no alias or provider serves.
+    ModelNotFound,
+    /// Every provider target failed; the message carries the last provider's reason.
+    ProviderError,
     Internal,
 }
 
@@ -42,6 +46,8 @@ impl GatewayError {
             GatewayError::PayloadTooLarge => 413,
             GatewayError::RateLimited => 429,
             GatewayError::DependencyUnavailable => 503,
+            GatewayError::ModelNotFound => 404,
+            GatewayError::ProviderError => 502,
             GatewayError::Internal => 500,
         }
     }
@@ -62,6 +68,8 @@ impl GatewayError {
             GatewayError::PayloadTooLarge => "payload_too_large",
             GatewayError::RateLimited => "rate_limited",
             GatewayError::DependencyUnavailable => "dependency_unavailable",
+            GatewayError::ModelNotFound => "model_not_found",
+            GatewayError::ProviderError => "provider_error",
             GatewayError::Internal => "internal_error",
         }
     }

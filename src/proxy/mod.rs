@@ -36,7 +36,7 @@ impl Gateway {
 }
 
 /// Writes a complete response from the gateway itself.
-async fn respond(
+pub(crate) async fn respond(
     session: &mut Session,
     ctx: &RequestCtx,
     status: u16,
@@ -60,7 +60,7 @@ async fn respond(
     Ok(())
 }
 
-async fn respond_error(
+pub(crate) async fn respond_error(
     session: &mut Session,
     ctx: &RequestCtx,
     err: GatewayError,
@@ -70,7 +70,7 @@ async fn respond_error(
     respond_rejection(session, ctx, err, message, Vec::new(), extra).await
 }
 
-async fn respond_rejection(
+pub(crate) async fn respond_rejection(
     session: &mut Session,
     ctx: &RequestCtx,
     err: GatewayError,
@@ -252,11 +252,31 @@ impl ProxyHttp for Gateway {
                 }
             }
         }
-        if let RouteAction::Respond(fixed) = &route.action {
-            respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
-            return Ok(true);
+        match &route.action {
+            RouteAction::Respond(fixed) => {
+                respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
+                Ok(true)
+            }
+            RouteAction::Ai { models } => {
+                let Some(ai) = snapshot.ai.clone() else {
+                    return Error::e_explain(ErrorType::InternalError, "ai route without ai config");
+                };
+                let path = ctx
+                    .normalized_path
+                    .clone()
+                    .unwrap_or_else(|| session.req_header().uri.path().to_string());
+                crate::ai::handler::serve(session, ctx, &ai, models, &path).await?;
+                Ok(true)
+            }
+            RouteAction::Prompt(api) => {
+                let Some(ai) = snapshot.ai.clone() else {
+                    return Error::e_explain(ErrorType::InternalError, "prompt API without ai config");
+                };
+                crate::ai::prompt::serve(session, ctx, &ai, api).await?;
+                Ok(true)
+            }
+            RouteAction::Proxy { .. } => Ok(false),
         }
-        Ok(false)
     }
 
     /// Counts the body against the route's size limit as it streams.
@@ -585,6 +605,15 @@ impl Gateway {
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             upstream_ms: ctx.upstream_time.map(|t| t.as_secs_f64() * 1000.0),
             error: ctx.failure.map(|f| f.kind()).or_else(|| e.map(|_| "error")),
+            ai: ctx.ai_call.as_ref().map(|c| crate::telemetry::access_log::AiFields {
+                model: c.model.clone(),
+                provider: c.provider.clone(),
+                provider_model: c.provider_model.clone(),
+                prompt_tokens: c.usage.prompt_tokens,
+                completion_tokens: c.usage.completion_tokens,
+                cached_tokens: c.usage.cached_tokens,
+                cost_usd: c.cost_usd,
+            }),
         });
     }
 

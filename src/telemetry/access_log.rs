@@ -13,12 +13,12 @@
 //! the writer thread.
 
 use super::metrics::METRICS;
+use crossbeam_queue::ArrayQueue;
 use serde::Serialize;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
-use crossbeam_queue::ArrayQueue;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -53,6 +53,21 @@ pub struct AccessRecord {
     pub upstream_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
+    /// Set on AI routes and prompt APIs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiFields>,
+}
+
+/// The AI part of an access-log line.
+#[derive(Debug, Serialize)]
+pub struct AiFields {
+    pub model: String,
+    pub provider: String,
+    pub provider_model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_usd: f64,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

@@ -5,8 +5,8 @@
 
 use once_cell::sync::{Lazy, OnceCell};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -18,6 +18,8 @@ pub struct Metrics {
     pub rate_limited_total: IntCounterVec,
     pub config_reloads_total: IntCounterVec,
     pub access_log_dropped_total: IntCounter,
+    pub ai_tokens_total: IntCounterVec,
+    pub ai_cost_usd_total: CounterVec,
 }
 
 const BUCKETS: &[f64] = &[
@@ -62,6 +64,22 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "access_log_dropped_total",
         "Access log lines dropped because the writer fell behind.",
     )?;
+    let ai_tokens_total = IntCounterVec::new(
+        Opts::new(
+            "ai_tokens_total",
+            "LLM tokens, by consumer, model and kind (prompt, completion, cached).",
+        ),
+        &["consumer", "model", "kind"],
+    )?;
+    let ai_cost_usd_total = CounterVec::new(
+        Opts::new(
+            "ai_cost_usd_total",
+            "LLM cost in USD from the price table, by consumer and model.",
+        ),
+        &["consumer", "model"],
+    )?;
+    registry.register(Box::new(ai_tokens_total.clone()))?;
+    registry.register(Box::new(ai_cost_usd_total.clone()))?;
     registry.register(Box::new(requests_total.clone()))?;
     registry.register(Box::new(request_duration.clone()))?;
     registry.register(Box::new(upstream_duration.clone()))?;
@@ -78,6 +96,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         upstream_duration,
         target_healthy,
         rate_limited_total,
+        ai_tokens_total,
+        ai_cost_usd_total,
         config_reloads_total,
         access_log_dropped_total,
     })

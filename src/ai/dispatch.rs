@@ -1,0 +1,239 @@
+//! One AI call's attempts: each target in order, each of its provider's keys
+//! in turn. A 429, 401/403, 408, 5xx, timeout or connection failure moves on
+//! (a key that answered 429 or 401/403 cools down; a Retry-After on a 429
+//! sets how long); a 404 moves to the next target (that provider may not know
+//! the model); any other 4xx is the client's mistake and is returned at once.
+//! Nothing is retried once an answer has been accepted, so a stream that has
+//! begun reaching the client is never replayed.
+
+use super::catalog::{Auth, Wire};
+use super::registry::{AiRegistry, Key, Target};
+use super::{anthropic, gemini, openai, ProviderCall, TranslateError};
+use crate::proxy::GatewayError;
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Chat,
+    Embeddings,
+}
+
+/// Why a call failed, for the client (OpenAI's error shape).
+#[derive(Debug)]
+pub struct Failure {
+    pub error: GatewayError,
+    pub message: String,
+    /// Seconds from a provider's Retry-After, passed on with a 429.
+    pub retry_after: Option<u64>,
+}
+
+impl Failure {
+    fn new(error: GatewayError, message: impl Into<String>) -> Failure {
+        Failure {
+            error,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The accepted answer of one target.
+pub struct Accepted {
+    pub target: Target,
+    pub response: reqwest::Response,
+}
+
+/// Longest error body read from a provider.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+fn provider_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> Result<ProviderCall, Failure> {
+    let p = &target.provider;
+    let bad = |e: TranslateError| Failure::new(GatewayError::BadRequest, e.to_string());
+    let model = target.model.as_str();
+    let call = match (p.wire, endpoint) {
+        (Wire::OpenAi, Endpoint::Chat) => openai::chat_request(req, model, stream),
+        (Wire::OpenAi, Endpoint::Embeddings) => openai::embeddings_request(req, model),
+        (Wire::AzureOpenAi, e) => {
+            let mut call = match e {
+                Endpoint::Chat => openai::chat_request(req, model, stream),
+                Endpoint::Embeddings => openai::embeddings_request(req, model),
+            };
+            if let Some(obj) = call.body.as_object_mut() {
+                obj.remove("model");
+            }
+            let version = p.api_version.as_deref().unwrap_or_default();
+            call.path = format!("/openai/deployments/{model}{}?api-version={version}", call.path);
+            call
+        }
+        (Wire::Anthropic, Endpoint::Chat) => anthropic::chat_request(req, model).map_err(bad)?,
+        (Wire::Gemini, Endpoint::Chat) => gemini::chat_request(req, model).map_err(bad)?,
+        (Wire::Gemini, Endpoint::Embeddings) => gemini::embeddings_request(req, model).map_err(bad)?,
+        (Wire::Anthropic, Endpoint::Embeddings) => {
+            return Err(Failure::new(
+                GatewayError::BadRequest,
+                format!("provider {} (anthropic) offers no embeddings", p.name),
+            ))
+        }
+    };
+    Ok(call)
+}
+
+/// The provider's reason, from its error body in its own format.
+pub fn provider_reason(wire: Wire, status: u16, body: &[u8]) -> String {
+    let msg = match wire {
+        Wire::Anthropic => anthropic::error_message(body),
+        Wire::Gemini => gemini::error_message(body),
+        Wire::OpenAi | Wire::AzureOpenAi => openai::error_message(body),
+    };
+    match msg {
+        Some(m) => format!("{m} (HTTP {status})"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+async fn read_limited(resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut resp = resp;
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        out.extend_from_slice(&chunk[..chunk.len().min(limit.saturating_sub(out.len()))]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
+fn request(reg: &AiRegistry, target: &Target, call: &ProviderCall, key: Option<&Key>) -> reqwest::RequestBuilder {
+    let p = &target.provider;
+    let url = format!("{}{}", p.base_url, call.path);
+    let mut rb = reg.client.post(url).json(&call.body);
+    if let Some(k) = key {
+        rb = match p.auth {
+            Auth::Bearer => rb.bearer_auth(k.secret()),
+            Auth::ApiKeyHeader => rb.header("api-key", k.secret()),
+            Auth::XApiKey => rb.header("x-api-key", k.secret()),
+            Auth::GoogApiKey => rb.header("x-goog-api-key", k.secret()),
+        };
+    }
+    for (n, v) in &p.headers {
+        rb = rb.header(n, v);
+    }
+    for (n, v) in &call.headers {
+        rb = rb.header(*n, v);
+    }
+    rb
+}
+
+/// Tries the targets in order until one accepts the call.
+pub async fn call(
+    reg: &AiRegistry,
+    targets: &[Target],
+    endpoint: Endpoint,
+    req: &Value,
+    stream: bool,
+) -> Result<Accepted, Failure> {
+    let mut last: Option<Failure> = None;
+    let mut all_rate_limited = true;
+    for target in targets {
+        let call = match provider_call(target, endpoint, req, stream) {
+            Ok(c) => c,
+            // The client's request cannot be expressed for this provider.
+            Err(f) if targets.len() == 1 => return Err(f),
+            Err(f) => {
+                all_rate_limited = false;
+                last = Some(f);
+                continue;
+            }
+        };
+        let p = &target.provider;
+        let keys = p.keys_to_try(crate::upstream::now_ms());
+        if keys.is_empty() {
+            last = Some(Failure::new(
+                GatewayError::RateLimited,
+                format!("provider {}: every key is cooling down after 429 or 401", p.name),
+            ));
+            continue;
+        }
+        for key in keys {
+            let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key).send()).await;
+            let resp = match sent {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    let why = if e.is_connect() {
+                        "could not connect"
+                    } else {
+                        "request failed"
+                    };
+                    log::warn!("ai: provider {} ({}): {why}", p.name, target.model);
+                    all_rate_limited = false;
+                    last = Some(Failure::new(
+                        GatewayError::ProviderError,
+                        format!("provider {}: {why}", p.name),
+                    ));
+                    continue;
+                }
+                Err(_) => {
+                    all_rate_limited = false;
+                    last = Some(Failure::new(
+                        GatewayError::UpstreamTimeout,
+                        format!("provider {} did not answer within {:?}", p.name, reg.timeout),
+                    ));
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if resp.status().is_success() {
+                return Ok(Accepted {
+                    target: target.clone(),
+                    response: resp,
+                });
+            }
+            let retry_after = resp
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = read_limited(resp, MAX_ERROR_BODY).await;
+            let reason = format!("provider {}: {}", p.name, provider_reason(p.wire, status, &body));
+            log::warn!(
+                "ai: {reason} (model {}, {})",
+                target.model,
+                key.map_or("no key", |k| &k.label)
+            );
+            let now = crate::upstream::now_ms();
+            match status {
+                429 => {
+                    if let Some(k) = key {
+                        k.cool_down(now, retry_after.map_or(reg.key_cooldown, Duration::from_secs));
+                    }
+                    let mut f = Failure::new(GatewayError::RateLimited, reason);
+                    f.retry_after = retry_after;
+                    last = Some(f);
+                }
+                401 | 403 => {
+                    if let Some(k) = key {
+                        k.cool_down(now, reg.key_cooldown);
+                    }
+                    all_rate_limited = false;
+                    last = Some(Failure::new(GatewayError::ProviderError, reason));
+                }
+                404 => {
+                    all_rate_limited = false;
+                    last = Some(Failure::new(GatewayError::ProviderError, reason));
+                    break;
+                }
+                408 | 500..=599 => {
+                    all_rate_limited = false;
+                    last = Some(Failure::new(GatewayError::ProviderError, reason));
+                }
+                _ => return Err(Failure::new(GatewayError::BadRequest, reason)),
+            }
+        }
+    }
+    let mut f = last.unwrap_or_else(|| Failure::new(GatewayError::ProviderError, "no provider target is configured"));
+    if !all_rate_limited && f.error == GatewayError::RateLimited {
+        f.error = GatewayError::ProviderError;
+    }
+    Err(f)
+}

@@ -1,0 +1,275 @@
+//! The compiled `ai:` config: providers with their keys and cool-down state,
+//! model aliases with their targets, prices and budgets. Built at config load
+//! and held by the Snapshot; a request only reads it.
+
+use super::catalog::{self, Auth, Wire};
+use super::config::{AiConfig, Strategy};
+use super::usage::{Budgets, Prices};
+use crate::config::Issues;
+use http::{HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One API key of a provider. The secret never leaves this struct except
+/// into the provider request's auth header.
+pub struct Key {
+    secret: String,
+    /// `keys[i]`, for logs.
+    pub label: String,
+    cooldown_until_ms: AtomicU64,
+}
+
+impl Key {
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn cooling(&self, now_ms: u64) -> bool {
+        self.cooldown_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    pub fn cool_down(&self, now_ms: u64, d: Duration) {
+        let until = now_ms.saturating_add(d.as_millis() as u64);
+        self.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+#[derive(Debug)]
+pub struct Provider {
+    pub name: String,
+    /// The config's `kind` (for prices).
+    pub kind: String,
+    pub wire: Wire,
+    pub auth: Auth,
+    /// Without a trailing slash.
+    pub base_url: String,
+    pub api_version: Option<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub keys: Vec<Key>,
+    /// Rotates the first key tried, to spread calls over keys.
+    next_key: AtomicUsize,
+}
+
+impl Provider {
+    /// Keys to try for one call: rotated, cooling ones last-resort excluded.
+    pub fn keys_to_try(&self, now_ms: u64) -> Vec<Option<&Key>> {
+        if self.keys.is_empty() {
+            return vec![None];
+        }
+        let start = self.next_key.fetch_add(1, Ordering::Relaxed);
+        (0..self.keys.len())
+            .map(|i| &self.keys[(start + i) % self.keys.len()])
+            .filter(|k| !k.cooling(now_ms))
+            .map(Some)
+            .collect()
+    }
+}
+
+/// One place a model alias can be served.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub provider: Arc<Provider>,
+    pub model: String,
+    pub weight: u32,
+}
+
+#[derive(Debug)]
+pub struct ModelRoute {
+    pub strategy: Strategy,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug)]
+pub struct AiRegistry {
+    pub providers: BTreeMap<String, Arc<Provider>>,
+    pub models: BTreeMap<String, ModelRoute>,
+    pub prices: Prices,
+    pub budgets: Budgets,
+    pub timeout: Duration,
+    pub key_cooldown: Duration,
+    pub max_body: usize,
+    pub client: reqwest::Client,
+    draw: AtomicU64,
+}
+
+impl AiRegistry {
+    pub fn build(cfg: &AiConfig, base_dir: &Path, issues: &mut Issues, previous: Option<&AiRegistry>) -> AiRegistry {
+        let mut providers = BTreeMap::new();
+        for (name, p) in &cfg.providers {
+            let path = format!("ai.providers.{name}");
+            let Some(kind) = catalog::lookup(&p.kind) else {
+                issues.add(
+                    format!("{path}.kind"),
+                    format!(
+                        "unknown provider kind {:?}; use one of {}",
+                        p.kind,
+                        catalog::names().join(", ")
+                    ),
+                );
+                continue;
+            };
+            let base_url = match (&p.base_url, kind.base_url) {
+                (Some(u), _) => u.trim_end_matches('/').to_string(),
+                (None, Some(u)) => u.to_string(),
+                (None, None) => {
+                    issues.add(format!("{path}.base_url"), format!("required for kind {}", p.kind));
+                    continue;
+                }
+            };
+            if reqwest::Url::parse(&base_url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                issues.add(
+                    format!("{path}.base_url"),
+                    format!("{base_url:?} is not an http(s) URL"),
+                );
+                continue;
+            }
+            if kind.wire == Wire::AzureOpenAi && p.api_version.is_none() {
+                issues.add(
+                    format!("{path}.api_version"),
+                    "required for azure_openai, e.g. 2024-10-21",
+                );
+            }
+            let mut keys = Vec::new();
+            for (i, k) in p.keys.iter().enumerate() {
+                match k.read(base_dir) {
+                    Ok(secret) => keys.push(Key {
+                        secret,
+                        label: format!("{name}.keys[{i}]"),
+                        cooldown_until_ms: AtomicU64::new(0),
+                    }),
+                    Err(e) => issues.add(format!("{path}.keys[{i}]"), e),
+                }
+            }
+            let mut headers = Vec::new();
+            for (k, v) in &p.headers {
+                match (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                    (Ok(n), Ok(v)) => headers.push((n, v)),
+                    _ => issues.add(format!("{path}.headers.{k}"), "invalid header"),
+                }
+            }
+            providers.insert(
+                name.clone(),
+                Arc::new(Provider {
+                    name: name.clone(),
+                    kind: p.kind.clone(),
+                    wire: kind.wire,
+                    auth: kind.auth,
+                    base_url,
+                    api_version: p.api_version.clone(),
+                    headers,
+                    keys,
+                    next_key: AtomicUsize::new(0),
+                }),
+            );
+        }
+        let mut models = BTreeMap::new();
+        for (alias, m) in &cfg.models {
+            let path = format!("ai.models.{alias}");
+            if m.targets.is_empty() {
+                issues.add(format!("{path}.targets"), "give at least one target");
+            }
+            let mut targets = Vec::new();
+            for (i, t) in m.targets.iter().enumerate() {
+                match providers.get(&t.provider) {
+                    Some(p) => targets.push(Target {
+                        provider: Arc::clone(p),
+                        model: t.model.clone(),
+                        weight: t.weight,
+                    }),
+                    None if cfg.providers.contains_key(&t.provider) => {}
+                    None => issues.add(
+                        format!("{path}.targets[{i}].provider"),
+                        format!("no provider named {:?}", t.provider),
+                    ),
+                }
+            }
+            models.insert(
+                alias.clone(),
+                ModelRoute {
+                    strategy: m.strategy,
+                    targets,
+                },
+            );
+        }
+        let prices = Prices::load(cfg, base_dir, issues);
+        let budgets = Budgets::build(&cfg.budgets, previous.map(|p| &p.budgets), issues);
+        let client = previous.map(|p| p.client.clone()).unwrap_or_else(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(90))
+                .no_proxy()
+                .build()
+                .unwrap_or_default()
+        });
+        AiRegistry {
+            providers,
+            models,
+            prices,
+            budgets,
+            timeout: cfg.timeout.0,
+            key_cooldown: cfg.key_cooldown.0,
+            max_body: usize::try_from(cfg.max_request_body.0).unwrap_or(usize::MAX),
+            client,
+            draw: AtomicU64::new(0),
+        }
+    }
+
+    /// The targets for a requested model, in the order to try them: an alias,
+    /// or `provider/model`.
+    pub fn resolve(&self, requested: &str) -> Option<Vec<Target>> {
+        if let Some(route) = self.models.get(requested) {
+            let mut targets = route.targets.clone();
+            if route.strategy == Strategy::Weighted && targets.len() > 1 {
+                let total: u64 = targets.iter().map(|t| u64::from(t.weight)).sum();
+                if total > 0 {
+                    // A cheap, well-spread draw: a counter through a 64-bit mix.
+                    let n = self.draw.fetch_add(1, Ordering::Relaxed);
+                    let mut pick = mix(n) % total;
+                    let first = targets
+                        .iter()
+                        .position(|t| {
+                            let w = u64::from(t.weight);
+                            if pick < w {
+                                true
+                            } else {
+                                pick -= w;
+                                false
+                            }
+                        })
+                        .unwrap_or(0);
+                    targets.swap(0, first);
+                }
+            }
+            return Some(targets);
+        }
+        let (provider, model) = requested.split_once('/')?;
+        let p = self.providers.get(provider)?;
+        Some(vec![Target {
+            provider: Arc::clone(p),
+            model: model.to_string(),
+            weight: 1,
+        }])
+    }
+
+    /// What `/v1/models` lists: every alias.
+    pub fn aliases(&self) -> Vec<&str> {
+        self.models.keys().map(|s| s.as_str()).collect()
+    }
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
