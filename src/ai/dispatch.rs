@@ -149,10 +149,14 @@ pub async fn call(
         let p = &target.provider;
         let keys = p.keys_to_try(crate::upstream::now_ms());
         if keys.is_empty() {
-            last = Some(Failure::new(
+            let now = crate::upstream::now_ms();
+            let wait_ms = p.keys.iter().map(|k| k.cooling_for(now)).min().unwrap_or(0);
+            let mut f = Failure::new(
                 GatewayError::RateLimited,
                 format!("provider {}: every key is cooling down after 429 or 401", p.name),
-            ));
+            );
+            f.retry_after = Some(wait_ms.div_ceil(1000).max(1));
+            last = Some(f);
             continue;
         }
         for key in keys {

@@ -31,6 +31,11 @@ impl Key {
         self.cooldown_until_ms.load(Ordering::Relaxed) > now_ms
     }
 
+    /// Milliseconds until the key may be used again.
+    pub fn cooling_for(&self, now_ms: u64) -> u64 {
+        self.cooldown_until_ms.load(Ordering::Relaxed).saturating_sub(now_ms)
+    }
+
     pub fn cool_down(&self, now_ms: u64, d: Duration) {
         let until = now_ms.saturating_add(d.as_millis() as u64);
         self.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
