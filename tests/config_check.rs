@@ -29,13 +29,13 @@ fn cases() -> Vec<Case> {
             "unknown top-level key",
             api("routes:\n  - name: main\n    upstream: api\nlogging: {}\n"),
             "8:1: unknown field `logging`, expected one of `server`, `upstreams`, `routes`, \
-             `consumers`, `default_policies`",
+             `consumers`, `ai`, `prompt_apis`, `default_policies`",
         ),
         c(
             "unknown key in a route",
             api("routes:\n  - name: main\n    upstream: api\n    timeout: 5s\n"),
             "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `hosts`, `paths`, `methods`, \
-             `upstream`, `response`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`",
+             `upstream`, `response`, `ai`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`",
         ),
         c(
             "route referencing an unknown upstream",
@@ -202,6 +202,33 @@ fn cases() -> Vec<Case> {
              redis://host:port[/db] or rediss://",
         ),
         c(
+            "unknown AI provider kind",
+            api("ai:\n  providers:\n    x: {kind: opnai}\n"),
+            "7:15: ai.providers.x.kind: unknown provider kind \"opnai\"; use one of openai, azure_openai, anthropic, \
+             gemini, openai_compatible, mistral, deepseek, groq, together, fireworks, openrouter, xai, perplexity, cerebras, \
+             deepinfra, sambanova, nvidia, moonshot, dashscope, ollama, vllm, lmstudio, llamacpp",
+        ),
+        c(
+            "model target naming an unknown provider",
+            api("ai:\n  models:\n    m: {targets: [{provider: nobody, model: x}]}\n"),
+            "7:30: ai.models.m.targets[0].provider: no provider named \"nobody\"",
+        ),
+        c(
+            "ai route without the ai section",
+            api("routes:\n  - name: llm\n    ai: {}\n"),
+            "7:5: routes[0].ai: an `ai` route needs the top-level `ai:` section (providers and models)",
+        ),
+        c(
+            "prompt API template with an undeclared variable",
+            api("ai:\n  providers:\n    l: {kind: ollama}\nprompt_apis:\n  - {name: p, path: /p, model: l/x, template: 'Hi {{who}}'}\n"),
+            "9:47: prompt_apis[0].template: {{who}} is not declared under `variables`",
+        ),
+        c(
+            "prompt API on an unknown model",
+            api("ai: {}\nprompt_apis:\n  - {name: p, path: /p, model: ghost, template: hi}\n"),
+            "7:32: prompt_apis[0].model: model \"ghost\" does not exist",
+        ),
+        c(
             "YAML syntax error (bad indentation)",
             api("routes:\n  - name: main\n    upstream: api\n   paths: [/x]\n"),
             "8:4: did not find expected '-' indicator, while parsing a block collection",
@@ -306,6 +333,42 @@ fn the_policy_example_passes() {
         .output()
         .expect("run portico check");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_ai_example_passes() {
+    let mut cmd = Command::new(portico_bin());
+    cmd.args([
+        "check",
+        "-c",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/conf/examples/ai.yaml"),
+    ]);
+    for var in [
+        "TEAM_SEARCH_KEY",
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_API_KEY_2",
+        "GEMINI_API_KEY",
+        "GROQ_API_KEY",
+        "AZURE_OPENAI_KEY",
+    ] {
+        cmd.env(var, "example");
+    }
+    let out = cmd.output().expect("run portico check");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without the keys the check names the first missing variable.
+    let out = Command::new(portico_bin())
+        .args([
+            "check",
+            "-c",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/conf/examples/ai.yaml"),
+        ])
+        .env_remove("OPENAI_API_KEY")
+        .env("TEAM_SEARCH_KEY", "x")
+        .output()
+        .expect("run portico check");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("environment variable"));
 }
 
 #[test]
