@@ -6,7 +6,7 @@ CONFIG ?= conf/portico.yaml
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps bench build run test fmt lint clean install uninstall verify-unit loadtest
+.PHONY: deps test-deps bench-deps bench bench-ai build run test fmt lint clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -37,19 +37,29 @@ run: build
 	$(BIN) check -c $(CONFIG) && $(BIN) run -c $(CONFIG)
 
 # Tests start a real redis-server (Debian's) for the cluster-wide rate limits;
-# property tests run a bounded number of cases.
+# property tests run a bounded number of cases; the AI end-to-end tests use the
+# official openai SDK (PyPI, in .venv-ai) against mock providers.
 test: deps verify-unit test-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	PROPTEST_CASES=$${PROPTEST_CASES:-256} $(CARGO) test -- --test-threads 2
+	PORTICO_BIN=$(CURDIR)/target/debug/portico .venv-ai/bin/python -m unittest discover -s tests/ai -v
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	@python3 -c "import venv, ensurepip" 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
+	@[ -x .venv-ai/bin/python ] || python3 -m venv .venv-ai
+	@.venv-ai/bin/python -c "import openai" 2>/dev/null || .venv-ai/bin/pip install -q -r tests/ai/requirements.txt
 
 # The side-by-side benchmark against nginx (bench/README.md); knobs are env vars
 # (ROUNDS, DURATION, SOAK, GATEWAY_CPUS, CLIENT_CPUS, ...).
 bench: build bench-deps
 	python3 bench/bench.py
+
+# The AI scenario: added latency and max rps, Portico beside LiteLLM's proxy.
+bench-ai: build bench-deps
+	@[ -x .venv-litellm/bin/litellm ] || { python3 -m venv .venv-litellm && .venv-litellm/bin/pip install -q 'litellm[proxy]'; }
+	python3 bench/ai_bench.py
 
 bench-deps:
 	@missing=""; \
