@@ -119,6 +119,8 @@ def litellm_config():
     litellm_params: {{model: anthropic/mock-model, api_base: "{m}/anthropic", api_key: bench}}
 litellm_settings:
   drop_params: true
+general_settings:
+  master_key: sk-bench
 """
 
 
@@ -130,7 +132,7 @@ function init(args)
   wrk.method = "POST"
   wrk.body = os.getenv("BENCH_BODY")
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer bench"
+  wrk.headers["Authorization"] = "Bearer sk-bench"
   expect = os.getenv("BENCH_EXPECT")
 end
 function response(status, headers, body)
@@ -209,7 +211,16 @@ def main():
             log = open(os.path.join(work, f"{gw}.log"), "w")
             proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=genv)
             try:
-                bench.wait_port(port, timeout=120)
+                deadline = time.time() + 180
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"{gw} exited at start; see its log")
+                    try:
+                        bench.wait_port(port, timeout=1)
+                        break
+                    except RuntimeError:
+                        if time.time() > deadline:
+                            raise
                 time.sleep(1)
                 gateways.append(gw)
                 for name, model, _, stream, expect in scenarios:

@@ -321,7 +321,7 @@ def hold_idle_connections(n):
     return socks
 
 
-def memory_report(name, work, args):
+def memory_report(name, work, args, soak=True):
     gw = start_gateway(name, work, args)
     try:
         wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers=[f"x-api-key: {API_KEY}"])
@@ -332,7 +332,7 @@ def memory_report(name, work, args):
         for s in socks:
             s.close()
         soak = []
-        if args.soak > 0:
+        if soak and args.soak > 0:
             lua = os.path.join(work, "check.lua")
             steps = max(args.soak // 60, 1)
             for _ in range(steps):
@@ -410,9 +410,10 @@ def main():
                     gw.stop()
         memory = {}
         if args.idle_connections > 0 or args.soak > 0:
+            # The soak runs on Portico only: it is the process whose growth is in question.
             for name in ("nginx", "portico-chain"):
                 if name in scenarios:
-                    memory[name] = memory_report(name, work, args)
+                    memory[name] = memory_report(name, work, args, soak=name != "nginx")
     finally:
         upstream.stop()
 
@@ -435,7 +436,7 @@ def render(results, memory, scenarios, sizes, tools, args):
         f"({args.threads} worker{'s' if args.threads > 1 else ''}); upstream nginx and load generator on CPUs "
         f"{args.client_cpus}. {args.connections} keepalive connections, {args.duration}s per run, "
         f"{args.rounds} alternating rounds; medians. CPU/req is the gateway process's CPU time per request; "
-        f"CPU% is its share of one core over the run.",
+        f"CPU% is its share of one core over the run (under 100%: the client core was the limit).",
         "",
         "| body | tool | scenario | rps | p50 ms | p99 ms | CPU/req µs | CPU% | RSS MiB | rps vs nginx |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
