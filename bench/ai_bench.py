@@ -22,7 +22,6 @@ import datetime
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,14 +149,7 @@ end
 
 
 def wrk(url, body, expect, conns, duration, cpus, lua):
-    env = dict(os.environ, BENCH_BODY=body, BENCH_EXPECT=expect)
-    out = subprocess.run(["taskset", "-c", cpus, "wrk", "-t", "1", "-c", str(conns), "-d", f"{duration}s", "-s", lua,
-                          url], capture_output=True, text=True, env=env).stdout
-    for line in out.splitlines():
-        if line.startswith("RESULT "):
-            n, secs, p50, p99, bad, errors = line.split()[1:]
-            return {"rps": int(n) / float(secs), "p50": float(p50), "p99": float(p99), "bad": int(bad) + int(errors)}
-    raise RuntimeError(f"wrk gave no result:\n{out}")
+    return bench.run_wrk(url, body, duration, conns, cpus, lua, extra_env={"BENCH_EXPECT": expect})
 
 
 def main():

@@ -12,6 +12,7 @@ use crate::upstream::health::HealthChecker;
 use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -99,6 +100,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let mut main = proxy_service("portico", false);
     let mut h2c = proxy_service("portico-h2c", true);
     let mut has_h2c = false;
+    let buffers = L4BufferSettings::default().read(usize::try_from(server_cfg.client_read_buffer.0).unwrap_or(0));
     for l in &listeners {
         match &l.tls {
             Some(resolver) => {
@@ -107,13 +109,13 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
                 if l.http2 {
                     tls.enable_h2();
                 }
-                main.add_tls_with_settings(&l.address, None, tls);
+                main.add_listener(ListenerConfig::tcp(&l.address).tls(tls).l4_buffer(buffers));
             }
             None if l.h2c => {
                 has_h2c = true;
-                h2c.add_tcp(&l.address);
+                h2c.add_listener(ListenerConfig::tcp(&l.address).l4_buffer(buffers));
             }
-            None => main.add_tcp(&l.address),
+            None => main.add_listener(ListenerConfig::tcp(&l.address).l4_buffer(buffers)),
         }
     }
     server.add_service(main);

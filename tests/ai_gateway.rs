@@ -344,14 +344,7 @@ async fn prompt_apis_validate_variables_and_answer_json() {
         .unwrap();
     expect_error(r, 401, "unauthorized").await;
 
-    let doc: Value = c
-        .get(gw.url("/apis/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, doc) = get_json(&c, &gw.url("/apis/openapi.json")).await;
     assert_eq!(doc["openapi"], "3.0.3");
     let op = &doc["paths"]["/apis/sentiment"]["post"];
     assert_eq!(op["summary"], "Classify a text");

@@ -14,7 +14,10 @@ struct Redis {
 
 impl Redis {
     async fn start() -> Redis {
-        let port = free_port();
+        Redis::start_on(free_port()).await
+    }
+
+    async fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -102,21 +105,7 @@ async fn unreachable_redis_fails_open_or_closed_as_configured() {
     }
 
     // Redis appears on that port: limiting resumes without a restart.
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &dead.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server");
-    let _redis = Redis { port: dead, child };
+    let _redis = Redis::start_on(dead).await;
     let closed_ref = &closed;
     let c2 = c.clone();
     wait_until("limiting resumes once Redis is up", Duration::from_secs(20), || {

@@ -299,14 +299,7 @@ async fn header_transforms_and_regex_path_rewrite() {
     assert_eq!(h["x-env"], "prod");
     assert_eq!(h["x-tag"], "portico");
     // No match: the path is left alone.
-    let v: serde_json::Value = client()
-        .get(gw.url("/api/other"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, v) = get_json(&client(), &gw.url("/api/other")).await;
     assert_eq!(v["path"], "/api/other");
 }
 

@@ -75,6 +75,10 @@ pub struct ServerConfig {
     /// Match routes case-insensitively; the path is lower-cased for routing and upstream alike.
     #[serde(default)]
     pub case_insensitive_paths: bool,
+    /// Read buffer per client connection (Pingora's default is 64KiB); `0` reads straight
+    /// into the HTTP parser's own buffers. Idle keepalive connections hold it.
+    #[serde(default = "default_read_buffer")]
+    pub client_read_buffer: ConfSize,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,6 +109,7 @@ impl Default for ServerConfig {
             consumer_header: default_consumer_header(),
             encoded_slashes: EncodedSlashes::default(),
             case_insensitive_paths: false,
+            client_read_buffer: default_read_buffer(),
         }
     }
 }
@@ -380,6 +385,9 @@ fn default_access_log_buffer() -> usize {
 }
 fn default_max_header_size() -> ConfSize {
     ConfSize(64 * 1024)
+}
+fn default_read_buffer() -> ConfSize {
+    ConfSize(0)
 }
 fn default_consumer_header() -> String {
     "x-consumer".into()

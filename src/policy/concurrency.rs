@@ -2,7 +2,7 @@
 //! with pingora-limits' `Inflight` (lock-free; its guard gives the slot back
 //! when the request ends, however it ends).
 
-use super::rate_limit::{key_for, LimitKey};
+use super::rate_limit::{key_for, key_header, LimitKey};
 use super::{PolicyState, Rejection, RequestView, Step};
 use crate::proxy::GatewayError;
 use http::{HeaderName, HeaderValue};
@@ -39,14 +39,7 @@ impl ConcurrencyLimit {
         if c.max == 0 {
             return Err("max: must be at least 1".into());
         }
-        let header = match (c.key, &c.header) {
-            (LimitKey::Header, Some(h)) => {
-                Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| format!("header: invalid name {h:?}"))?)
-            }
-            (LimitKey::Header, None) => return Err("header: required when key is header".into()),
-            (_, Some(_)) => return Err("header: only used with key: header".into()),
-            _ => None,
-        };
+        let header = key_header(c.key, c.header.as_deref())?;
         Ok(ConcurrencyLimit(Arc::new(Inner {
             max: c.max as isize,
             key: c.key,

@@ -95,6 +95,18 @@ impl KeyRef<'_> {
     }
 }
 
+/// The header a `key: header` limit counts by, checked at load.
+pub fn key_header(key: LimitKey, header: Option<&str>) -> Result<Option<HeaderName>, String> {
+    match (key, header) {
+        (LimitKey::Header, Some(h)) => HeaderName::from_bytes(h.as_bytes())
+            .map(Some)
+            .map_err(|_| format!("header: invalid name {h:?}")),
+        (LimitKey::Header, None) => Err("header: required when key is header".into()),
+        (_, Some(_)) => Err("header: only used with key: header".into()),
+        _ => Ok(None),
+    }
+}
+
 /// Resolves a key kind for this request.
 pub fn key_for<'a>(
     kind: LimitKey,
@@ -148,14 +160,7 @@ impl RateLimit {
         if c.requests == 0 {
             return Err("requests: must be at least 1".into());
         }
-        let header = match (c.key, &c.header) {
-            (LimitKey::Header, Some(h)) => {
-                Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| format!("header: invalid name {h:?}"))?)
-            }
-            (LimitKey::Header, None) => return Err("header: required when key is header".into()),
-            (_, Some(_)) => return Err("header: only used with key: header".into()),
-            _ => None,
-        };
+        let header = key_header(c.key, c.header.as_deref())?;
         let window = c.per.duration();
         let counter = match &c.redis {
             Some(r) => Counter::Redis(RedisLimiter::new(r, route)?),

@@ -5,6 +5,7 @@ mod context;
 mod errors;
 mod forward;
 mod headers;
+mod record;
 
 pub use context::RequestCtx;
 pub use errors::{error_body, GatewayError};
@@ -14,8 +15,7 @@ use crate::config::{EncodedSlashes, HashOn};
 use crate::policy::{RequestView, Step};
 use crate::router::RouteLookup;
 use crate::runtime::{RouteAction, SharedSnapshot};
-use crate::telemetry::access_log::{AccessLog, AccessRecord};
-use crate::telemetry::metrics::UNROUTED;
+use crate::telemetry::access_log::AccessLog;
 use crate::upstream::InflightGuard;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -95,7 +95,7 @@ pub(crate) async fn respond_rejection(
     respond(session, ctx, status, &headers, body).await
 }
 
-fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
+pub(crate) fn client_ip(session: &Session) -> Option<std::net::IpAddr> {
     session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
 }
 
@@ -563,60 +563,6 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
-    /// Metrics and the access-log line for a finished request.
-    fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
-        let status = session
-            .response_written()
-            .map(|r| r.status)
-            .or_else(|| ctx.failure.and_then(|f| http::StatusCode::from_u16(f.status()).ok()));
-        let req = session.req_header();
-        let route = ctx.route();
-        let elapsed = ctx.start.elapsed();
-        let metrics = route.map_or(&*UNROUTED, |r| &r.metrics);
-        metrics.requests.inc(&req.method, status.map_or(0, |s| s.as_u16()));
-        metrics.duration.observe(elapsed.as_secs_f64());
-        let pool = match route.map(|r| &r.action) {
-            Some(RouteAction::Proxy { pool, .. }) => Some(pool),
-            _ => None,
-        };
-        if let (Some(pool), Some(t)) = (pool, ctx.upstream_time) {
-            pool.upstream_duration.observe(t.as_secs_f64());
-        }
-        let Some(log) = &self.access_log else { return };
-        let target = ctx
-            .tried
-            .last()
-            .and_then(|&i| pool.and_then(|p| p.targets.get(i)))
-            .map(|t| t.label.clone());
-        log.log(AccessRecord {
-            time: std::time::SystemTime::now(),
-            request_id: ctx.request_id.clone(),
-            client_ip: ctx.client_ip.or_else(|| client_ip(session)),
-            method: req.method.clone(),
-            host: ctx.host.clone(),
-            path: req.uri.path().to_string(),
-            route: route.map(|r| r.name.clone()).unwrap_or_default(),
-            consumer: ctx.policy.consumer_name().map(str::to_string),
-            upstream: pool.map(|p| p.name.clone()),
-            target,
-            status: status.map_or(0, |s| s.as_u16()),
-            bytes_in: session.body_bytes_read() as u64,
-            bytes_out: session.body_bytes_sent() as u64,
-            duration_ms: elapsed.as_secs_f64() * 1000.0,
-            upstream_ms: ctx.upstream_time.map(|t| t.as_secs_f64() * 1000.0),
-            error: ctx.failure.map(|f| f.kind()).or_else(|| e.map(|_| "error")),
-            ai: ctx.ai_call.as_ref().map(|c| crate::telemetry::access_log::AiFields {
-                model: c.model.clone(),
-                provider: c.provider.clone(),
-                provider_model: c.provider_model.clone(),
-                prompt_tokens: c.usage.prompt_tokens,
-                completion_tokens: c.usage.completion_tokens,
-                cached_tokens: c.usage.cached_tokens,
-                cost_usd: c.cost_usd,
-            }),
-        });
-    }
-
     /// Passive health: a failed attempt counts against its target, and the
     /// target is excluded from this request's further attempts.
     fn note_failure(&self, ctx: &mut RequestCtx, e: &Error) {
