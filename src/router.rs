@@ -1,6 +1,7 @@
 //! Host + path + method -> route. Compiled once per config into lookup tables;
-//! a request does one hash lookup per host class and a short scan of the
-//! template and prefix lists.
+//! a request does one hash lookup per host class for exact paths, one per
+//! path segment for prefix routes (so their number does not matter), and a
+//! short scan of the template list.
 //!
 //! Precedence (most specific wins):
 //! 1. host: an exact host beats a wildcard (`*.example.com`, longest suffix
@@ -126,6 +127,24 @@ impl PathPattern {
     }
 }
 
+/// The prefixes `prefix_matches` accepts for `path`, longest first: the path
+/// itself, then at each `/` from the right the part before it with and
+/// without that `/`, ending with "" (the prefix of `/*`).
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let slashes = path
+        .bytes()
+        .enumerate()
+        .rev()
+        .filter(|(_, b)| *b == b'/')
+        .map(|(i, _)| i);
+    std::iter::once(path).chain(slashes.flat_map(move |i| {
+        // With the slash, unless that was already yielded: the whole path, or
+        // the part before the next `/` when two slashes follow each other.
+        let with = (i + 1 < path.len() && path.as_bytes()[i + 1] != b'/').then(|| &path[..=i]);
+        with.into_iter().chain(std::iter::once(&path[..i]))
+    }))
+}
+
 /// True when `path` is `prefix` itself or lies below it.
 pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     match path.strip_prefix(prefix) {
@@ -161,7 +180,10 @@ impl Entry {
 struct HostTable {
     exact: HashMap<String, Vec<Entry>>,
     templates: Vec<(Vec<Segment>, Entry)>,
-    prefixes: Vec<(String, Entry)>,
+    /// Prefix (without `/*`) -> entries. A lookup tries the path's own
+    /// ancestors, longest first: a hash probe per path segment rather than a
+    /// scan of every prefix route.
+    prefixes: HashMap<String, Vec<Entry>>,
 }
 
 impl HostTable {
@@ -169,7 +191,7 @@ impl HostTable {
         match pattern {
             PathPattern::Exact(p) => self.exact.entry(p.clone()).or_default().push(entry),
             PathPattern::Template(s) => self.templates.push((s.clone(), entry)),
-            PathPattern::Prefix(p) => self.prefixes.push((p.clone(), entry)),
+            PathPattern::Prefix(p) => self.prefixes.entry(p.clone()).or_default().push(entry),
         }
     }
 
@@ -183,8 +205,9 @@ impl HostTable {
             let literals = s.iter().filter(|seg| matches!(seg, Segment::Literal(_))).count();
             (usize::MAX - literals, specific_first(e))
         });
-        self.prefixes
-            .sort_by_key(|(p, e)| (usize::MAX - p.len(), specific_first(e)));
+        for list in self.prefixes.values_mut() {
+            list.sort_by_key(specific_first);
+        }
     }
 
     /// Walks candidates in precedence order; the first allowing `method` wins.
@@ -196,11 +219,7 @@ impl HostTable {
             .iter()
             .filter(|(s, _)| PathPattern::template_matches(s, path))
             .map(|(_, e)| e);
-        let prefixes = self
-            .prefixes
-            .iter()
-            .filter(|(p, _)| prefix_matches(p, path))
-            .map(|(_, e)| e);
+        let prefixes = ancestors(path).filter_map(|p| self.prefixes.get(p)).flatten();
         for e in exact.chain(templates).chain(prefixes) {
             if e.allows(method) {
                 return Some((e.route, e.pattern));
@@ -305,6 +324,21 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ancestors_are_exactly_the_matching_prefixes() {
+        for path in ["/", "/a", "/a/", "/a/b/c", "//x", "/api/v1/users/", "x/y"] {
+            let got: Vec<&str> = ancestors(path).collect();
+            let mut want: Vec<&str> = (0..=path.len())
+                .filter(|i| path.is_char_boundary(*i))
+                .map(|i| &path[..i])
+                .filter(|p| prefix_matches(p, path))
+                .collect();
+            want.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            want.dedup();
+            assert_eq!(got, want, "{path}");
+        }
+    }
 
     fn spec(route: usize, hosts: &[&str], paths: &[&str], methods: &[&str]) -> RouteSpec {
         RouteSpec {
