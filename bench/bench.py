@@ -155,7 +155,7 @@ def portico_config(work, kind, threads):
         "server:",
         f"  listeners: [{{address: 127.0.0.1:{GATEWAY_PORT}}}]",
         f"  threads: {threads}",
-        "  work_stealing: false",
+        f"  work_stealing: {os.environ.get('WORK_STEALING', 'false')}",
         f"  admin: 127.0.0.1:{ADMIN_PORT}",
         f"  access_log: {{path: {log}, buffer: 65536}}",
         f"  pid_file: {work}/portico.pid",
