@@ -123,9 +123,7 @@ general_settings:
 """
 
 
-WRK_LUA = r"""
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
+WRK_LUA = bench.WRK_LUA_COMMON + r"""
 function init(args)
   bad = 0
   wrk.method = "POST"
@@ -136,14 +134,6 @@ function init(args)
 end
 function response(status, headers, body)
   if status ~= 200 or not string.find(body, expect, 1, true) then bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local total_bad = 0
-  for _, t in ipairs(threads) do total_bad = total_bad + t:get("bad") end
-  local e = summary.errors
-  io.write(string.format("RESULT %d %f %f %f %d %d\n", summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000, total_bad,
-    e.connect + e.read + e.write + e.status + e.timeout))
 end
 """
 

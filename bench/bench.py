@@ -213,17 +213,10 @@ class Portico:
         self.log.close()
 
 
-WRK_LUA = r"""
+# Shared by every checking wrk script: the per-thread counters and the RESULT line.
+WRK_LUA_COMMON = r"""
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-function init(args)
-  bad = 0
-  expected = os.getenv("BENCH_BODY")
-  wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
-end
-function response(status, headers, body)
-  if status ~= 200 or body ~= expected then bad = bad + 1 end
-end
 function done(summary, latency, requests)
   local total_bad = 0
   for _, t in ipairs(threads) do total_bad = total_bad + t:get("bad") end
@@ -231,6 +224,17 @@ function done(summary, latency, requests)
   io.write(string.format("RESULT %d %f %f %f %d %d\n", summary.requests, summary.duration / 1e6,
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, total_bad,
     e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+WRK_LUA = WRK_LUA_COMMON + r"""
+function init(args)
+  bad = 0
+  expected = os.getenv("BENCH_BODY")
+  wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
+end
+function response(status, headers, body)
+  if status ~= 200 or body ~= expected then bad = bad + 1 end
 end
 """
 

@@ -125,12 +125,7 @@ async fn handle(
         );
     }
     let version = format!("{:?}", req.version());
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = body_bytes(req).await;
     st.max_body.fetch_max(body.len(), Ordering::SeqCst);
     let v = serde_json::json!({
         "upstream": st.name,
@@ -147,6 +142,15 @@ async fn handle(
         .header("x-upstream", st.name.as_str())
         .body(Full::new(Bytes::from(v.to_string())))
         .unwrap())
+}
+
+/// The whole request body (empty when it cannot be read).
+async fn body_bytes(req: Request<Incoming>) -> Bytes {
+    req.into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }
 
 /// A running Portico process; killed on drop.
@@ -428,12 +432,7 @@ impl FnServer {
                             hits.fetch_add(1, Ordering::SeqCst);
                             let method = req.method().to_string();
                             let path = req.uri().to_string();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default();
+                            let body = body_bytes(req).await;
                             let (status, text) = handler(&method, &path, &body);
                             Ok::<_, std::convert::Infallible>(
                                 Response::builder()
