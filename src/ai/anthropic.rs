@@ -23,16 +23,12 @@
 //!   `push` are then dropped, since the call has failed. Unknown event types are ignored.
 
 use super::{ProviderCall, TranslateError, Usage};
-use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
 
 /// Default `max_tokens` when the client sets none (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// The Messages API version sent in `anthropic-version`.
 const API_VERSION: &str = "2023-06-01";
-/// Largest SSE event accepted before the stream is declared broken (guards memory).
-const MAX_EVENT: usize = 16 * 1024 * 1024;
 /// Token counts are clamped to this, so that sums cannot overflow whatever the provider sends.
 const MAX_COUNT: u64 = 1 << 40;
 
@@ -378,15 +374,10 @@ pub fn chat_response(body: &[u8], id: &str, model: &str, created: u64) -> Result
         message["tool_calls"] = Value::Array(calls);
     }
     let reason = finish_reason(str_at(&v, "stop_reason"));
-    let out = json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-        "usage": usage.to_json(),
-    });
-    Ok((out, usage))
+    Ok((
+        super::sse::completion(id, model, created, message, reason, &usage),
+        usage,
+    ))
 }
 
 /// `error.message` of an Anthropic error object.
@@ -402,240 +393,13 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     Some(v.get("error")?.get("message")?.as_str()?.to_string())
 }
 
-// ---------------------------------------------------------------- streaming
+#[path = "anthropic_stream.rs"]
+mod stream;
+pub use stream::StreamTranslator;
 
-/// Incremental translation of Anthropic's SSE stream into OpenAI chunks.
-#[derive(Debug, Default)]
-pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
-    /// Bytes of the current, not yet complete, line.
-    line: Vec<u8>,
-    /// The previous byte was a `\r` ending a line: a `\n` right after it belongs to that line ending.
-    after_cr: bool,
-    /// `data:` lines of the current event, each followed by `\n` (None: no data line yet).
-    data: Option<String>,
-    role_sent: bool,
-    /// Anthropic content block index -> OpenAI tool call index.
-    tools: HashMap<u64, usize>,
-    finish_sent: bool,
-    /// `message_stop` seen: the answer is complete, anything after it is ignored.
-    stopped: bool,
-    /// `finish` has returned the closing events.
-    finished: bool,
-    /// The stream failed; every later call returns this.
-    failed: Option<TranslateError>,
-    usage: Usage,
-}
-
-impl StreamTranslator {
-    pub fn new(id: &str, model: &str, created: u64, include_usage: bool) -> StreamTranslator {
-        StreamTranslator {
-            id: id.into(),
-            model: model.into(),
-            created,
-            include_usage,
-            ..Default::default()
-        }
-    }
-
-    /// Feed raw bytes as they arrive (they may split events or lines anywhere); returns the OpenAI SSE
-    /// events (`sse_data(..)`) ready to send now. Each text/tool delta is emitted as soon as its event is complete.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Bytes>, TranslateError> {
-        let mut out = Vec::new();
-        let res = self.parse(bytes, &mut out);
-        self.record(res).map(|()| out)
-    }
-
-    /// Remember a failure so that later calls report it too.
-    fn record<T>(&mut self, res: Result<T, TranslateError>) -> Result<T, TranslateError> {
-        if let Some(e) = &self.failed {
-            return Err(e.clone());
-        }
-        if let Err(e) = &res {
-            self.failed = Some(e.clone());
-        }
-        res
-    }
-
-    fn parse(&mut self, bytes: &[u8], out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        if self.failed.is_some() {
-            return Ok(()); // `record` reports it
-        }
-        for &b in bytes {
-            match b {
-                b'\n' if std::mem::take(&mut self.after_cr) => {} // the second half of `\r\n`
-                b'\n' | b'\r' => {
-                    self.after_cr = b == b'\r';
-                    let line = std::mem::take(&mut self.line);
-                    self.line_done(&line, out)?;
-                }
-                _ => {
-                    self.after_cr = false;
-                    self.line.push(b);
-                }
-            }
-        }
-        if self.line.len() + self.data.as_ref().map_or(0, String::len) > MAX_EVENT {
-            return Err(bad_resp("stream event too large"));
-        }
-        Ok(())
-    }
-
-    /// One complete SSE line (without its terminator).
-    fn line_done(&mut self, line: &[u8], out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        let line = std::str::from_utf8(line).map_err(|_| bad_resp("stream is not valid UTF-8"))?;
-        if line.is_empty() {
-            return match self.data.take() {
-                Some(data) if !self.stopped => self.event(&data, out),
-                _ => Ok(()),
-            };
-        }
-        // Comments (`: ...`) have an empty field name; `event:` repeats the JSON's `type`; `id:`, `retry:` and
-        // unknown fields are ignored.
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        if field == "data" {
-            let data = self.data.get_or_insert_with(String::new);
-            data.push_str(value.strip_prefix(' ').unwrap_or(value));
-            data.push('\n');
-        }
-        Ok(())
-    }
-
-    /// Translate one complete Anthropic event.
-    fn event(&mut self, data: &str, out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        let ev: Value = serde_json::from_str(data).map_err(|e| bad_resp(format!("invalid JSON in stream: {e}")))?;
-        let null = &Value::Null;
-        match str_at(&ev, "type").unwrap_or_default() {
-            "message_start" => {
-                read_usage(ev.pointer("/message/usage").unwrap_or(null), &mut self.usage);
-                self.ensure_role(out);
-            }
-            "content_block_start" => {
-                self.ensure_role(out);
-                let block = ev.get("content_block").unwrap_or(null);
-                match str_at(block, "type") {
-                    Some("tool_use") => {
-                        let Some(index) = u64_at(&ev, "index") else {
-                            return Err(bad_resp("content_block_start without index"));
-                        };
-                        let i = self.tools.len();
-                        self.tools.insert(index, i);
-                        let (id, name) = (str_at(block, "id").unwrap_or_default(), str_at(block, "name"));
-                        let function = json!({"name": name.unwrap_or_default(), "arguments": ""});
-                        let call = json!({"index": i, "id": id, "type": "function", "function": function});
-                        out.push(self.chunk(json!({ "tool_calls": [call] }), None));
-                    }
-                    Some("text") => self.content(str_at(block, "text"), out),
-                    _ => {} // thinking, redacted_thinking, server tools: not exposed
-                }
-            }
-            "content_block_delta" => {
-                self.ensure_role(out);
-                let delta = ev.get("delta").unwrap_or(null);
-                match str_at(delta, "type") {
-                    Some("text_delta") => self.content(str_at(delta, "text"), out),
-                    Some("input_json_delta") => {
-                        let tool = u64_at(&ev, "index").and_then(|index| self.tools.get(&index));
-                        let i = *tool.ok_or_else(|| bad_resp("input_json_delta for a block that is not a tool_use"))?;
-                        match str_at(delta, "partial_json") {
-                            Some(part) if !part.is_empty() => {
-                                let call = json!({"index": i, "function": {"arguments": part}});
-                                out.push(self.chunk(json!({ "tool_calls": [call] }), None));
-                            }
-                            _ => {}
-                        }
-                    }
-                    _ => {} // thinking_delta, signature_delta, citations_delta: not exposed
-                }
-            }
-            "message_delta" => {
-                read_usage(ev.get("usage").unwrap_or(null), &mut self.usage);
-                if let Some(reason) = ev.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.ensure_role(out);
-                    self.finish_sent = true;
-                    out.push(self.chunk(json!({}), Some(finish_reason(Some(reason)))));
-                }
-            }
-            "message_stop" => self.stopped = true,
-            "error" => return Err(bad_resp(error_text(&ev))),
-            "content_block_stop" | "ping" => {}
-            other => log::debug!("anthropic stream: ignoring event type `{other}`"),
-        }
-        Ok(())
-    }
-
-    fn content(&self, text: Option<&str>, out: &mut Vec<Bytes>) {
-        if let Some(t) = text.filter(|t| !t.is_empty()) {
-            out.push(self.chunk(json!({ "content": t }), None));
-        }
-    }
-
-    fn ensure_role(&mut self, out: &mut Vec<Bytes>) {
-        if !std::mem::replace(&mut self.role_sent, true) {
-            out.push(self.chunk(json!({"role": "assistant", "content": ""}), None));
-        }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
-        self.event_with(json!([{"index": 0, "delta": delta, "finish_reason": finish}]), None)
-    }
-
-    fn event_with(&self, choices: Value, usage: Option<Value>) -> Bytes {
-        let mut v = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        });
-        if let Some(u) = usage {
-            v["usage"] = u;
-        }
-        super::sse_data(&v)
-    }
-
-    /// The upstream ended. Returns the remaining events: the final chunk with finish_reason if not yet sent,
-    /// the usage chunk when include_usage (OpenAI's shape: `choices: []` and `usage`), then SSE_DONE.
-    /// Err if the stream was cut before `message_stop` (the caller reports it to the client).
-    pub fn finish(&mut self) -> Result<Vec<Bytes>, TranslateError> {
-        let mut out = Vec::new();
-        let res = self.close(&mut out);
-        self.record(res).map(|()| out)
-    }
-
-    fn close(&mut self, out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        if self.failed.is_some() || std::mem::replace(&mut self.finished, true) {
-            return Ok(()); // `record` reports a failure; a second finish has nothing to add
-        }
-        if !self.stopped {
-            // Be lenient about a last event missing its trailing blank line.
-            let line = std::mem::take(&mut self.line);
-            self.line_done(&line, out)?;
-            self.line_done(b"", out)?;
-        }
-        if !self.stopped {
-            return Err(bad_resp("stream ended before message_stop"));
-        }
-        if !self.finish_sent {
-            self.ensure_role(out);
-            self.finish_sent = true;
-            out.push(self.chunk(json!({}), Some("stop")));
-        }
-        if self.include_usage {
-            out.push(self.event_with(json!([]), Some(self.usage.to_json())));
-        }
-        out.push(Bytes::from_static(super::SSE_DONE));
-        Ok(())
-    }
-
-    pub fn usage(&self) -> Usage {
-        self.usage
-    }
-}
-
+#[cfg(test)]
+#[path = "anthropic_stream_tests.rs"]
+mod stream_tests;
 #[cfg(test)]
 #[path = "anthropic_tests.rs"]
 mod tests;

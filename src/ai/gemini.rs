@@ -29,10 +29,16 @@ use std::collections::HashMap;
 #[path = "gemini_embed.rs"]
 mod embed;
 pub use embed::{embeddings_input_chars, embeddings_request, embeddings_response};
+#[path = "gemini_schema.rs"]
+mod schema;
+use schema::clean_schema;
 #[path = "gemini_stream.rs"]
 mod stream;
 pub use stream::StreamTranslator;
 
+#[cfg(test)]
+#[path = "gemini_stream_tests.rs"]
+mod stream_tests;
 #[cfg(test)]
 #[path = "gemini_tests.rs"]
 mod tests;
@@ -416,65 +422,6 @@ fn generation_config(obj: &Map<String, Value>) -> Result<Map<String, Value>, Tra
     Ok(config)
 }
 
-/// A JSON schema -> the subset Gemini accepts (see the module doc). Property names are kept as they are.
-fn clean_schema(schema: &Value) -> Value {
-    let Some(obj) = schema.as_object() else {
-        return schema.clone();
-    };
-    let mut out = Map::new();
-    for (key, v) in obj {
-        match key.as_str() {
-            "properties" => {
-                if let Some(props) = v.as_object() {
-                    let props = props.iter().map(|(name, s)| (name.clone(), clean_schema(s))).collect();
-                    out.insert(key.clone(), Value::Object(props));
-                }
-            }
-            "items" => {
-                // a tuple (`items: [..]`) cannot be expressed; its first schema is the closest fit
-                let item = v.as_array().and_then(|a| a.first()).unwrap_or(v);
-                out.insert(key.clone(), clean_schema(item));
-            }
-            "anyOf" | "oneOf" => {
-                if let Some(a) = v.as_array() {
-                    out.insert("anyOf".into(), a.iter().map(clean_schema).collect());
-                }
-            }
-            "type" => match v {
-                Value::Array(types) => {
-                    let mut real = types.iter().filter(|t| t.as_str() != Some("null"));
-                    if let Some(t) = real.next() {
-                        out.insert("type".into(), t.clone());
-                    }
-                    if types.len() > 1 && types.iter().any(|t| t.as_str() == Some("null")) {
-                        out.insert("nullable".into(), true.into());
-                    }
-                }
-                other => {
-                    out.insert("type".into(), other.clone());
-                }
-            },
-            "format" => {
-                let known = ["enum", "date-time", "float", "double", "int32", "int64"];
-                if v.as_str().is_some_and(|f| known.contains(&f)) {
-                    out.insert(key.clone(), v.clone());
-                }
-            }
-            "const" => {
-                out.insert("enum".into(), json!([v]));
-            }
-            // copied as they are: the rest of what Gemini's `Schema` (an OpenAPI 3.0 subset) knows
-            "description" | "title" | "nullable" | "enum" | "required" | "minItems" | "maxItems" | "minProperties"
-            | "maxProperties" | "minLength" | "maxLength" | "pattern" | "minimum" | "maximum" | "example"
-            | "default" | "propertyOrdering" => {
-                out.insert(key.clone(), v.clone());
-            }
-            k => log::debug!("gemini: dropping JSON-schema key {k:?}, which Gemini does not accept"),
-        }
-    }
-    Value::Object(out)
-}
-
 /// What one Gemini `GenerateContentResponse` (or stream fragment of one) says, for the first candidate.
 #[derive(Debug, Default)]
 struct Fragment {
@@ -593,15 +540,10 @@ pub fn chat_response(body: &[u8], id: &str, model: &str, created: u64) -> Result
             m.insert("tool_calls".into(), calls.collect());
         }
     }
-    let out = json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-        "usage": usage.to_json(),
-    });
-    Ok((out, usage))
+    Ok((
+        super::sse::completion(id, model, created, message, reason, &usage),
+        usage,
+    ))
 }
 
 /// The human-readable reason from a Gemini error body ({"error":{"code","message","status"}}), if any.

@@ -1,23 +1,16 @@
 //! Gemini `streamGenerateContent?alt=sse` -> OpenAI `chat.completion.chunk` events (part of the Gemini adapter).
 
+use super::super::sse::{ChunkHead, SseReader};
+use super::super::SSE_DONE;
 use super::{bad_response, finish_reason, parse_fragment, tool_call_json, TranslateError, Usage};
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
-
-/// Most bytes of one unfinished SSE line/event held while streaming; more means the upstream misbehaves.
-const MAX_PENDING: usize = 16 << 20;
+use serde_json::{Map, Value};
 
 /// Turns Gemini's `streamGenerateContent?alt=sse` byte stream into OpenAI `chat.completion.chunk` events.
 #[derive(Debug)]
 pub struct StreamTranslator {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
-    /// Bytes of the line not yet ended by `\n`.
-    line: Vec<u8>,
-    /// `data:` lines of the event being read (joined by `\n`), None when the event has none yet.
-    data: Option<String>,
+    head: ChunkHead,
+    sse: SseReader,
     role_sent: bool,
     tool_calls: usize,
     finish_sent: bool,
@@ -27,13 +20,11 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     pub fn new(id: &str, model: &str, created: u64, include_usage: bool) -> StreamTranslator {
+        let mut head = ChunkHead::new(id, model, created);
+        head.usage_null = include_usage;
         StreamTranslator {
-            id: id.to_string(),
-            model: model.to_string(),
-            created,
-            include_usage,
-            line: Vec::new(),
-            data: None,
+            head,
+            sse: SseReader::default(),
             role_sent: false,
             tool_calls: 0,
             finish_sent: false,
@@ -49,23 +40,10 @@ impl StreamTranslator {
             log::debug!("gemini: ignoring {} bytes after the end of the stream", bytes.len());
             return Ok(out);
         }
-        let mut rest = bytes;
-        while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-            let line = if self.line.is_empty() {
-                self.take_line(&rest[..pos], &mut out)
-            } else {
-                self.line.extend_from_slice(&rest[..pos]);
-                let line = std::mem::take(&mut self.line);
-                self.take_line(&line, &mut out)
-            };
-            line?;
-            rest = &rest[pos + 1..];
-        }
-        self.line.extend_from_slice(rest);
-        if self.line.len() + self.data.as_ref().map_or(0, String::len) > MAX_PENDING {
-            return Err(bad_response("a stream event larger than 16 MiB"));
-        }
-        Ok(out)
+        let mut sse = std::mem::take(&mut self.sse);
+        let r = sse.push(bytes, &mut |data| self.dispatch(data, &mut out));
+        self.sse = sse;
+        r.map(|()| out)
     }
 
     /// Upstream ended: final chunk with finish_reason if not yet sent, usage chunk if include_usage
@@ -76,22 +54,16 @@ impl StreamTranslator {
             return Ok(out);
         }
         // an unterminated last line/event is taken as complete (a cut one fails to parse below)
-        let line = std::mem::take(&mut self.line);
-        if !line.is_empty() {
-            self.take_line(&line, &mut out)?;
-        }
-        self.dispatch(&mut out)?;
+        let mut sse = std::mem::take(&mut self.sse);
+        sse.finish(&mut |data| self.dispatch(data, &mut out))?;
         if !self.finish_sent {
             return Err(bad_response("the stream ended before any finishReason (cut off?)"));
         }
         self.done = true;
-        if self.include_usage {
-            let mut chunk = self.chunk_base();
-            chunk.insert("choices".into(), json!([]));
-            chunk.insert("usage".into(), self.usage.to_json());
-            out.push(super::super::sse_data(&Value::Object(chunk)));
+        if self.head.usage_null {
+            out.push(self.head.usage_chunk(&self.usage));
         }
-        out.push(Bytes::from_static(super::super::SSE_DONE));
+        out.push(Bytes::from_static(SSE_DONE));
         Ok(out)
     }
 
@@ -99,31 +71,7 @@ impl StreamTranslator {
         self.usage
     }
 
-    fn take_line(&mut self, line: &[u8], out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            return self.dispatch(out);
-        }
-        let line = std::str::from_utf8(line).map_err(|_| bad_response("a stream line that is not UTF-8"))?;
-        if line.starts_with(':') {
-            return Ok(()); // SSE comment
-        }
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        if field == "data" {
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match &mut self.data {
-                Some(data) => {
-                    data.push('\n');
-                    data.push_str(value);
-                }
-                None => self.data = Some(value.to_string()),
-            }
-        }
-        Ok(())
-    }
-
-    fn dispatch(&mut self, out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        let Some(data) = self.data.take() else { return Ok(()) };
+    fn dispatch(&mut self, data: &str, out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
         let data = data.trim();
         if data.is_empty() || data == "[DONE]" {
             return Ok(());
@@ -140,7 +88,7 @@ impl StreamTranslator {
         if !frag.calls.is_empty() {
             let mut calls = Vec::with_capacity(frag.calls.len());
             for (name, args) in &frag.calls {
-                let mut call = tool_call_json(&self.id, self.tool_calls, name, args);
+                let mut call = tool_call_json(&self.head.id, self.tool_calls, name, args);
                 if let Some(c) = call.as_object_mut() {
                     c.insert("index".into(), self.tool_calls.into());
                 }
@@ -153,7 +101,7 @@ impl StreamTranslator {
             if self.finish_sent {
                 log::debug!("gemini: stream content after the finishReason; passing it on");
             }
-            out.push(self.chunk(delta, Value::Null));
+            out.push(self.chunk(delta, None));
         }
         if !self.finish_sent && (frag.finish.is_some() || frag.blocked) {
             let tool_calls = self.tool_calls > 0;
@@ -162,34 +110,17 @@ impl StreamTranslator {
                 .as_deref()
                 .map_or("content_filter", |r| finish_reason(r, tool_calls));
             self.finish_sent = true;
-            out.push(self.chunk(Map::new(), reason.into()));
+            out.push(self.chunk(Map::new(), Some(reason)));
         }
         Ok(())
     }
 
-    fn chunk_base(&self) -> Map<String, Value> {
-        let mut chunk = Map::new();
-        chunk.insert("id".into(), self.id.clone().into());
-        chunk.insert("object".into(), "chat.completion.chunk".into());
-        chunk.insert("created".into(), self.created.into());
-        chunk.insert("model".into(), self.model.clone().into());
-        chunk
-    }
-
     /// One choice chunk; the first one carries `role: assistant`.
-    fn chunk(&mut self, mut delta: Map<String, Value>, finish_reason: Value) -> Bytes {
+    fn chunk(&mut self, mut delta: Map<String, Value>, finish_reason: Option<&str>) -> Bytes {
         if !self.role_sent {
             self.role_sent = true;
             delta.insert("role".into(), "assistant".into());
         }
-        let mut chunk = self.chunk_base();
-        chunk.insert(
-            "choices".into(),
-            json!([{"index": 0, "delta": delta, "finish_reason": finish_reason}]),
-        );
-        if self.include_usage {
-            chunk.insert("usage".into(), Value::Null); // as OpenAI does on every chunk but the usage one
-        }
-        super::super::sse_data(&Value::Object(chunk))
+        self.head.chunk(Value::Object(delta), finish_reason)
     }
 }

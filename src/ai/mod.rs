@@ -26,6 +26,7 @@ pub mod handler;
 pub mod openai;
 pub mod prompt;
 pub mod registry;
+pub mod sse;
 pub mod usage;
 
 use bytes::Bytes;

@@ -5,6 +5,7 @@
 //! tokens are counted; the chunk is removed again when the client did not
 //! ask for it.
 
+use super::sse::SseReader;
 use super::{ProviderCall, TranslateError, Usage, SSE_DONE};
 use bytes::Bytes;
 use serde_json::Value;
@@ -67,21 +68,16 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// Passes an OpenAI SSE stream through event by event, reading the usage
 /// chunk and dropping it when the client did not ask for usage.
 pub struct PassThrough {
-    buf: Vec<u8>,
-    data: Vec<u8>,
+    sse: SseReader,
     include_usage: bool,
     usage: Usage,
     done: bool,
 }
 
-/// Longest event kept while waiting for its end.
-const MAX_EVENT: usize = 16 * 1024 * 1024;
-
 impl PassThrough {
     pub fn new(include_usage: bool) -> PassThrough {
         PassThrough {
-            buf: Vec::new(),
-            data: Vec::new(),
+            sse: SseReader::default(),
             include_usage,
             usage: Usage::default(),
             done: false,
@@ -93,41 +89,21 @@ impl PassThrough {
     }
 
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<Bytes>, TranslateError> {
-        self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            if line.is_empty() {
-                self.dispatch(&mut out)?;
-            } else if let Some(d) = line.strip_prefix(b"data:") {
-                if !self.data.is_empty() {
-                    self.data.push(b'\n');
-                }
-                self.data.extend_from_slice(d.strip_prefix(b" ").unwrap_or(d));
-            }
-        }
-        if self.buf.len() + self.data.len() > MAX_EVENT {
-            return Err(TranslateError::BadResponse("a stream event is too large".into()));
-        }
-        Ok(out)
+        let mut sse = std::mem::take(&mut self.sse);
+        let r = sse.push(bytes, &mut |data| self.event(data, &mut out));
+        self.sse = sse;
+        r.map(|()| out)
     }
 
-    fn dispatch(&mut self, out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
-        if self.data.is_empty() {
-            return Ok(());
-        }
-        let data = std::mem::take(&mut self.data);
-        if data == b"[DONE]" {
+    fn event(&mut self, data: &str, out: &mut Vec<Bytes>) -> Result<(), TranslateError> {
+        if data == "[DONE]" {
             self.done = true;
             out.push(Bytes::from_static(SSE_DONE));
             return Ok(());
         }
-        let v: Value = serde_json::from_slice(&data)
-            .map_err(|_| TranslateError::BadResponse("a stream event is not JSON".into()))?;
+        let v: Value =
+            serde_json::from_str(data).map_err(|_| TranslateError::BadResponse("a stream event is not JSON".into()))?;
         if let Some(msg) = v.pointer("/error/message").and_then(|m| m.as_str()) {
             return Err(TranslateError::BadResponse(msg.to_string()));
         }
@@ -141,23 +117,15 @@ impl PassThrough {
         if usage_only && !self.include_usage {
             return Ok(());
         }
-        let mut event = Vec::with_capacity(data.len() + 8);
-        event.extend_from_slice(b"data: ");
-        event.extend_from_slice(&data);
-        event.extend_from_slice(b"\n\n");
-        out.push(Bytes::from(event));
+        out.push(Bytes::from(format!("data: {data}\n\n")));
         Ok(())
     }
 
     /// The provider closed the stream: an error unless `[DONE]` came.
     pub fn finish(&mut self) -> Result<Vec<Bytes>, TranslateError> {
         let mut out = Vec::new();
-        if !self.buf.is_empty() {
-            let rest = std::mem::take(&mut self.buf);
-            self.push(&rest)?;
-            self.push(b"\n")?;
-        }
-        self.dispatch(&mut out)?;
+        let mut sse = std::mem::take(&mut self.sse);
+        sse.finish(&mut |data| self.event(data, &mut out))?;
         if !self.done {
             return Err(TranslateError::BadResponse("the stream ended before [DONE]".into()));
         }

@@ -11,6 +11,7 @@ use regex::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// One side's edits. `path` applies to the request side only.
 #[derive(Debug, Deserialize, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderOpsConfig {
@@ -22,6 +23,8 @@ pub struct HeaderOpsConfig {
     pub set: BTreeMap<String, String>,
     #[serde(default)]
     pub add: BTreeMap<String, String>,
+    /// Request side: a regex rewrite of the path sent upstream.
+    pub path: Option<PathRewriteConfig>,
 }
 
 #[derive(Debug, Deserialize, Clone, PartialEq)]
@@ -35,23 +38,9 @@ pub struct PathRewriteConfig {
 
 #[derive(Debug, Deserialize, Clone, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
-pub struct RequestTransformConfig {
-    #[serde(default)]
-    pub rename: BTreeMap<String, String>,
-    #[serde(default)]
-    pub remove: Vec<String>,
-    #[serde(default)]
-    pub set: BTreeMap<String, String>,
-    #[serde(default)]
-    pub add: BTreeMap<String, String>,
-    pub path: Option<PathRewriteConfig>,
-}
-
-#[derive(Debug, Deserialize, Clone, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
 pub struct TransformConfig {
     #[serde(default)]
-    pub request: RequestTransformConfig,
+    pub request: HeaderOpsConfig,
     #[serde(default)]
     pub response: HeaderOpsConfig,
 }
@@ -139,6 +128,9 @@ pub struct Transform {
 
 impl Transform {
     pub fn new(c: &TransformConfig) -> Result<Transform, String> {
+        if c.response.path.is_some() {
+            return Err("response.path: a path rewrite applies to requests; move it under `request`".into());
+        }
         let path = match &c.request.path {
             None => None,
             Some(p) => {
@@ -160,15 +152,7 @@ impl Transform {
             }
         };
         let t = Transform {
-            request: HeaderOps::new(
-                &HeaderOpsConfig {
-                    rename: c.request.rename.clone(),
-                    remove: c.request.remove.clone(),
-                    set: c.request.set.clone(),
-                    add: c.request.add.clone(),
-                },
-                "request",
-            )?,
+            request: HeaderOps::new(&c.request, "request")?,
             path,
             response: HeaderOps::new(&c.response, "response")?,
         };
