@@ -10,15 +10,19 @@
 //! calling the app's `cleanup`, which aborts every connection still waiting for
 //! a request, including one accepted an instant earlier whose request is on
 //! its way. [`DrainingApp`] wraps the proxy and holds that `cleanup` back for
-//! a short delay, so such requests are still read and answered.
+//! a short delay, so such requests are still read and answered. Then it
+//! closes the keep-alive connections that wait for a request, both those in
+//! Portico's idle wait ([`crate::connection`]) and those in Pingora's.
 
+use crate::connection;
 use async_trait::async_trait;
-use pingora_core::apps::ServerApp;
+use pingora_core::apps::{HttpServerApp, ServerApp};
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 static DRAINING: AtomicBool = AtomicBool::new(false);
 
@@ -40,26 +44,38 @@ pub fn stop_draining() {
 pub struct DrainingApp<A> {
     inner: Arc<A>,
     delay: Duration,
+    /// How long a client connection may wait between requests.
+    keepalive: Duration,
+    /// Turns true when idle keep-alive connections must close.
+    closing: watch::Sender<bool>,
 }
 
 impl<A> DrainingApp<A> {
-    pub fn new(inner: A, delay: Duration) -> Self {
+    pub fn new(inner: A, delay: Duration, keepalive: Duration) -> Self {
         DrainingApp {
             inner: Arc::new(inner),
             delay,
+            keepalive,
+            closing: watch::Sender::new(false),
         }
     }
 }
 
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for DrainingApp<A> {
+impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for DrainingApp<A> {
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        self.inner.process_new(session, shutdown).await
+        if connection::is_http1(self.inner.as_ref(), &session) {
+            let closing = self.closing.subscribe();
+            connection::serve_http1(&self.inner, session, shutdown, self.keepalive, closing).await
+        } else {
+            ServerApp::process_new(&self.inner, session, shutdown).await
+        }
     }
 
     async fn cleanup(&self) {
         start_draining();
         tokio::time::sleep(self.delay).await;
-        self.inner.cleanup().await;
+        self.closing.send_replace(true);
+        ServerApp::cleanup(self.inner.as_ref()).await;
     }
 }

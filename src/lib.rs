@@ -5,6 +5,7 @@
 
 pub mod ai;
 pub mod config;
+pub mod connection;
 pub mod drain;
 pub mod path;
 pub mod policy;

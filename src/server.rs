@@ -87,6 +87,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
 
     // h2c is a property of the service, so plain listeners with h2c get their own.
     let drain_delay = drain_delay(&loaded);
+    let keepalive = server_cfg.keepalive_timeout.0;
     let proxy_service = |name: &str, h2c: bool| {
         let mut proxy =
             pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone(), access_log.clone()));
@@ -95,7 +96,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             options.h2c = true;
             proxy.server_options = Some(options);
         }
-        Service::new(name.to_string(), DrainingApp::new(proxy, drain_delay))
+        Service::new(name.to_string(), DrainingApp::new(proxy, drain_delay, keepalive))
     };
     let mut main = proxy_service("portico", false);
     let mut h2c = proxy_service("portico-h2c", true);

@@ -59,6 +59,16 @@ fn cases() -> Vec<Case> {
             "4:16: server.listeners[1].address: invalid listen address \"localhost:80\"; use ip:port, e.g. 0.0.0.0:8080",
         ),
         c(
+            "keepalive timeout of a fraction of a second",
+            format!("server:\n  keepalive_timeout: 1500ms\n{API}"),
+            "2:22: server.keepalive_timeout: must be whole seconds, from 1s to 1h",
+        ),
+        c(
+            "keepalive timeout of zero",
+            format!("server:\n  keepalive_timeout: 0s\n{API}"),
+            "2:22: server.keepalive_timeout: must be whole seconds, from 1s to 1h",
+        ),
+        c(
             "negative weight",
             api("        weight: -1\n"),
             "5:17: upstreams.api.targets[0].weight: invalid type: integer `-1`, expected usize",

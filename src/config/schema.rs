@@ -60,6 +60,10 @@ pub struct ServerConfig {
     pub admin: Option<String>,
     #[serde(default)]
     pub access_log: AccessLogConfig,
+    /// How long a client connection may wait between requests before it is
+    /// closed (whole seconds). Read at start; a change needs `portico upgrade`.
+    #[serde(default = "default_keepalive_timeout")]
+    pub keepalive_timeout: ConfDuration,
     /// Largest request head (request line and headers) accepted; larger gets 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: ConfSize,
@@ -110,6 +114,7 @@ impl Default for ServerConfig {
             encoded_slashes: EncodedSlashes::default(),
             case_insensitive_paths: false,
             client_read_buffer: default_read_buffer(),
+            keepalive_timeout: default_keepalive_timeout(),
         }
     }
 }
@@ -385,6 +390,9 @@ fn default_access_log_buffer() -> usize {
 }
 fn default_max_header_size() -> ConfSize {
     ConfSize(64 * 1024)
+}
+fn default_keepalive_timeout() -> ConfDuration {
+    ConfDuration(std::time::Duration::from_secs(60))
 }
 fn default_read_buffer() -> ConfSize {
     ConfSize(0)

@@ -28,6 +28,10 @@ pub fn validate(cfg: &Config, issues: &mut Issues) {
     if cfg.server.access_log.path.trim().is_empty() {
         issues.add("server.access_log.path", "use stdout, off, or a file path");
     }
+    let keepalive = cfg.server.keepalive_timeout.0;
+    if keepalive.subsec_nanos() != 0 || !(1..=3600).contains(&keepalive.as_secs()) {
+        issues.add("server.keepalive_timeout", "must be whole seconds, from 1s to 1h");
+    }
     let mhs = cfg.server.max_header_size.0;
     if !(1024..=1024 * 1024).contains(&mhs) {
         issues.add("server.max_header_size", "must be between 1KiB and 1MiB");

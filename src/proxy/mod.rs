@@ -36,7 +36,21 @@ impl Gateway {
 }
 
 /// Writes a complete response from the gateway itself.
-pub(crate) async fn respond(
+///
+/// Boxed, because writing a response holds Pingora's header-writing state:
+/// inline, it would enlarge the future of every hook that might answer, on
+/// every request (tests/future_sizes.rs).
+pub(crate) fn respond<'a>(
+    session: &'a mut Session,
+    ctx: &'a RequestCtx,
+    status: u16,
+    headers: &'a [(http::HeaderName, http::HeaderValue)],
+    body: Bytes,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + 'a>> {
+    Box::pin(respond_now(session, ctx, status, headers, body))
+}
+
+async fn respond_now(
     session: &mut Session,
     ctx: &RequestCtx,
     status: u16,
@@ -114,6 +128,11 @@ impl ProxyHttp for Gateway {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new(self.snapshot.load_full())
     }
+
+    /// No downstream modules. Pingora's default is a response compression
+    /// module left switched off, which still builds its context and runs its
+    /// filters on every request; Portico does not compress responses.
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {}
 
     /// Assigns the request id before anything can fail.
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
@@ -239,7 +258,7 @@ impl ProxyHttp for Gateway {
                 route: &route.name,
                 consumers: &snapshot.consumers,
             };
-            match route.policies.on_request(&view, &mut ctx.policy).await {
+            match Box::pin(route.policies.on_request(&view, &mut ctx.policy)).await {
                 Step::Continue => {}
                 Step::Reject(r) => {
                     ctx.failure = Some(r.error);
@@ -265,14 +284,15 @@ impl ProxyHttp for Gateway {
                     .normalized_path
                     .clone()
                     .unwrap_or_else(|| session.req_header().uri.path().to_string());
-                crate::ai::handler::serve(session, ctx, &ai, models, &path).await?;
+                // Boxed: the AI call's state would otherwise be in every request's future.
+                Box::pin(crate::ai::handler::serve(session, ctx, &ai, models, &path)).await?;
                 Ok(true)
             }
             RouteAction::Prompt(api) => {
                 let Some(ai) = snapshot.ai.clone() else {
                     return Error::e_explain(ErrorType::InternalError, "prompt API without ai config");
                 };
-                crate::ai::prompt::serve(session, ctx, &ai, api).await?;
+                Box::pin(crate::ai::prompt::serve(session, ctx, &ai, api)).await?;
                 Ok(true)
             }
             RouteAction::Proxy { .. } => Ok(false),

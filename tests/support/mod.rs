@@ -2,6 +2,10 @@
 //! Portico process started from the built binary with a generated config.
 #![allow(dead_code)]
 
+mod raw;
+#[allow(unused_imports)]
+pub use raw::*;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -236,6 +240,20 @@ impl Gateway {
                 panic!("portico exited early ({status}):\n{}", self.log());
             }
             assert!(Instant::now() < deadline, "portico did not start:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The process's exit status, if it has exited.
+    pub fn try_exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// Waits for the Portico process to exit; panics with its log after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !matches!(self.child.try_wait(), Ok(Some(_))) {
+            assert!(Instant::now() < deadline, "portico did not exit:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -1,0 +1,167 @@
+//! Client connections between requests: Portico waits for the next request
+//! outside Pingora's per-request state (src/connection.rs). A request must
+//! arrive whole however it is split, however large its head, and an idle
+//! connection must close after `server.keepalive_timeout` and at shutdown.
+
+mod support;
+
+use std::time::Duration;
+use support::*;
+use tokio::net::TcpStream;
+
+fn config(up: &Upstream, keepalive: &str) -> String {
+    config_with_grace(up, keepalive, "1s")
+}
+
+fn config_with_grace(up: &Upstream, keepalive: &str, grace: &str) -> String {
+    format!(
+        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  keepalive_timeout: {keepalive}\n  \
+         grace_period: {grace}\n  graceful_shutdown_timeout: 2s\n  access_log: {{path: off}}\n  \
+         pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
+        one_upstream(up.addr, "", "")
+    )
+}
+
+async fn connect(gw: &Gateway) -> RawConn {
+    RawConn {
+        stream: TcpStream::connect(("127.0.0.1", gw.port)).await.expect("connect"),
+        buf: Vec::new(),
+        closed: false,
+    }
+}
+
+fn echoed_header(resp: &RawResponse, name: &str) -> String {
+    resp.json()["headers"][name].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn idle_connection_closes_after_keepalive_timeout() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&config(&up, "1s")).await;
+
+    // After a request: the next one never comes, so the connection closes.
+    let mut c = connect(&gw).await;
+    c.send(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let resp = c.response().await.expect("first response");
+    assert_eq!(resp.status, 200);
+    assert!(c.rest_until_close().await.is_empty(), "nothing after the response");
+
+    // A connection that never sends a request closes too.
+    let mut silent = connect(&gw).await;
+    assert!(silent.rest_until_close().await.is_empty());
+
+    // A connection in use is not cut: requests within the timeout are served.
+    let mut busy = connect(&gw).await;
+    for i in 0..20 {
+        busy.send(format!("GET /n{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .await;
+        assert_eq!(busy.response().await.expect("response").status, 200, "request {i}");
+    }
+}
+
+#[tokio::test]
+async fn request_heads_arrive_whole_however_split_or_large() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&config(&up, "60s")).await;
+    let mut c = connect(&gw).await;
+
+    // A head larger than the idle read (2 KiB), on a new connection and on a reused one.
+    for size in [6000, 3000, 2048, 2047] {
+        let big = "b".repeat(size);
+        c.send(format!("GET /big HTTP/1.1\r\nHost: t\r\nx-big: {big}\r\n\r\n").as_bytes())
+            .await;
+        let resp = c.response().await.expect("response");
+        assert_eq!(resp.status, 200, "head with a {size}-byte header");
+        assert_eq!(echoed_header(&resp, "x-big").len(), size);
+    }
+
+    // A head written a few bytes at a time.
+    let head = b"GET /split HTTP/1.1\r\nHost: t\r\nx-part: whole\r\n\r\n";
+    for piece in head.chunks(3) {
+        c.send(piece).await;
+        tokio::task::yield_now().await;
+    }
+    let resp = c.response().await.expect("split response");
+    assert_eq!(resp.status, 200);
+    assert_eq!(echoed_header(&resp, "x-part"), "whole");
+
+    // The body after the head, in a separate write.
+    c.send(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n")
+        .await;
+    tokio::task::yield_now().await;
+    c.send(b"hello world").await;
+    let resp = c.response().await.expect("post response");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["body"], "hello world");
+
+    // Head and body in one write, then another request on the same connection.
+    c.send(b"POST /both HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        .await;
+    let resp = c.response().await.expect("post response");
+    assert_eq!(resp.json()["body"], "abc");
+    c.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let resp = c.response().await.expect("response after a body");
+    assert_eq!(resp.json()["path"], "/after");
+    assert_eq!(up.hits(), 8);
+}
+
+#[tokio::test]
+async fn bad_request_after_the_idle_wait_gets_400() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&config(&up, "60s")).await;
+    let mut c = connect(&gw).await;
+    c.send(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(c.response().await.expect("response").status, 200);
+    c.send(b"NOT HTTP AT ALL\r\n\r\n").await;
+    let resp = c.response().await.expect("an answer to garbage");
+    assert_eq!(resp.status, 400);
+    assert_eq!(up.hits(), 1);
+}
+
+/// Idle connections close when the listener's drain delay ends (at most
+/// 2 s), while a request in flight is still being served, not when the
+/// process exits at the end of its 10 s grace period.
+#[tokio::test]
+async fn idle_connections_close_at_graceful_shutdown() {
+    let up = Upstream::start("a").await;
+    let mut gw = Gateway::start(&config_with_grace(&up, "3600s", "10s")).await;
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        let mut c = connect(&gw).await;
+        c.send(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n").await;
+        assert_eq!(c.response().await.expect("response").status, 200);
+        idle.push(c);
+    }
+    idle.push(connect(&gw).await);
+    let mut slow = connect(&gw).await;
+    slow.send(b"GET /delay/6000 HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let slow = tokio::spawn(async move { slow.response().await.map(|r| r.status) });
+    let up_state = up.state.clone();
+    wait_until("the slow request reached the upstream", Duration::from_secs(20), || {
+        let st = up_state.clone();
+        async move { st.hits.load(std::sync::atomic::Ordering::SeqCst) >= 21 }
+    })
+    .await;
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gw.pid() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+    for (i, c) in idle.iter_mut().enumerate() {
+        assert!(
+            c.rest_until_close().await.is_empty(),
+            "connection {i} got bytes instead of a close"
+        );
+    }
+    assert!(
+        !slow.is_finished(),
+        "idle connections stayed open as long as the request in flight"
+    );
+    assert_eq!(
+        slow.await.expect("slow task"),
+        Some(200),
+        "the request in flight was served"
+    );
+    gw.wait_exit(Duration::from_secs(30)).await;
+}
