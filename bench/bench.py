@@ -261,10 +261,12 @@ def run_wrk(url, body, duration, conns, cpus, lua, threads=1, extra_env=None):
     raise RuntimeError(f"wrk gave no result:\n{out}")
 
 
-def run_oha(url, size, duration, conns, cpus):
+def run_oha(url, size, duration, conns, cpus, rate=0):
+    """rate > 0: a fixed offered load, with latency corrected for coordinated omission."""
+    paced = ["-q", str(rate), "--latency-correction"] if rate else []
     out = subprocess.run(
         ["taskset", "-c", cpus, "oha", "-z", f"{duration}s", "-c", str(conns), "--no-tui", "--output-format", "json",
-         "-H", f"x-api-key: {API_KEY}", url],
+         *paced, "-H", f"x-api-key: {API_KEY}", url],
         capture_output=True,
         text=True,
     ).stdout
@@ -292,6 +294,8 @@ def measure(gw, tool, url, body, size, args, lua):
     t0 = time.time()
     if tool == "wrk":
         r = run_wrk(url, body, args.duration, args.connections, args.client_cpus, lua, args.client_threads)
+    elif tool == "fixed":
+        r = run_oha(url, size, args.duration, args.connections, args.client_cpus, rate=args.rate)
     else:
         r = run_oha(url, size, args.duration, args.connections, args.client_cpus)
     wall = time.time() - t0
@@ -366,6 +370,8 @@ def main():
     p.add_argument("--client-threads", type=int, default=int(os.environ.get("CLIENT_THREADS", "1")),
                    help="wrk threads")
     p.add_argument("--upstream-workers", type=int, default=int(os.environ.get("UPSTREAM_WORKERS", "1")))
+    p.add_argument("--rate", type=int, default=int(os.environ.get("RATE", "20000")),
+                   help="offered rps for the fixed-load latency runs (0: skip)")
     p.add_argument("--sizes", default=os.environ.get("SIZES", "12B,1KiB,16KiB"))
     p.add_argument("--tools", default=os.environ.get("TOOLS", "wrk,oha"))
     p.add_argument("--scenarios", default=os.environ.get("SCENARIOS", "nginx,portico,portico-chain,portico-chain100"))
@@ -415,6 +421,15 @@ def main():
                                   f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  cpu {r['cpu_util'] * 100:.0f}%"
                                   f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}",
                                   flush=True)
+                    if args.rate > 0:
+                        # Latency at the same offered load for every gateway, below all their capacities.
+                        size = sizes[0]
+                        url = f"http://127.0.0.1:{GATEWAY_PORT}/{size}"
+                        r = measure(gw, "fixed", url, body_of(SIZES[size]), SIZES[size], args, lua)
+                        results.setdefault((name, size, "fixed"), []).append(r)
+                        print(f"round {rnd + 1} {name:18} {size:6} {args.rate} rps offered: {r['rps']:.0f} rps  "
+                              f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  cpu {r['cpu_util'] * 100:.0f}%"
+                              f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}", flush=True)
                 finally:
                     gw.stop()
         memory = {}
@@ -473,6 +488,27 @@ def render(results, memory, scenarios, sizes, tools, args):
                     ratio,
                 ]
                 out.append("| " + " | ".join(cells) + " |")
+    fixed = [(name, results[(name, sizes[0], "fixed")]) for name in scenarios if (name, sizes[0], "fixed") in results]
+    if fixed:
+        out += ["", f"## Latency at a fixed load of {args.rate:,} rps", "",
+                f"oha offers {args.rate:,} rps of {sizes[0]} bodies over {args.connections} connections, a load every "
+                "gateway here can carry, with its latencies corrected for coordinated omission. Medians of the rounds.",
+                "", "| scenario | rps served | p50 ms | p99 ms | CPU% | p99 minus nginx's |", "|---|---:|---:|---:|---:|---:|"]
+        base = None
+        for name, runs in fixed:
+            void = sum(r["bad"] for r in runs)
+            p99 = statistics.median(r["p99"] for r in runs)
+            if name == "nginx":
+                base = p99
+            cells = [
+                name,
+                f"{statistics.median(r['rps'] for r in runs):,.0f}" if not void else f"VOID ({void} bad)",
+                f"{statistics.median(r['p50'] for r in runs):.3f}",
+                f"{p99:.3f}",
+                f"{statistics.median(r['cpu_util'] for r in runs) * 100:.0f}",
+                f"{p99 - base:+.3f} ms" if base is not None else "-",
+            ]
+            out.append("| " + " | ".join(cells) + " |")
     if memory:
         out += ["", "## Memory", "", f"| gateway | idle RSS MiB | with {args.idle_connections} idle keepalive connections "
                 f"| soak RSS MiB (each minute of {args.soak}s at steady load) |", "|---|---:|---:|---|"]

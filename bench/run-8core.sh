@@ -9,6 +9,8 @@ if [ "$cpus" -lt 16 ]; then echo "needs 16 CPUs, this machine has $cpus" >&2; ex
 export GATEWAY_CPUS=${GATEWAY_CPUS:-0-7} CLIENT_CPUS=${CLIENT_CPUS:-8-15} THREADS=${THREADS:-8}
 export CLIENT_THREADS=${CLIENT_THREADS:-4} UPSTREAM_WORKERS=${UPSTREAM_WORKERS:-4} CONNECTIONS=${CONNECTIONS:-400}
 export SOAK=${SOAK:-0} IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-0} ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10}
+# Latency at the 8-core target rate (100k rps for the full chain).
+export RATE=${RATE:-100000}
 export MACHINE=${MACHINE:-"$(hostname), $cpus CPUs"}
 [ -x target/release/portico ] || cargo build --release
 exec python3 bench/bench.py "$@"
