@@ -50,6 +50,18 @@ async fn idle_connection_closes_after_keepalive_timeout() {
     let mut silent = connect(&gw).await;
     assert!(silent.rest_until_close().await.is_empty());
 
+    // Half a request head, then nothing: closed too, with nothing sent upstream.
+    let hits = up.hits();
+    let mut partial = connect(&gw).await;
+    partial.send(b"GET /never HTT").await;
+    let rest = partial.rest_until_close().await;
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 4"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert_eq!(up.hits(), hits);
+
     // A connection in use is not cut: requests within the timeout are served.
     let mut busy = connect(&gw).await;
     for i in 0..20 {
