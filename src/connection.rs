@@ -10,16 +10,20 @@
 //! already read, so the request parser sees exactly what it would have read
 //! itself, with no extra system call.
 //!
-//! HTTP/2 (h2c or ALPN h2) and custom protocols keep Pingora's loop.
+//! A request head that is malformed in its first read gets Portico's JSON
+//! 400 here ([`malformed_head`]); Pingora would answer it with an empty
+//! body. HTTP/2 (h2c or ALPN h2) and custom protocols keep Pingora's loop.
 
 use bytes::BytesMut;
+use once_cell::sync::Lazy;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::{Stream, ALPN};
 use pingora_core::server::ShutdownWatch;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 /// How many bytes the idle wait reads. Most request headers fit; the rest of
@@ -52,6 +56,10 @@ where
     let mut settings: Option<HttpPersistentSettings> = None;
     loop {
         let prefix = next_request(&mut stream, keepalive, &mut closing).await?;
+        if let Some(problem) = malformed_head(&prefix) {
+            reply_bad_request(&mut stream, &problem).await;
+            return None;
+        }
         let mut session = ServerSession::new_http1(stream);
         match settings.take() {
             Some(s) => s.apply_to_session(&mut session),
@@ -96,5 +104,91 @@ async fn next_request(
             Some(prefix)
         }
         _ => None,
+    }
+}
+
+/// Pingora's request-line pattern: a request line it would percent-encode and
+/// parse again (a URI with spaces, quotes or control bytes) is left to it.
+static REQUEST_LINE: Lazy<Option<regex::bytes::Regex>> =
+    Lazy::new(|| regex::bytes::Regex::new(r"^\w+ (?P<uri>.+) HTTP/\d(?:\.\d)?").ok());
+
+/// Why the start of a request head can never parse, with the same parser
+/// and settings Pingora uses; `None` when it parses, is incomplete, or is a
+/// case Pingora repairs or decides itself. A complete head costs one extra
+/// pass of httparse over bytes already in cache.
+pub fn malformed_head(buf: &[u8]) -> Option<String> {
+    let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; 256];
+    let error = httparse::Request::new(&mut [])
+        .parse_with_uninit_headers(buf, &mut headers)
+        .err()?;
+    match error {
+        // More headers than this check holds: Pingora applies its own limit.
+        httparse::Error::TooManyHeaders => None,
+        httparse::Error::Token | httparse::Error::Version if repairable_request_line(buf) => None,
+        e => Some(format!("malformed request: {e}")),
+    }
+}
+
+/// Whether Pingora would escape the request line's URI and try again.
+fn repairable_request_line(buf: &[u8]) -> bool {
+    let Some(re) = REQUEST_LINE.as_ref() else { return true };
+    re.captures(buf).and_then(|c| c.name("uri")).is_some_and(|uri| {
+        uri.as_bytes()
+            .iter()
+            .any(|&b| b.is_ascii_control() || b" <>\"".contains(&b) || b >= 0x7f)
+    })
+}
+
+/// Answers a malformed head with the JSON error every other 400 has, and
+/// closes: the rest of the bytes cannot be framed.
+async fn reply_bad_request(stream: &mut Stream, message: &str) {
+    let id = crate::proxy::new_request_id();
+    let body = crate::proxy::error_body(message, "bad_request", 400, &id);
+    let head = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    log::debug!(
+        "{message} from {:?}",
+        stream.get_socket_digest().and_then(|d| d.peer_addr().cloned())
+    );
+    if stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(&body).await.is_ok() {
+        let _ = stream.flush().await;
+    }
+    let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::malformed_head;
+
+    #[test]
+    fn malformed_heads_are_named_and_the_rest_left_to_pingora() {
+        for (head, bad) in [
+            (&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..], false),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", false),
+            (b"GE", false),
+            (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            (b"GET /\"q\" HTTP/1.1\r\n\r\n", false),
+            (b"NOT HTTP AT ALL\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", true),
+            (b"GET / HTTP/9\r\n\r\n", true),
+            (b"\x00\x01\x02\r\n\r\n", true),
+        ] {
+            assert_eq!(
+                malformed_head(head).is_some(),
+                bad,
+                "{:?}: {:?}",
+                String::from_utf8_lossy(head),
+                malformed_head(head)
+            );
+        }
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "a: b\r\n".repeat(300));
+        assert_eq!(
+            malformed_head(many.as_bytes()),
+            None,
+            "too many headers: Pingora's call"
+        );
     }
 }

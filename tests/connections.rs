@@ -118,7 +118,7 @@ async fn request_heads_arrive_whole_however_split_or_large() {
 }
 
 #[tokio::test]
-async fn bad_request_after_the_idle_wait_gets_400() {
+async fn malformed_heads_get_the_json_400() {
     let up = Upstream::start("a").await;
     let gw = Gateway::start(&config(&up, "60s")).await;
     let mut c = connect(&gw).await;
@@ -127,7 +127,35 @@ async fn bad_request_after_the_idle_wait_gets_400() {
     c.send(b"NOT HTTP AT ALL\r\n\r\n").await;
     let resp = c.response().await.expect("an answer to garbage");
     assert_eq!(resp.status, 400);
-    assert_eq!(up.hits(), 1);
+    assert_eq!(resp.json()["error"]["type"], "bad_request", "{}", resp.head);
+    assert_eq!(
+        resp.json()["error"]["message"],
+        "malformed request: invalid HTTP version"
+    );
+    assert_eq!(resp.header("connection").as_deref(), Some("close"));
+    assert!(c.rest_until_close().await.is_empty());
+
+    // On a new connection too, and for a bad header line.
+    let mut c = connect(&gw).await;
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n").await;
+    let resp = c.response().await.expect("an answer to a bad header");
+    assert_eq!(resp.status, 400);
+    assert_eq!(
+        resp.json()["error"]["message"],
+        "malformed request: invalid header name"
+    );
+    assert_eq!(
+        resp.json()["error"]["request_id"].as_str().map(str::len),
+        resp.header("x-request-id").map(|v| v.len())
+    );
+
+    // A URI with a space is Pingora's to repair, as before: it is proxied.
+    let mut c = connect(&gw).await;
+    c.send(b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    let resp = c.response().await.expect("an answer to a URI with a space");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["path"], "/a%20b");
+    assert_eq!(up.hits(), 2);
 }
 
 /// Idle connections close when the listener's drain delay ends (at most

@@ -1,5 +1,6 @@
 //! Property tests (proptest) over the request-facing parsers: path
-//! normalisation with routing, and JWT parsing/verification. `make test`
+//! normalisation with routing, JWT parsing/verification, and the check for
+//! malformed request heads. `make test`
 //! runs them with a bounded number of cases (PROPTEST_CASES, default 256).
 
 use portico::path::normalize;
@@ -111,5 +112,33 @@ mod jwt {
             let v = verifier();
             let _ = v.extract(Some(&h), Some(&q));
         }
+    }
+}
+
+proptest! {
+    /// Arbitrary bytes never panic the malformed-head check.
+    #[test]
+    fn malformed_head_check_takes_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = portico::connection::malformed_head(&bytes);
+    }
+
+    /// A well-formed head, whole or cut anywhere, is never called malformed.
+    #[test]
+    fn well_formed_heads_are_never_malformed(
+        method in "[A-Z]{1,10}",
+        path in "/[a-zA-Z0-9/._~%-]{0,60}",
+        query in proptest::option::of("[a-z0-9=&]{0,30}"),
+        headers in proptest::collection::vec(("[a-zA-Z][a-zA-Z0-9-]{0,20}", "[!-~]([ -~]{0,38}[!-~])?"), 0..12),
+        cut in 0usize..1000,
+    ) {
+        let mut head = format!("{method} {path}{} HTTP/1.1\r\n", query.map(|q| format!("?{q}")).unwrap_or_default());
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        let bytes = head.as_bytes();
+        prop_assert_eq!(portico::connection::malformed_head(bytes), None);
+        let cut = cut.min(bytes.len());
+        prop_assert_eq!(portico::connection::malformed_head(&bytes[..cut]), None);
     }
 }

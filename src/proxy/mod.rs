@@ -9,7 +9,7 @@ mod record;
 
 pub use context::RequestCtx;
 pub use errors::{error_body, GatewayError};
-pub use headers::header_size;
+pub use headers::{header_size, new_request_id};
 
 use crate::config::{EncodedSlashes, HashOn};
 use crate::policy::{RequestView, Step};
