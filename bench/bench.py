@@ -65,6 +65,34 @@ def wait_http_ok(url, timeout=20.0, headers=()):
     raise RuntimeError(f"{url} did not answer 200 within {timeout}s")
 
 
+def metric_sum(name):
+    """The sum of every series of a Prometheus counter on the admin listener."""
+    out = subprocess.run(["curl", "-fs", f"http://127.0.0.1:{ADMIN_PORT}/metrics"], capture_output=True, text=True)
+    total = 0.0
+    for line in out.stdout.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def chain_probe():
+    """Checks that the chain still works: no key gets 401, a key gets RateLimit headers."""
+    url = f"http://127.0.0.1:{GATEWAY_PORT}/12B"
+    no_key = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
+                            capture_output=True, text=True).stdout
+    head = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "-H", f"x-api-key: {API_KEY}", url],
+                          capture_output=True, text=True).stdout.lower()
+    return no_key == "401" and "ratelimit-remaining:" in head
+
+
+def count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
 def proc_cpu_seconds(pids):
     total = 0
     for pid in pids:
@@ -157,7 +185,7 @@ def portico_config(work, kind, threads):
         f"  threads: {threads}",
         f"  work_stealing: {os.environ.get('WORK_STEALING', 'false')}",
         f"  admin: 127.0.0.1:{ADMIN_PORT}",
-        f"  access_log: {{path: {log}, buffer: 65536}}",
+        f"  access_log: {{path: {log}}}",  # the default queue of 16,384 lines
         f"  pid_file: {work}/portico.pid",
         f"  upgrade_sock: {work}/portico-upgrade.sock",
         "  grace_period: 1s",
@@ -402,13 +430,20 @@ def main():
     sizes = args.sizes.split(",")
     tools = args.tools.split(",")
     results = {}  # (scenario, size, tool) -> [run dicts]
+    audits = {}  # chain scenario -> [(requests counted, log lines, dropped, probe ok)] per round
     try:
         wait_port(UPSTREAM_PORT)
         for rnd in range(args.rounds):
             for name in scenarios:
+                chain = name.startswith("portico-chain")
+                log_path = os.path.join(work, "access.log")
+                lines_before = count_lines(log_path)
                 gw = start_gateway(name, work, args)
+                requests = dropped = 0.0
+                probe_ok = False
                 try:
                     wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers=[f"x-api-key: {API_KEY}"])
+                    probe_ok = chain_probe() if chain else True
                     # Warm-up: connections and caches, not measured.
                     run_wrk(f"http://127.0.0.1:{GATEWAY_PORT}/12B", body_of(12), 2, args.connections,
                             args.client_cpus, lua)
@@ -430,8 +465,17 @@ def main():
                         print(f"round {rnd + 1} {name:18} {size:6} {args.rate} rps offered: {r['rps']:.0f} rps  "
                               f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  cpu {r['cpu_util'] * 100:.0f}%"
                               f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}", flush=True)
+                    if chain:
+                        requests = metric_sum("portico_requests_total")
+                        dropped = metric_sum("portico_access_log_dropped_total")
                 finally:
                     gw.stop()
+                if chain:
+                    # The gateway has stopped, so its log writer has flushed every line.
+                    lines = count_lines(log_path) - lines_before
+                    audits.setdefault(name, []).append((requests, lines, dropped, probe_ok))
+                    print(f"round {rnd + 1} {name:18} audit: {requests:.0f} requests counted, {lines} log lines, "
+                          f"{dropped:.0f} dropped, auth and rate limit {'on' if probe_ok else 'NOT SEEN'}", flush=True)
         memory = {}
         if args.idle_connections > 0 or args.soak > 0:
             # The soak runs on Portico only: it is the process whose growth is in question.
@@ -441,7 +485,7 @@ def main():
     finally:
         upstream.stop()
 
-    table = render(results, memory, scenarios, sizes, tools, args)
+    table = render(results, memory, scenarios, sizes, tools, args, audits)
     print(table)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
@@ -452,7 +496,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
 
-def render(results, memory, scenarios, sizes, tools, args):
+def render(results, memory, scenarios, sizes, tools, args, audits=None):
     out = [
         f"# Portico vs nginx, {datetime.datetime.now():%Y-%m-%d %H:%M}",
         "",
@@ -509,6 +553,21 @@ def render(results, memory, scenarios, sizes, tools, args):
                 f"{p99 - base:+.3f} ms" if base is not None else "-",
             ]
             out.append("| " + " | ".join(cells) + " |")
+    if audits:
+        out += ["", "## Every request authenticated, counted and logged", "",
+                "For each chain run: a request without a key got 401 and one with a key carried RateLimit headers; "
+                "the requests the gateway counted in `portico_requests_total` against the lines its access log "
+                "gained by the time it stopped, and the lines dropped (`portico_access_log_dropped_total`).", "",
+                "| scenario | rounds | requests counted | access-log lines | dropped | auth and rate limit | verdict |",
+                "|---|---:|---:|---:|---:|---|---|"]
+        for name, runs in audits.items():
+            counted = sum(r[0] for r in runs)
+            lines = sum(r[1] for r in runs)
+            dropped = sum(r[2] for r in runs)
+            probes = all(r[3] for r in runs)
+            every = all(r[0] == r[1] for r in runs) and dropped == 0 and probes
+            out.append(f"| {name} | {len(runs)} | {counted:,.0f} | {lines:,} | {dropped:,.0f} | "
+                       f"{'on in every round' if probes else 'NOT SEEN'} | {'every request' if every else 'MISMATCH'} |")
     if memory:
         out += ["", "## Memory", "", f"| gateway | idle RSS MiB | with {args.idle_connections} idle keepalive connections "
                 f"| soak RSS MiB (each minute of {args.soak}s at steady load) |", "|---|---:|---:|---|"]
