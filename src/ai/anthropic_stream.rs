@@ -28,8 +28,7 @@ pub struct StreamTranslator {
 
 impl StreamTranslator {
     pub fn new(id: &str, model: &str, created: u64, include_usage: bool) -> StreamTranslator {
-        let mut head = ChunkHead::new(id, model, created);
-        head.usage_null = include_usage;
+        let head = ChunkHead::new(id, model, created, include_usage);
         StreamTranslator {
             head,
             ..Default::default()

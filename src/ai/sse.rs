@@ -102,12 +102,14 @@ pub struct ChunkHead {
 }
 
 impl ChunkHead {
-    pub fn new(id: &str, model: &str, created: u64) -> ChunkHead {
+    /// `include_usage`: the client asked for usage (`stream_options`), so every
+    /// chunk carries `"usage": null` until the last one.
+    pub fn new(id: &str, model: &str, created: u64, include_usage: bool) -> ChunkHead {
         ChunkHead {
             id: id.to_string(),
             model: model.to_string(),
             created,
-            usage_null: false,
+            usage_null: include_usage,
         }
     }
 
