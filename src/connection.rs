@@ -4,11 +4,13 @@
 //! Pingora's own loop hands each connection straight to the proxy, which
 //! waits for the next request inside its per-request future: tens of KiB per
 //! idle keep-alive connection (about 39 KiB measured, see bench/TUNING.md).
-//! Here the wait happens first, in a future that holds only [`IDLE_READ`]
-//! bytes. The bytes that arrive are given to the HTTP/1 session as its
-//! "pipelined prefix", Pingora's public way to start a session with bytes
-//! already read, so the request parser sees exactly what it would have read
-//! itself, with no extra system call.
+//! Here the wait happens first, in a future that holds no buffer at all: the
+//! bytes are read onto the stack of the poll that finds the socket readable
+//! ([`IDLE_READ`] of them at most) and only then copied into the parser's
+//! buffer. They are given to the HTTP/1 session as its "pipelined prefix",
+//! Pingora's public way to start a session with bytes already read, so the
+//! request parser sees exactly what it would have read itself, with no extra
+//! system call.
 //!
 //! A request head that is malformed in its first read gets Portico's JSON
 //! 400 here ([`malformed_head`]); Pingora would answer it with an empty
@@ -21,17 +23,18 @@ use pingora_core::protocols::http::ServerSession;
 use pingora_core::protocols::{Stream, ALPN};
 use pingora_core::server::ShutdownWatch;
 use std::mem::MaybeUninit;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
-/// How many bytes the idle wait reads. Most request headers fit; the rest of
-/// a larger one is read by the parser, as Pingora would.
-pub const IDLE_READ: usize = 2048;
-
-/// The parser's first buffer, Pingora's `INIT_HEADER_BUF_SIZE`.
-const HEADER_BUF: usize = 4096;
+/// How many bytes the idle wait reads: the parser's first buffer, Pingora's
+/// `INIT_HEADER_BUF_SIZE`. The rest of a larger head is read by the parser,
+/// as Pingora would. The read lives on the stack, so its size costs an idle
+/// connection nothing.
+pub const IDLE_READ: usize = 4096;
 
 /// Whether this connection is plain HTTP/1 and can use [`serve_http1`].
 pub fn is_http1<A: HttpServerApp>(app: &A, stream: &Stream) -> bool {
@@ -91,19 +94,27 @@ async fn next_request(
     keepalive: Duration,
     closing: &mut watch::Receiver<bool>,
 ) -> Option<BytesMut> {
-    let mut buf = [0u8; IDLE_READ];
-    let read = tokio::select! {
+    let read = std::future::poll_fn(|cx| read_ready(stream, cx));
+    tokio::select! {
         biased;
-        read = pingora_timeout::timeout(keepalive, stream.read(&mut buf)) => read,
-        _ = closing.wait_for(|closing| *closing) => return None,
-    };
-    match read {
-        Ok(Ok(n)) if n > 0 => {
-            let mut prefix = BytesMut::with_capacity(HEADER_BUF.max(n));
-            prefix.extend_from_slice(buf.get(..n)?);
-            Some(prefix)
+        read = pingora_timeout::timeout(keepalive, read) => read.ok().flatten(),
+        _ = closing.wait_for(|closing| *closing) => None,
+    }
+}
+
+/// Reads what the client sent once the socket is readable. The buffer is on
+/// this poll's stack, not in the waiting future, and is left uninitialised.
+fn read_ready(stream: &mut Stream, cx: &mut Context<'_>) -> Poll<Option<BytesMut>> {
+    let mut buf = [MaybeUninit::<u8>::uninit(); IDLE_READ];
+    let mut read = ReadBuf::uninit(&mut buf);
+    match Pin::new(stream).poll_read(cx, &mut read) {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+            let mut prefix = BytesMut::with_capacity(IDLE_READ);
+            prefix.extend_from_slice(read.filled());
+            Poll::Ready(Some(prefix))
         }
-        _ => None,
+        Poll::Ready(_) => Poll::Ready(None),
     }
 }
 

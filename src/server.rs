@@ -101,7 +101,11 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let mut main = proxy_service("portico", false);
     let mut h2c = proxy_service("portico-h2c", true);
     let mut has_h2c = false;
-    let buffers = L4BufferSettings::default().read(usize::try_from(server_cfg.client_read_buffer.0).unwrap_or(0));
+    let size = |s: crate::config::ConfSize| usize::try_from(s.0).unwrap_or(0);
+    let buffers = L4BufferSettings::new(
+        size(server_cfg.client_read_buffer),
+        size(server_cfg.client_write_buffer),
+    );
     for l in &listeners {
         match &l.tls {
             Some(resolver) => {

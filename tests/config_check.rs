@@ -69,6 +69,16 @@ fn cases() -> Vec<Case> {
             "2:22: server.keepalive_timeout: must be whole seconds, from 1s to 1h",
         ),
         c(
+            "client write buffer too large",
+            format!("server:\n  client_write_buffer: 2MiB\n{API}"),
+            "2:24: server.client_write_buffer: must be at most 1MiB: every client connection holds it",
+        ),
+        c(
+            "client read buffer too large",
+            format!("server:\n  client_read_buffer: 1GiB\n{API}"),
+            "2:23: server.client_read_buffer: must be at most 1MiB: every client connection holds it",
+        ),
+        c(
             "negative weight",
             api("        weight: -1\n"),
             "5:17: upstreams.api.targets[0].weight: invalid type: integer `-1`, expected usize",

@@ -77,8 +77,12 @@ async fn request_heads_arrive_whole_however_split_or_large() {
     let gw = Gateway::start(&config(&up, "60s")).await;
     let mut c = connect(&gw).await;
 
-    // A head larger than the idle read (2 KiB), on a new connection and on a reused one.
-    for size in [6000, 3000, 2048, 2047] {
+    // Heads larger than the idle read (4 KiB) and at its edge, on a new
+    // connection and on a reused one.
+    let frame = "GET /big HTTP/1.1\r\nHost: t\r\nx-big: \r\n\r\n".len();
+    let edge = portico::connection::IDLE_READ - frame;
+    let sizes = [9000, 6000, edge + 1, edge, edge - 1, 2048];
+    for size in sizes {
         let big = "b".repeat(size);
         c.send(format!("GET /big HTTP/1.1\r\nHost: t\r\nx-big: {big}\r\n\r\n").as_bytes())
             .await;
@@ -114,7 +118,7 @@ async fn request_heads_arrive_whole_however_split_or_large() {
     c.send(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n").await;
     let resp = c.response().await.expect("response after a body");
     assert_eq!(resp.json()["path"], "/after");
-    assert_eq!(up.hits(), 8);
+    assert_eq!(up.hits(), sizes.len() + 4, "every head, the split one, and three more");
 }
 
 #[tokio::test]

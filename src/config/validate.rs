@@ -32,6 +32,14 @@ pub fn validate(cfg: &Config, issues: &mut Issues) {
     if keepalive.subsec_nanos() != 0 || !(1..=3600).contains(&keepalive.as_secs()) {
         issues.add("server.keepalive_timeout", "must be whole seconds, from 1s to 1h");
     }
+    for (name, size) in [
+        ("server.client_read_buffer", cfg.server.client_read_buffer.0),
+        ("server.client_write_buffer", cfg.server.client_write_buffer.0),
+    ] {
+        if size > 1024 * 1024 {
+            issues.add(name, "must be at most 1MiB: every client connection holds it");
+        }
+    }
     let mhs = cfg.server.max_header_size.0;
     if !(1024..=1024 * 1024).contains(&mhs) {
         issues.add("server.max_header_size", "must be between 1KiB and 1MiB");

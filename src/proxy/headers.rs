@@ -3,8 +3,14 @@
 
 use http::header::{HeaderMap, HeaderName, CONNECTION, TE, UPGRADE};
 
-/// Headers that describe one connection, never forwarded.
-const HOP_BY_HOP: [&str; 4] = ["keep-alive", "proxy-connection", "te", "trailer"];
+/// Headers that describe one connection, never forwarded. Built once: a
+/// lookup by `&str` would parse the name on every request.
+const HOP_BY_HOP: [HeaderName; 4] = [
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    HeaderName::from_static("trailer"),
+];
 
 /// A client-sent request id is kept when it is short and of safe characters.
 pub fn sane_request_id(v: &[u8]) -> bool {
@@ -18,51 +24,61 @@ pub fn new_request_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
-/// Names listed in the Connection header (lower case).
-fn connection_tokens(headers: &HeaderMap) -> Vec<HeaderName> {
+/// The options listed in the Connection header, as sent (any case).
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().to_ascii_lowercase().as_bytes()).ok())
-        .collect()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// True for a protocol upgrade (e.g. WebSocket) that must keep Connection/Upgrade.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && connection_tokens(headers).iter().any(|t| t.as_str() == "upgrade")
+    headers.contains_key(UPGRADE) && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
-/// Removes hop-by-hop headers from a message about to be forwarded; `keep_upgrade`
-/// keeps Connection and Upgrade of a protocol upgrade. Calls `remove` per name.
+/// The hop-by-hop headers present in a message about to be forwarded;
+/// `keep_upgrade` keeps Connection and Upgrade of a protocol upgrade. Nothing
+/// is allocated unless a header must go, and then only its name.
 pub fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
     let mut names = Vec::new();
-    if !headers.contains_key(CONNECTION) && !HOP_BY_HOP.iter().any(|h| headers.contains_key(*h)) {
+    if !headers.contains_key(CONNECTION) && !HOP_BY_HOP.iter().any(|h| headers.contains_key(h)) {
         return names;
     }
     for t in connection_tokens(headers) {
-        if keep_upgrade && t == UPGRADE {
+        if keep_upgrade && t.eq_ignore_ascii_case("upgrade") {
             continue;
         }
-        names.push(t);
-    }
-    for h in HOP_BY_HOP {
-        if headers.contains_key(h) {
-            if h == "te"
-                && headers
-                    .get(TE)
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"))
-            {
-                // "TE: trailers" is allowed end to end (gRPC needs it).
-                continue;
-            }
-            names.push(HeaderName::from_static(h));
+        // Usually an option ("keep-alive", "close"), not a header present.
+        if !headers.contains_key(t) {
+            continue;
         }
+        if let Ok(name) = HeaderName::from_bytes(t.as_bytes()) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    for h in &HOP_BY_HOP {
+        if !headers.contains_key(h) || names.contains(h) {
+            continue;
+        }
+        if h == TE
+            && headers
+                .get(TE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+        {
+            // "TE: trailers" is allowed end to end (gRPC needs it).
+            continue;
+        }
+        names.push(h.clone());
     }
     if !keep_upgrade {
         names.push(CONNECTION);
-        if headers.contains_key(UPGRADE) {
+        if headers.contains_key(UPGRADE) && !names.contains(&UPGRADE) {
             names.push(UPGRADE);
         }
     }
@@ -154,5 +170,31 @@ mod tests {
         assert!(names.iter().any(|n| n == "keep-alive"));
         assert!(names.contains(&CONNECTION));
         assert!(!names.iter().any(|n| n == "te"));
+    }
+
+    #[test]
+    fn hop_by_hop_tokens_in_any_case_and_only_headers_present() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, "Keep-Alive".parse().unwrap());
+        assert_eq!(hop_by_hop_names(&h, false), vec![CONNECTION], "an option, not a header");
+
+        h.insert(CONNECTION, "close, X-Secret,, te".parse().unwrap());
+        h.insert("x-secret", "1".parse().unwrap());
+        h.insert("te", "trailers".parse().unwrap());
+        h.insert(UPGRADE, "websocket".parse().unwrap());
+        let names = hop_by_hop_names(&h, false);
+        assert_eq!(
+            names,
+            vec![HeaderName::from_static("x-secret"), TE, CONNECTION, UPGRADE]
+        );
+
+        let mut up = HeaderMap::new();
+        up.insert(CONNECTION, "Upgrade".parse().unwrap());
+        up.insert(UPGRADE, "websocket".parse().unwrap());
+        assert!(is_upgrade(&up));
+        assert!(hop_by_hop_names(&up, true).is_empty(), "an upgrade keeps both");
+        assert_eq!(hop_by_hop_names(&up, false), vec![UPGRADE, CONNECTION]);
+
+        assert!(hop_by_hop_names(&HeaderMap::new(), false).is_empty());
     }
 }
