@@ -496,6 +496,25 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
 
 
+def baseline_check(results, sizes, tools):
+    """Lines warning of nginx runs that got well under the core share of the
+    best nginx run with the same body and tool: something else held the
+    client core, so those runs understate nginx and the ratios overstate
+    Portico."""
+    weak = []
+    for size in sizes:
+        for tool in tools:
+            runs = results.get(("nginx", size, tool), [])
+            best = max((r["cpu_util"] for r in runs), default=0)
+            weak += [f"{size} {tool} round {i + 1}: {r['cpu_util'] * 100:.0f}% of the core against {best * 100:.0f}%"
+                     for i, r in enumerate(runs) if r["cpu_util"] < 0.85 * best]
+    if not weak:
+        return ["", "Baseline check: every nginx run used within 15% of its best run's share of the core."]
+    return ["", f"**Baseline check failed** in {len(weak)} nginx runs ({'; '.join(weak)}). The client core was busy "
+            "with something else, so those runs understate nginx and the ratios above overstate Portico. "
+            "Rerun on a quiet machine."]
+
+
 def render(results, memory, scenarios, sizes, tools, args, audits=None):
     out = [
         f"# Portico vs nginx, {datetime.datetime.now():%Y-%m-%d %H:%M}",
@@ -532,6 +551,7 @@ def render(results, memory, scenarios, sizes, tools, args, audits=None):
                     ratio,
                 ]
                 out.append("| " + " | ".join(cells) + " |")
+    out += baseline_check(results, sizes, tools)
     fixed = [(name, results[(name, sizes[0], "fixed")]) for name in scenarios if (name, sizes[0], "fixed") in results]
     if fixed:
         out += ["", f"## Latency at a fixed load of {args.rate:,} rps", "",
