@@ -209,3 +209,33 @@ async fn idle_connections_close_at_graceful_shutdown() {
     );
     gw.wait_exit(Duration::from_secs(30)).await;
 }
+
+/// `server.client_write_buffer` only changes how a response is split into
+/// sends: unbuffered, Pingora's default and a buffer larger than the body
+/// all deliver every response whole, on one kept-alive connection.
+#[tokio::test]
+async fn responses_arrive_whole_whatever_the_client_write_buffer() {
+    let up = FnServer::start(|_, path, _| {
+        let n: usize = path.trim_start_matches('/').parse().unwrap_or(0);
+        (200, "x".repeat(n))
+    })
+    .await;
+    for buffer in ["0", "1460", "32KiB"] {
+        let yaml = format!(
+            "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  client_write_buffer: {buffer}\n  \
+             access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
+            one_upstream(up.addr, "", "")
+        );
+        let gw = Gateway::start(&yaml).await;
+        let mut c = connect(&gw).await;
+        for size in [0, 12, 1400, 1461, 16 * 1024, 40 * 1024, 200 * 1024] {
+            c.send(format!("GET /{size} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+                .await;
+            let resp = c.response().await.expect("response");
+            assert_eq!(resp.status, 200, "buffer {buffer}, body {size}");
+            assert_eq!(resp.body.len(), size, "buffer {buffer}, body {size}");
+            assert!(resp.body.iter().all(|b| *b == b'x'), "buffer {buffer}, body {size}");
+        }
+    }
+    assert_eq!(up.hits(), 21);
+}
