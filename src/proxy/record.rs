@@ -50,14 +50,16 @@ impl Gateway {
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             upstream_ms: ctx.upstream_time.map(|t| t.as_secs_f64() * 1000.0),
             error: ctx.failure.map(|f| f.kind()).or_else(|| e.map(|_| "error")),
-            ai: ctx.ai_call.as_ref().map(|c| AiFields {
-                model: c.model.clone(),
-                provider: c.provider.clone(),
-                provider_model: c.provider_model.clone(),
-                prompt_tokens: c.usage.prompt_tokens,
-                completion_tokens: c.usage.completion_tokens,
-                cached_tokens: c.usage.cached_tokens,
-                cost_usd: c.cost_usd,
+            ai: ctx.ai_call.as_ref().map(|c| {
+                Box::new(AiFields {
+                    model: c.model.clone(),
+                    provider: c.provider.clone(),
+                    provider_model: c.provider_model.clone(),
+                    prompt_tokens: c.usage.prompt_tokens,
+                    completion_tokens: c.usage.completion_tokens,
+                    cached_tokens: c.usage.cached_tokens,
+                    cost_usd: c.cost_usd,
+                })
             }),
         });
     }

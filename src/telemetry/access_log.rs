@@ -53,9 +53,11 @@ pub struct AccessRecord {
     pub upstream_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
-    /// Set on AI routes and prompt APIs.
+    /// Set on AI routes and prompt APIs. Boxed: every slot of the queue is
+    /// touched when it is created, so an inline struct would cost every
+    /// route its size times the queue's length.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ai: Option<AiFields>,
+    pub ai: Option<Box<AiFields>>,
 }
 
 /// The AI part of an access-log line.
@@ -174,5 +176,19 @@ fn write_line(out: &mut impl Write, line: &mut Vec<u8>, rec: &AccessRecord) {
         if let Err(e) = out.write_all(line) {
             log::error!("access log write failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccessRecord;
+
+    /// Every slot of the queue is resident from the start (16,384 by
+    /// default), so the record's own size is paid that many times over. It
+    /// was 392 bytes with the AI fields inline, 296 with them boxed.
+    #[test]
+    fn a_queued_record_stays_small() {
+        let size = std::mem::size_of::<AccessRecord>();
+        assert!(size <= 320, "AccessRecord is {size} bytes");
     }
 }
