@@ -14,11 +14,18 @@ fn config(up: &Upstream, keepalive: &str) -> String {
 }
 
 fn config_with_grace(up: &Upstream, keepalive: &str, grace: &str) -> String {
+    gateway_config(
+        up.addr,
+        &format!("  keepalive_timeout: {keepalive}\n  grace_period: {grace}\n  graceful_shutdown_timeout: 2s\n"),
+    )
+}
+
+/// One route to `addr`, with `server_extra` (indented `server:` lines) added.
+fn gateway_config(addr: impl std::fmt::Display, server_extra: &str) -> String {
     format!(
-        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  keepalive_timeout: {keepalive}\n  \
-         grace_period: {grace}\n  graceful_shutdown_timeout: 2s\n  access_log: {{path: off}}\n  \
-         pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
-        one_upstream(up.addr, "", "")
+        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n{server_extra}  \
+         access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
+        one_upstream(addr, "", "")
     )
 }
 
@@ -221,12 +228,7 @@ async fn responses_arrive_whole_whatever_the_client_write_buffer() {
     })
     .await;
     for buffer in ["0", "1460", "32KiB"] {
-        let yaml = format!(
-            "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  client_write_buffer: {buffer}\n  \
-             access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
-            one_upstream(up.addr, "", "")
-        );
-        let gw = Gateway::start(&yaml).await;
+        let gw = Gateway::start(&gateway_config(up.addr, &format!("  client_write_buffer: {buffer}\n"))).await;
         let mut c = connect(&gw).await;
         for size in [0, 12, 1400, 1461, 16 * 1024, 40 * 1024, 200 * 1024] {
             c.send(format!("GET /{size} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
