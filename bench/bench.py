@@ -15,6 +15,7 @@ Standard library only, so it runs wherever python3 does.
 
 import argparse
 import datetime
+import http.client
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -53,13 +55,24 @@ def wait_port(port, timeout=20.0):
     raise RuntimeError(f"nothing listening on {port} after {timeout}s")
 
 
-def wait_http_ok(url, timeout=20.0, headers=()):
+def http_get(url, headers=None, timeout=5.0):
+    """(status, lower-cased headers, body) of one GET; (0, {}, b"") when nothing answers."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path or "/", headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    except OSError:
+        return 0, {}, b""
+    finally:
+        conn.close()
+
+
+def wait_http_ok(url, timeout=20.0, headers=None):
     deadline = time.time() + timeout
-    cmd = ["curl", "-fs", "-o", "/dev/null", url]
-    for h in headers:
-        cmd += ["-H", h]
     while time.time() < deadline:
-        if subprocess.call(cmd) == 0:
+        if http_get(url, headers)[0] == 200:
             return
         time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer 200 within {timeout}s")
@@ -67,9 +80,9 @@ def wait_http_ok(url, timeout=20.0, headers=()):
 
 def metric_sum(name):
     """The sum of every series of a Prometheus counter on the admin listener."""
-    out = subprocess.run(["curl", "-fs", f"http://127.0.0.1:{ADMIN_PORT}/metrics"], capture_output=True, text=True)
+    status, _, body = http_get(f"http://127.0.0.1:{ADMIN_PORT}/metrics")
     total = 0.0
-    for line in out.stdout.splitlines():
+    for line in body.decode(errors="replace").splitlines() if status == 200 else []:
         if line.startswith(name + "{") or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
@@ -78,11 +91,9 @@ def metric_sum(name):
 def chain_probe():
     """Checks that the chain still works: no key gets 401, a key gets RateLimit headers."""
     url = f"http://127.0.0.1:{GATEWAY_PORT}/12B"
-    no_key = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url],
-                            capture_output=True, text=True).stdout
-    head = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "-H", f"x-api-key: {API_KEY}", url],
-                          capture_output=True, text=True).stdout.lower()
-    return no_key == "401" and "ratelimit-remaining:" in head
+    no_key = http_get(url)[0]
+    status, head, _ = http_get(url, {"x-api-key": API_KEY})
+    return no_key == 401 and status == 200 and "ratelimit-remaining" in head
 
 
 def count_lines(path):
@@ -119,11 +130,17 @@ def proc_rss_kib(pids):
 
 
 def children(pid):
-    try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-        return [int(p) for p in out.split()]
-    except OSError:
-        return []
+    """The pids whose parent is `pid`, read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
 
 
 class Nginx:
@@ -171,7 +188,7 @@ def upstream_block(work):
 def nginx_proxy_block():
     return (
         f"  upstream backend {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 256; keepalive_requests 100000; }}\n"
-        f"  server {{\n    listen 127.0.0.1:{GATEWAY_PORT} backlog=4096;\n    keepalive_requests 100000;\n"
+        f"  server {{\n    listen 127.0.0.1:{GATEWAY_PORT} reuseport backlog=4096;\n    keepalive_requests 100000;\n"
         f"    location / {{ proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}\n  }}"
     )
 
@@ -365,7 +382,7 @@ def hold_idle_connections(n):
 def memory_report(name, work, args, soak=True):
     gw = start_gateway(name, work, args)
     try:
-        wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers=[f"x-api-key: {API_KEY}"])
+        wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers={"x-api-key": API_KEY})
         idle = proc_rss_kib(gw.pids()) / 1024
         socks = hold_idle_connections(args.idle_connections)
         time.sleep(1)
@@ -408,7 +425,7 @@ def main():
     p.add_argument("--machine", default=os.environ.get("MACHINE", socket.gethostname()))
     args = p.parse_args()
 
-    for tool in ["nginx", "wrk", "taskset", "curl"] + (["oha"] if "oha" in args.tools else []):
+    for tool in ["nginx", "wrk", "taskset"] + (["oha"] if "oha" in args.tools else []):
         if not shutil.which(tool):
             sys.exit(f"{tool} is required (make bench installs it)")
     if not os.path.exists(args.binary):
@@ -442,7 +459,7 @@ def main():
                 requests = dropped = 0.0
                 probe_ok = False
                 try:
-                    wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers=[f"x-api-key: {API_KEY}"])
+                    wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers={"x-api-key": API_KEY})
                     probe_ok = chain_probe() if chain else True
                     # Warm-up: connections and caches, not measured.
                     run_wrk(f"http://127.0.0.1:{GATEWAY_PORT}/12B", body_of(12), 2, args.connections,
