@@ -14,7 +14,7 @@
 //! closes the keep-alive connections that wait for a request, both those in
 //! Portico's idle wait ([`crate::connection`]) and those in Pingora's.
 
-use crate::connection;
+use crate::{connection, transport};
 use async_trait::async_trait;
 use pingora_core::apps::{HttpServerApp, ServerApp};
 use pingora_core::protocols::Stream;
@@ -48,6 +48,9 @@ pub struct DrainingApp<A> {
     keepalive: Duration,
     /// Turns true when idle keep-alive connections must close.
     closing: watch::Sender<bool>,
+    /// Client read and write buffer sizes, when plain TCP connections are
+    /// moved to the serving thread's reactor ([`transport::rebind`]).
+    rebind: Option<(usize, usize)>,
 }
 
 impl<A> DrainingApp<A> {
@@ -57,7 +60,15 @@ impl<A> DrainingApp<A> {
             delay,
             keepalive,
             closing: watch::Sender::new(false),
+            rebind: None,
         }
+    }
+
+    /// Moves each plain TCP connection to the reactor of the thread that
+    /// serves it, with these client buffer sizes (see [`crate::transport`]).
+    pub fn rebinding(mut self, read_buffer: usize, write_buffer: usize) -> Self {
+        self.rebind = Some((read_buffer, write_buffer));
+        self
     }
 }
 
@@ -65,6 +76,10 @@ impl<A> DrainingApp<A> {
 impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for DrainingApp<A> {
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         if connection::is_http1(self.inner.as_ref(), &session) {
+            let session = match self.rebind {
+                Some((read, write)) => transport::rebind(session, read, write),
+                None => session,
+            };
             let closing = self.closing.subscribe();
             connection::serve_http1(&self.inner, session, shutdown, self.keepalive, closing).await
         } else {

@@ -16,5 +16,6 @@ pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod transport;
 pub mod upgrade;
 pub mod upstream;

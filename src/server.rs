@@ -8,6 +8,7 @@ use crate::reload::{write_pid_file, SignalHandler};
 use crate::runtime::{SharedSnapshot, Snapshot};
 use crate::telemetry::access_log::{AccessLog, Sink};
 use crate::telemetry::admin::AdminApp;
+use crate::transport;
 use crate::upstream::health::HealthChecker;
 use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
@@ -69,6 +70,11 @@ fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, String> 
         .map_err(|e| format!("cannot open access log {}: {e}", cfg.path))
 }
 
+/// A client buffer size (validated at load to be at most 1 MiB).
+fn buffer_size(s: crate::config::ConfSize) -> usize {
+    usize::try_from(s.0).unwrap_or(0)
+}
+
 /// Builds the server and runs until shutdown. Returns only on a startup error.
 pub fn run(opts: RunOptions) -> Result<(), String> {
     let (loaded, snapshot) = load_snapshot(opts.config, None).map_err(|e| e.to_string())?;
@@ -96,15 +102,23 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             options.h2c = true;
             proxy.server_options = Some(options);
         }
-        Service::new(name.to_string(), DrainingApp::new(proxy, drain_delay, keepalive))
+        let app = DrainingApp::new(proxy, drain_delay, keepalive);
+        let app = if transport::rebinds(server_cfg.threads, server_cfg.work_stealing) {
+            app.rebinding(
+                buffer_size(server_cfg.client_read_buffer),
+                buffer_size(server_cfg.client_write_buffer),
+            )
+        } else {
+            app
+        };
+        Service::new(name.to_string(), app)
     };
     let mut main = proxy_service("portico", false);
     let mut h2c = proxy_service("portico-h2c", true);
     let mut has_h2c = false;
-    let size = |s: crate::config::ConfSize| usize::try_from(s.0).unwrap_or(0);
     let buffers = L4BufferSettings::new(
-        size(server_cfg.client_read_buffer),
-        size(server_cfg.client_write_buffer),
+        buffer_size(server_cfg.client_read_buffer),
+        buffer_size(server_cfg.client_write_buffer),
     );
     for l in &listeners {
         match &l.tls {

@@ -21,9 +21,16 @@ fn config_with_grace(up: &Upstream, keepalive: &str, grace: &str) -> String {
 }
 
 /// One route to `addr`, with `server_extra` (indented `server:` lines) added.
+/// Two threads without work stealing unless `server_extra` says otherwise:
+/// each connection is moved to its serving thread's reactor (src/transport.rs).
 fn gateway_config(addr: impl std::fmt::Display, server_extra: &str) -> String {
+    let stealing = if server_extra.contains("work_stealing:") {
+        ""
+    } else {
+        "  work_stealing: false\n"
+    };
     format!(
-        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n{server_extra}  \
+        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n{stealing}{server_extra}  \
          access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
         one_upstream(addr, "", "")
     )
@@ -107,6 +114,8 @@ async fn request_heads_arrive_whole_however_split_or_large() {
     let resp = c.response().await.expect("split response");
     assert_eq!(resp.status, 200);
     assert_eq!(echoed_header(&resp, "x-part"), "whole");
+    // The client's address survives the move to the serving thread.
+    assert_eq!(echoed_header(&resp, "x-forwarded-for"), "127.0.0.1");
 
     // The body after the head, in a separate write.
     c.send(b"POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n")
@@ -219,7 +228,9 @@ async fn idle_connections_close_at_graceful_shutdown() {
 
 /// `server.client_write_buffer` only changes how a response is split into
 /// sends: unbuffered, Pingora's default and a buffer larger than the body
-/// all deliver every response whole, on one kept-alive connection.
+/// all deliver every response whole, on one kept-alive connection, whether
+/// the connection stays on Pingora's stream (work stealing) or is moved to
+/// the serving thread (with or without a read buffer).
 #[tokio::test]
 async fn responses_arrive_whole_whatever_the_client_write_buffer() {
     let up = FnServer::start(|_, path, _| {
@@ -227,8 +238,17 @@ async fn responses_arrive_whole_whatever_the_client_write_buffer() {
         (200, "x".repeat(n))
     })
     .await;
-    for buffer in ["0", "1460", "32KiB"] {
-        let gw = Gateway::start(&gateway_config(up.addr, &format!("  client_write_buffer: {buffer}\n"))).await;
+    let settings = [
+        ("0", "0", "false"),
+        ("1460", "0", "false"),
+        ("32KiB", "64KiB", "false"),
+        ("1460", "0", "true"),
+        ("0", "16KiB", "true"),
+    ];
+    for (buffer, read, stealing) in settings {
+        let extra =
+            format!("  client_write_buffer: {buffer}\n  client_read_buffer: {read}\n  work_stealing: {stealing}\n");
+        let gw = Gateway::start(&gateway_config(up.addr, &extra)).await;
         let mut c = connect(&gw).await;
         for size in [0, 12, 1400, 1461, 16 * 1024, 40 * 1024, 200 * 1024] {
             c.send(format!("GET /{size} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
@@ -239,5 +259,5 @@ async fn responses_arrive_whole_whatever_the_client_write_buffer() {
             assert!(resp.body.iter().all(|b| *b == b'x'), "buffer {buffer}, body {size}");
         }
     }
-    assert_eq!(up.hits(), 21);
+    assert_eq!(up.hits(), 35);
 }

@@ -291,6 +291,7 @@ impl ProxyHttp for Gateway {
         };
         let target = pool.targets[i].clone();
         let mut peer = target.peer.clone();
+        peer.group_key = crate::upstream::peer::thread_group(peer.group_key);
         if let Some(t) = timeouts {
             t.apply(&mut peer);
         }

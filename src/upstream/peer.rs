@@ -81,6 +81,31 @@ pub fn load_ca(path: &Path) -> Result<(Arc<[WrappedX509]>, u64), String> {
     Ok((out.into(), key))
 }
 
+/// `group_key` made specific to this worker thread, when each worker thread
+/// runs its own single-threaded runtime (`work_stealing: false`).
+///
+/// Pingora's upstream connection pool is shared by all threads, but each
+/// connection stays registered with the reactor of the thread that opened it,
+/// and its idle watch runs as a task on the thread that released it. A
+/// connection reused by another thread has its every read event delivered by
+/// the first thread, which wakes the second through its event fd, and its
+/// idle watch must be woken across threads before it is handed over. A pool
+/// key per thread keeps each thread on its own connections, as nginx's
+/// per-worker keepalive cache does. With work stealing (one reactor for all
+/// threads) the key is unchanged.
+pub fn thread_group(group_key: u64) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static SLOT: u64 = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => NEXT.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
+    // Spread the slot over the high bits so it cannot cancel a CA key's low ones.
+    group_key ^ SLOT.with(|s| s.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// The connection template for one target.
 pub fn build_peer(addr: SocketAddr, host: &str, tls: Option<&PeerTls>, timeouts: &Timeouts) -> HttpPeer {
     let mut peer = match tls {
@@ -100,4 +125,36 @@ pub fn build_peer(addr: SocketAddr, host: &str, tls: Option<&PeerTls>, timeouts:
     };
     timeouts.apply(&mut peer);
     peer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thread_group;
+
+    fn on_current_thread_runtime(key: u64) -> (u64, u64) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        rt.block_on(async { (thread_group(key), thread_group(key)) })
+    }
+
+    /// Each single-threaded runtime's thread gets its own pool key, stable on
+    /// that thread; a work-stealing runtime and no runtime keep the key.
+    #[test]
+    fn pool_keys_are_per_thread_only_without_work_stealing() {
+        let a = std::thread::spawn(|| on_current_thread_runtime(7))
+            .join()
+            .expect("thread a");
+        let b = std::thread::spawn(|| on_current_thread_runtime(7))
+            .join()
+            .expect("thread b");
+        assert_eq!(a.0, a.1, "stable on one thread");
+        assert_ne!(a.0, 7);
+        assert_ne!(a.0, b.0, "two threads, two keys");
+        let stealing = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("rt");
+        let on_worker = stealing.block_on(async { tokio::spawn(async { thread_group(7) }).await.expect("task") });
+        assert_eq!(on_worker, 7);
+        assert_eq!(std::thread::spawn(|| thread_group(7)).join().expect("thread"), 7);
+    }
 }

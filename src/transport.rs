@@ -1,0 +1,329 @@
+//! Client connections served on the reactor of the thread that serves them.
+//!
+//! With `work_stealing: false` Pingora runs one single-threaded tokio runtime
+//! per worker thread. Its accept loop runs on one of them and hands each new
+//! connection to a random one, but the socket stays registered with the
+//! accept loop's reactor. Every readiness event of that connection then
+//! arrives on the accepting thread, which has to wake the serving thread
+//! through its event fd: two threads and a wake-up system call for each read.
+//! `strace -c` showed 2.3 such wake-ups per proxied request at two threads
+//! (bench/TUNING.md), and throughput stopped scaling with threads.
+//!
+//! [`rebind`] moves a plain TCP connection to the serving thread's reactor
+//! before its first request: the socket is duplicated and the copy is
+//! registered with the current runtime, then the original is dropped, which
+//! deregisters it from the accepting reactor. [`LocalStream`] carries the
+//! copy with the same read and write buffers Pingora's stream would have had.
+//! TLS connections, Unix sockets and work-stealing runtimes (one reactor for
+//! all threads) are left as they are.
+
+use async_trait::async_trait;
+use pingora_core::protocols::l4::stream::Stream as L4Stream;
+use pingora_core::protocols::raw_connect::ProxyDigest;
+use pingora_core::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest, SocketDigest, TimingDigest};
+use pingora_core::protocols::{Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDType};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A client TCP connection registered with the reactor of the runtime that
+/// created it, buffered like Pingora's own stream.
+#[derive(Debug)]
+pub struct LocalStream {
+    io: Buffered,
+    digest: Option<Arc<SocketDigest>>,
+    established: SystemTime,
+}
+
+/// Whether connections should be moved to the serving thread's reactor: only
+/// with more than one single-threaded runtime. With one thread the accepting
+/// reactor is the serving one; with work stealing there is one reactor.
+pub fn rebinds(threads: usize, work_stealing: bool) -> bool {
+    threads > 1 && !work_stealing
+}
+
+/// `stream` re-registered with the current runtime's reactor, when it is a
+/// plain TCP connection and the current runtime is single-threaded; otherwise
+/// `stream` itself. Nothing is lost either way: it is called before anything
+/// has been read from the connection.
+pub fn rebind(stream: Stream, read_buffer: usize, write_buffer: usize) -> Stream {
+    let single = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    let Some(l4) = stream.as_any().downcast_ref::<L4Stream>() else {
+        return stream;
+    };
+    let Some(peer) = l4
+        .get_socket_digest()
+        .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied())
+    else {
+        return stream; // a Unix socket
+    };
+    if !single {
+        return stream;
+    }
+    // SAFETY: the descriptor belongs to `l4`, which is alive for this borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(l4.as_raw_fd()) };
+    let copy = match fd.try_clone_to_owned() {
+        Ok(copy) => std::net::TcpStream::from(copy),
+        Err(e) => {
+            log::debug!("connection stays on the accepting thread: dup failed: {e}");
+            return stream;
+        }
+    };
+    // The copy shares the original's file status flags, so it is non-blocking already.
+    let tcp = match TcpStream::from_std(copy) {
+        Ok(tcp) => tcp,
+        Err(e) => {
+            log::debug!("connection stays on the accepting thread: register failed: {e}");
+            return stream;
+        }
+    };
+    let established = l4.established_ts;
+    // Dropping the original deregisters it from the accepting reactor and
+    // closes its descriptor; the copy keeps the connection open.
+    drop(stream);
+    let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
+    let _ = digest.peer_addr.set(Some(peer.into()));
+    Box::new(LocalStream {
+        io: Buffered::new(read_buffer, write_buffer, tcp),
+        digest: Some(Arc::new(digest)),
+        established,
+    })
+}
+
+/// The buffers of Pingora's own stream: a write buffer, and a read buffer
+/// only when one is configured (tokio's `BufReader` refuses a zero capacity;
+/// a zero-capacity `BufWriter` writes straight through).
+#[derive(Debug)]
+enum Buffered {
+    Write(BufWriter<TcpStream>),
+    ReadWrite(BufReader<BufWriter<TcpStream>>),
+}
+
+impl Buffered {
+    fn new(read: usize, write: usize, tcp: TcpStream) -> Self {
+        let writer = BufWriter::with_capacity(write, tcp);
+        match read {
+            0 => Buffered::Write(writer),
+            n => Buffered::ReadWrite(BufReader::with_capacity(n, writer)),
+        }
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Buffered::Write(w) => w.get_ref(),
+            Buffered::ReadWrite(r) => r.get_ref().get_ref(),
+        }
+    }
+}
+
+/// Forwards a poll to whichever buffering the stream has.
+macro_rules! forward {
+    ($self:ident, $io:ident => $call:expr) => {
+        match &mut $self.io {
+            Buffered::Write($io) => {
+                let $io = Pin::new($io);
+                $call
+            }
+            Buffered::ReadWrite($io) => {
+                let $io = Pin::new($io);
+                $call
+            }
+        }
+    };
+}
+
+impl AsyncRead for LocalStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        forward!(self, io => io.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for LocalStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        forward!(self, io => io.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        forward!(self, io => io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true // both buffer the slices
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        forward!(self, io => io.poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        forward!(self, io => io.poll_shutdown(cx))
+    }
+}
+
+#[async_trait]
+impl Shutdown for LocalStream {
+    async fn shutdown(&mut self) {
+        if let Err(e) = AsyncWriteExt::shutdown(self).await {
+            log::debug!("failed to shut down a client connection: {e}");
+        }
+    }
+}
+
+impl UniqueID for LocalStream {
+    fn id(&self) -> UniqueIDType {
+        self.io.tcp().as_raw_fd()
+    }
+}
+
+impl Ssl for LocalStream {}
+
+/// HTTP/1 only: nothing peeks at it (Pingora peeks for the h2c preface, and
+/// h2c connections are never rebound).
+#[async_trait]
+impl Peek for LocalStream {}
+
+impl GetTimingDigest for LocalStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        vec![Some(TimingDigest {
+            established_ts: self.established,
+            ..TimingDigest::default()
+        })]
+    }
+}
+
+impl GetProxyDigest for LocalStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        None
+    }
+}
+
+impl GetSocketDigest for LocalStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.digest.clone()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.digest = Some(Arc::new(digest));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+    use tokio::io::AsyncReadExt;
+
+    fn current_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    /// A connection accepted on one runtime and rebound on another is served
+    /// there while the accepting runtime's thread is blocked: its events no
+    /// longer go through the accepting reactor. The client's address and the
+    /// connection's bytes, both ways, are kept.
+    #[test]
+    fn a_rebound_connection_is_served_while_the_accepting_thread_is_blocked() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut client = std::net::TcpStream::connect(addr).expect("connect");
+        let client_addr = client.local_addr().expect("client addr");
+
+        // Runtime A accepts, as Pingora's accept loop does, then its thread blocks.
+        let (to_b, from_a) = mpsc::channel::<Stream>();
+        let (release_a, blocked) = mpsc::channel::<()>();
+        let accepting = std::thread::spawn(move || {
+            current_thread().block_on(async move {
+                listener.set_nonblocking(true).expect("nonblocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let (tcp, peer) = listener.accept().await.expect("accept");
+                let mut l4 = L4Stream::from(tcp);
+                let digest = SocketDigest::from_raw_fd(l4.as_raw_fd());
+                let _ = digest.peer_addr.set(Some(peer.into()));
+                l4.set_socket_digest(digest);
+                to_b.send(Box::new(l4)).expect("hand over");
+                // Blocks the thread: runtime A's reactor is not polled until released.
+                blocked.recv().expect("release");
+            });
+        });
+
+        let stream = from_a.recv().expect("stream");
+        client.write_all(b"ping").expect("client write");
+        let served = current_thread().block_on(async move {
+            let mut s = rebind(stream, 0, 1460);
+            assert!(s.as_any().is::<LocalStream>(), "a plain TCP stream is rebound");
+            let peer = s
+                .get_socket_digest()
+                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+            // tokio tries a new socket's first read without waiting for its
+            // reactor, so "ping" proves little. The read after it finds
+            // nothing, and from then on only a reactor event wakes the reader.
+            let mut got = [0u8; 4];
+            s.read_exact(&mut got).await.expect("read");
+            let mut more = [0u8; 5];
+            tokio::select! {
+                biased;
+                r = s.read(&mut more) => panic!("nothing was sent yet: {r:?}"),
+                _ = std::future::ready(()) => {}
+            }
+            client.write_all(b"again").expect("client write");
+            tokio::time::timeout(std::time::Duration::from_secs(20), s.read_exact(&mut more))
+                .await
+                .expect("a reactor event while the accepting thread is blocked")
+                .expect("read");
+            s.write_all(b"pong").await.expect("write");
+            s.flush().await.expect("flush");
+            let mut reply = [0u8; 4];
+            client.read_exact(&mut reply).expect("client read");
+            (peer, got, more, reply)
+        });
+        assert_eq!(served, (Some(client_addr), *b"ping", *b"again", *b"pong"));
+        release_a.send(()).expect("release");
+        accepting.join().expect("accepting thread");
+    }
+
+    /// A stream that is not plain TCP on a single-threaded runtime comes back as it was.
+    #[test]
+    fn other_streams_are_left_alone() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        a.set_nonblocking(true).expect("nonblocking");
+        current_thread().block_on(async move {
+            let unix = tokio::net::UnixStream::from_std(a).expect("unix");
+            let s = rebind(Box::new(L4Stream::from(unix)), 0, 1460);
+            assert!(s.as_any().is::<L4Stream>(), "a Unix socket stays as it is");
+        });
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let (tcp, peer) = listener.accept().await.expect("accept");
+            let mut l4 = L4Stream::from(tcp);
+            let digest = SocketDigest::from_raw_fd(l4.as_raw_fd());
+            let _ = digest.peer_addr.set(Some(peer.into()));
+            l4.set_socket_digest(digest);
+            let s = rebind(Box::new(l4), 0, 1460);
+            assert!(
+                s.as_any().is::<L4Stream>(),
+                "one reactor for all threads: nothing to move"
+            );
+        });
+        assert!(rebinds(2, false) && !rebinds(1, false) && !rebinds(8, true));
+    }
+}
