@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""A/B runs of Portico builds and settings, side by side with nginx.
+
+    python3 bench/ab.py before=path/to/old/portico after=target/release/portico \\
+        after-steal=target/release/portico@steal
+
+Each variant is NAME=BINARY, with `@steal` for `work_stealing: true`. The
+variants and nginx run in alternation for --rounds rounds against the same
+upstream, pinned as in bench.py (gateway on GATEWAY_CPUS, upstream and wrk on
+CLIENT_CPUS); every response is checked as there. Prints a Markdown table of
+medians with each variant's ratio to nginx. For tuning experiments; the
+benchmark of record is bench.py.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402  (the nginx/portico helpers of the main benchmark)
+
+
+def parse_variant(spec):
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected NAME=BINARY[@steal]")
+    binary, _, mode = rest.partition("@")
+    if mode not in ("", "steal"):
+        raise argparse.ArgumentTypeError(f"{spec!r}: the only mode is @steal")
+    if not os.access(binary, os.X_OK):
+        raise argparse.ArgumentTypeError(f"{binary}: not an executable")
+    return name, os.path.abspath(binary), mode == "steal"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("variants", nargs="+", type=parse_variant, metavar="NAME=BINARY[@steal]")
+    p.add_argument("--kind", choices=["plain", "chain", "chain100"], default=os.environ.get("KIND", "plain"))
+    p.add_argument("--size", choices=list(bench.SIZES), default=os.environ.get("SIZE", "12B"))
+    p.add_argument("--gateway-cpus", default=os.environ.get("GATEWAY_CPUS", "0"))
+    p.add_argument("--client-cpus", default=os.environ.get("CLIENT_CPUS", "1"))
+    p.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "1")))
+    p.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", "3")))
+    p.add_argument("--duration", type=int, default=int(os.environ.get("DURATION", "6")))
+    p.add_argument("--connections", type=int, default=int(os.environ.get("CONNECTIONS", "50")))
+    p.add_argument("--client-threads", type=int, default=int(os.environ.get("CLIENT_THREADS", "1")))
+    p.add_argument("--upstream-workers", type=int, default=int(os.environ.get("UPSTREAM_WORKERS", "1")))
+    args = p.parse_args()
+    args.rate = 0
+    for tool in ("nginx", "wrk", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is required (make bench installs it)")
+
+    work = tempfile.mkdtemp(prefix="portico-ab-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
+    lua = os.path.join(work, "check.lua")
+    with open(lua, "w") as f:
+        f.write(bench.WRK_LUA)
+    body = bench.body_of(bench.SIZES[args.size])
+    url = f"http://127.0.0.1:{bench.GATEWAY_PORT}/{args.size}"
+    names = ["nginx"] + [v[0] for v in args.variants]
+    runs = {name: [] for name in names}
+    upstream = bench.Nginx(work, "upstream", bench.upstream_block(work), args.upstream_workers, args.client_cpus)
+    try:
+        bench.wait_port(bench.UPSTREAM_PORT)
+        for rnd in range(args.rounds):
+            for name, binary, steal in [("nginx", None, False)] + args.variants:
+                if binary is None:
+                    gw = bench.Nginx(work, "proxy", bench.nginx_proxy_block(), args.threads, args.gateway_cpus)
+                else:
+                    os.environ["WORK_STEALING"] = "true" if steal else "false"
+                    gw = bench.Portico(work, binary, args.kind, args.threads, args.gateway_cpus)
+                try:
+                    bench.wait_http_ok(url, headers={"x-api-key": bench.API_KEY})
+                    bench.run_wrk(url, body, 2, args.connections, args.client_cpus, lua, args.client_threads)
+                    r = bench.measure(gw, "wrk", url, body, len(body), args, lua)
+                finally:
+                    gw.stop()
+                runs[name].append(r)
+                print(f"round {rnd + 1} {name:14} {r['rps']:10.0f} rps  p99 {r['p99']:.3f} ms  "
+                      f"cpu/req {r['cpu_us_per_req']:.1f} us  cpu {r['cpu_util'] * 100:.0f}%"
+                      f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}", flush=True)
+    finally:
+        upstream.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    base = statistics.median(r["rps"] for r in runs["nginx"])
+    print(f"\n{args.kind}, {args.size}, {args.threads} thread(s) on CPUs {args.gateway_cpus}, "
+          f"{args.connections} connections, {args.rounds} alternating rounds of {args.duration}s; medians.\n")
+    print("| variant | rps | p99 ms | CPU/req µs | CPU% | rps vs nginx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        rs = runs[name]
+        med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
+        void = " (VOID)" if any(r["bad"] for r in rs) else ""
+        print(f"| {name}{void} | {med('rps'):,.0f} | {med('p99'):.3f} | {med('cpu_us_per_req'):.1f} | "
+              f"{med('cpu_util') * 100:.0f} | {med('rps') / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
