@@ -261,3 +261,40 @@ async fn responses_arrive_whole_whatever_the_client_write_buffer() {
     }
     assert_eq!(up.hits(), 35);
 }
+
+/// Moving a connection to its serving thread duplicates its descriptor for a
+/// moment. Once 100 clients have come and gone (every tenth hanging up before
+/// its response), the gateway holds no more descriptors than before, give or
+/// take a pooled upstream connection per thread.
+#[tokio::test]
+async fn moved_connections_leave_no_descriptor_behind() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&config(&up, "60s")).await;
+    let fds = || std::fs::read_dir(format!("/proc/{}/fd", gw.pid())).map_or(0, |d| d.count());
+    let mut c = connect(&gw).await;
+    c.send(b"GET /warm HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(c.response().await.expect("warm-up").status, 200);
+    drop(c);
+    let before = fds();
+    for i in 0..100 {
+        let mut c = connect(&gw).await;
+        c.send(b"GET /one HTTP/1.1\r\nHost: t\r\n\r\n").await;
+        if i % 10 == 9 {
+            continue; // hangs up without waiting
+        }
+        assert_eq!(c.response().await.expect("first").status, 200, "client {i}");
+        c.send(b"GET /two HTTP/1.1\r\nHost: t\r\n\r\n").await;
+        assert_eq!(c.response().await.expect("second").status, 200, "client {i}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while fds() > before + 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        fds() <= before + 2,
+        "{} descriptors open, {before} before the clients",
+        fds()
+    );
+    // The hung-up clients' requests may or may not have reached the upstream.
+    assert!(up.hits() >= 1 + 90 * 2, "{} upstream hits", up.hits());
+}
