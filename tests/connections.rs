@@ -296,5 +296,9 @@ async fn moved_connections_leave_no_descriptor_behind() {
         fds()
     );
     // The hung-up clients' requests may or may not have reached the upstream.
-    assert!(up.hits() >= 1 + 90 * 2, "{} upstream hits", up.hits());
+    assert!(
+        up.hits() > 90 * 2,
+        "{} upstream hits: the warm-up and two for each client that waited",
+        up.hits()
+    );
 }
