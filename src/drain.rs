@@ -17,6 +17,7 @@
 use crate::{connection, transport};
 use async_trait::async_trait;
 use pingora_core::apps::{HttpServerApp, ServerApp};
+use pingora_core::listeners::L4BufferSettings;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,9 +49,9 @@ pub struct DrainingApp<A> {
     keepalive: Duration,
     /// Turns true when idle keep-alive connections must close.
     closing: watch::Sender<bool>,
-    /// Client read and write buffer sizes, when plain TCP connections are
-    /// moved to the serving thread's reactor ([`transport::rebind`]).
-    rebind: Option<(usize, usize)>,
+    /// The client buffers, when plain TCP connections are moved to the
+    /// serving thread's reactor ([`transport::rebind`]).
+    rebind: Option<L4BufferSettings>,
 }
 
 impl<A> DrainingApp<A> {
@@ -65,9 +66,9 @@ impl<A> DrainingApp<A> {
     }
 
     /// Moves each plain TCP connection to the reactor of the thread that
-    /// serves it, with these client buffer sizes (see [`crate::transport`]).
-    pub fn rebinding(mut self, read_buffer: usize, write_buffer: usize) -> Self {
-        self.rebind = Some((read_buffer, write_buffer));
+    /// serves it, with the listeners' client buffers (see [`crate::transport`]).
+    pub fn rebinding(mut self, buffers: L4BufferSettings) -> Self {
+        self.rebind = Some(buffers);
         self
     }
 }
@@ -77,7 +78,7 @@ impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for Drainin
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         if connection::is_http1(self.inner.as_ref(), &session) {
             let session = match self.rebind {
-                Some((read, write)) => transport::rebind(session, read, write),
+                Some(buffers) => transport::rebind(session, buffers),
                 None => session,
             };
             let closing = self.closing.subscribe();

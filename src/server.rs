@@ -94,6 +94,10 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     // h2c is a property of the service, so plain listeners with h2c get their own.
     let drain_delay = drain_delay(&loaded);
     let keepalive = server_cfg.keepalive_timeout.0;
+    let buffers = L4BufferSettings::new(
+        buffer_size(server_cfg.client_read_buffer),
+        buffer_size(server_cfg.client_write_buffer),
+    );
     let proxy_service = |name: &str, h2c: bool| {
         let mut proxy =
             pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone(), access_log.clone()));
@@ -104,10 +108,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         }
         let app = DrainingApp::new(proxy, drain_delay, keepalive);
         let app = if transport::rebinds(server_cfg.threads, server_cfg.work_stealing) {
-            app.rebinding(
-                buffer_size(server_cfg.client_read_buffer),
-                buffer_size(server_cfg.client_write_buffer),
-            )
+            app.rebinding(buffers)
         } else {
             app
         };
@@ -116,10 +117,6 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let mut main = proxy_service("portico", false);
     let mut h2c = proxy_service("portico-h2c", true);
     let mut has_h2c = false;
-    let buffers = L4BufferSettings::new(
-        buffer_size(server_cfg.client_read_buffer),
-        buffer_size(server_cfg.client_write_buffer),
-    );
     for l in &listeners {
         match &l.tls {
             Some(resolver) => {

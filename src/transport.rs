@@ -18,6 +18,7 @@
 //! all threads) are left as they are.
 
 use async_trait::async_trait;
+use pingora_core::listeners::L4BufferSettings;
 use pingora_core::protocols::l4::stream::Stream as L4Stream;
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest, SocketDigest, TimingDigest};
@@ -50,7 +51,7 @@ pub fn rebinds(threads: usize, work_stealing: bool) -> bool {
 /// plain TCP connection and the current runtime is single-threaded; otherwise
 /// `stream` itself. Nothing is lost either way: it is called before anything
 /// has been read from the connection.
-pub fn rebind(stream: Stream, read_buffer: usize, write_buffer: usize) -> Stream {
+pub fn rebind(stream: Stream, buffers: L4BufferSettings) -> Stream {
     let single = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
     let Some(l4) = stream.as_any().downcast_ref::<L4Stream>() else {
@@ -89,7 +90,7 @@ pub fn rebind(stream: Stream, read_buffer: usize, write_buffer: usize) -> Stream
     let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
     let _ = digest.peer_addr.set(Some(peer.into()));
     Box::new(LocalStream {
-        io: Buffered::new(read_buffer, write_buffer, tcp),
+        io: Buffered::new(buffers.read_capacity(), buffers.write_capacity(), tcp),
         digest: Some(Arc::new(digest)),
         established,
     })
@@ -262,7 +263,7 @@ mod tests {
         let stream = from_a.recv().expect("stream");
         client.write_all(b"ping").expect("client write");
         let served = current_thread().block_on(async move {
-            let mut s = rebind(stream, 0, 1460);
+            let mut s = rebind(stream, L4BufferSettings::new(0, 1460));
             assert!(s.as_any().is::<LocalStream>(), "a plain TCP stream is rebound");
             let peer = s
                 .get_socket_digest()
@@ -301,7 +302,7 @@ mod tests {
         a.set_nonblocking(true).expect("nonblocking");
         current_thread().block_on(async move {
             let unix = tokio::net::UnixStream::from_std(a).expect("unix");
-            let s = rebind(Box::new(L4Stream::from(unix)), 0, 1460);
+            let s = rebind(Box::new(L4Stream::from(unix)), L4BufferSettings::new(0, 1460));
             assert!(s.as_any().is::<L4Stream>(), "a Unix socket stays as it is");
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -318,7 +319,7 @@ mod tests {
             let digest = SocketDigest::from_raw_fd(l4.as_raw_fd());
             let _ = digest.peer_addr.set(Some(peer.into()));
             l4.set_socket_digest(digest);
-            let s = rebind(Box::new(l4), 0, 1460);
+            let s = rebind(Box::new(l4), L4BufferSettings::new(0, 1460));
             assert!(
                 s.as_any().is::<L4Stream>(),
                 "one reactor for all threads: nothing to move"
