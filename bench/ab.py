@@ -10,6 +10,9 @@ upstream, pinned as in bench.py (gateway on GATEWAY_CPUS, upstream and wrk on
 CLIENT_CPUS); every response is checked as there. Prints a Markdown table of
 medians with each variant's ratio to nginx. For tuning experiments; the
 benchmark of record is bench.py.
+
+With RATE (or --rate) each round also offers that many rps with oha and
+reports latency at that fixed load.
 """
 
 import argparse
@@ -48,9 +51,10 @@ def main():
     p.add_argument("--connections", type=int, default=int(os.environ.get("CONNECTIONS", "50")))
     p.add_argument("--client-threads", type=int, default=int(os.environ.get("CLIENT_THREADS", "1")))
     p.add_argument("--upstream-workers", type=int, default=int(os.environ.get("UPSTREAM_WORKERS", "1")))
+    p.add_argument("--rate", type=int, default=int(os.environ.get("RATE", "0")),
+                   help="also offer this many rps with oha in each round, for latency at a fixed load (0: off)")
     args = p.parse_args()
-    args.rate = 0
-    for tool in ("nginx", "wrk", "taskset"):
+    for tool in ("nginx", "wrk", "taskset") + (("oha",) if args.rate else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is required (make bench installs it)")
 
@@ -63,6 +67,7 @@ def main():
     url = f"http://127.0.0.1:{bench.GATEWAY_PORT}/{args.size}"
     names = ["nginx"] + [v[0] for v in args.variants]
     runs = {name: [] for name in names}
+    fixed = {name: [] for name in names}
     upstream = bench.Nginx(work, "upstream", bench.upstream_block(work), args.upstream_workers, args.client_cpus)
     try:
         bench.wait_port(bench.UPSTREAM_PORT)
@@ -77,6 +82,12 @@ def main():
                     bench.wait_http_ok(url, headers={"x-api-key": bench.API_KEY})
                     bench.run_wrk(url, body, 2, args.connections, args.client_cpus, lua, args.client_threads)
                     r = bench.measure(gw, "wrk", url, body, len(body), args, lua)
+                    if args.rate:
+                        f = bench.measure(gw, "fixed", url, body, len(body), args, lua)
+                        fixed[name].append(f)
+                        print(f"round {rnd + 1} {name:14} {args.rate} rps offered: {f['rps']:.0f} rps  "
+                              f"p50 {f['p50']:.3f} ms  p99 {f['p99']:.3f} ms  cpu {f['cpu_util'] * 100:.0f}%"
+                              f"{'  VOID: ' + str(f['bad']) + ' bad responses' if f['bad'] else ''}", flush=True)
                 finally:
                     gw.stop()
                 runs[name].append(r)
@@ -90,15 +101,25 @@ def main():
     base = statistics.median(r["rps"] for r in runs["nginx"])
     print(f"\n{args.kind}, {args.size}, {args.threads} thread(s) on CPUs {args.gateway_cpus}, "
           f"{args.connections} connections, {args.rounds} alternating rounds of {args.duration}s; medians.\n")
-    print("| variant | rps | p99 ms | CPU/req µs | CPU% | rps vs nginx |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print_table(names, runs, ["rps", "p99 ms", "CPU/req µs", "CPU%", "rps vs nginx"],
+                lambda med: [f"{med('rps'):,.0f}", f"{med('p99'):.3f}", f"{med('cpu_us_per_req'):.1f}",
+                             f"{med('cpu_util') * 100:.0f}", f"{med('rps') / base:.2f}x"])
+    if args.rate:
+        print(f"\nLatency at a fixed {args.rate:,} rps (oha, latency corrected for coordinated omission); medians.\n")
+        print_table(names, fixed, ["p50 ms", "p99 ms", "CPU%"],
+                    lambda med: [f"{med('p50'):.3f}", f"{med('p99'):.3f}", f"{med('cpu_util') * 100:.0f}"])
+
+
+def print_table(names, runs, columns, cells):
+    """A Markdown table with one row per variant: cells(med) gives its columns
+    from med(key), the median of that key over its runs."""
+    print("| variant | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for name in names:
         rs = runs[name]
         med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
         void = " (VOID)" if any(r["bad"] for r in rs) else ""
-        print(f"| {name}{void} | {med('rps'):,.0f} | {med('p99'):.3f} | {med('cpu_us_per_req'):.1f} | "
-              f"{med('cpu_util') * 100:.0f} | {med('rps') / base:.2f}x |")
-
+        print(f"| {name}{void} | " + " | ".join(cells(med)) + " |")
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@
 //! closes the keep-alive connections that wait for a request, both those in
 //! Portico's idle wait ([`crate::connection`]) and those in Pingora's.
 
+use crate::workers::Workers;
 use crate::{connection, transport};
 use async_trait::async_trait;
 use pingora_core::apps::{HttpServerApp, ServerApp};
@@ -49,9 +50,9 @@ pub struct DrainingApp<A> {
     keepalive: Duration,
     /// Turns true when idle keep-alive connections must close.
     closing: watch::Sender<bool>,
-    /// The client buffers, when plain TCP connections are moved to the
-    /// serving thread's reactor ([`transport::rebind`]).
-    rebind: Option<L4BufferSettings>,
+    /// Portico's serving threads and the client buffers, when plain HTTP/1
+    /// connections are served there ([`crate::workers`]).
+    workers: Option<(Arc<Workers>, L4BufferSettings)>,
 }
 
 impl<A> DrainingApp<A> {
@@ -61,14 +62,14 @@ impl<A> DrainingApp<A> {
             delay,
             keepalive,
             closing: watch::Sender::new(false),
-            rebind: None,
+            workers: None,
         }
     }
 
-    /// Moves each plain TCP connection to the reactor of the thread that
-    /// serves it, with the listeners' client buffers (see [`crate::transport`]).
-    pub fn rebinding(mut self, buffers: L4BufferSettings) -> Self {
-        self.rebind = Some(buffers);
+    /// Serves each plain HTTP/1 connection on the least-loaded of `workers`,
+    /// with the listeners' client buffers (see [`crate::workers`]).
+    pub fn serving_on(mut self, workers: Arc<Workers>, buffers: L4BufferSettings) -> Self {
+        self.workers = Some((workers, buffers));
         self
     }
 }
@@ -77,8 +78,20 @@ impl<A> DrainingApp<A> {
 impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for DrainingApp<A> {
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         if connection::is_http1(self.inner.as_ref(), &session) {
-            let session = match self.rebind {
-                Some(buffers) => transport::rebind(session, buffers),
+            let session = match &self.workers {
+                Some((workers, buffers)) => match transport::detach(session) {
+                    Ok(moving) => {
+                        let (app, buffers, keepalive) = (self.clone(), *buffers, self.keepalive);
+                        let (shutdown, closing) = (shutdown.clone(), self.closing.subscribe());
+                        workers.serve(async move {
+                            if let Some(stream) = moving.attach(buffers) {
+                                connection::serve_http1(&app.inner, stream, &shutdown, keepalive, closing).await;
+                            }
+                        });
+                        return None;
+                    }
+                    Err(session) => session,
+                },
                 None => session,
             };
             let closing = self.closing.subscribe();

@@ -19,3 +19,4 @@ pub mod tls;
 pub mod transport;
 pub mod upgrade;
 pub mod upstream;
+pub mod workers;

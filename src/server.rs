@@ -8,8 +8,9 @@ use crate::reload::{write_pid_file, SignalHandler};
 use crate::runtime::{SharedSnapshot, Snapshot};
 use crate::telemetry::access_log::{AccessLog, Sink};
 use crate::telemetry::admin::AdminApp;
-use crate::transport;
+use crate::telemetry::metrics::register_worker_connections;
 use crate::upstream::health::HealthChecker;
+use crate::workers::Workers;
 use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::tls::TlsSettings;
@@ -98,6 +99,19 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         buffer_size(server_cfg.client_read_buffer),
         buffer_size(server_cfg.client_write_buffer),
     );
+    // Without work stealing, plain HTTP/1 connections are served on Portico's
+    // own threads (see crate::workers), even with one: an idle connection then
+    // holds 6 KiB instead of 16 (bench/TUNING.md, change 11).
+    let workers = if !server_cfg.work_stealing {
+        let workers =
+            Workers::start(server_cfg.threads, "portico-worker").map_err(|e| format!("worker threads: {e}"))?;
+        if let Err(e) = register_worker_connections(workers.clone()) {
+            log::warn!("portico_worker_connections not exposed: {e}");
+        }
+        Some(workers)
+    } else {
+        None
+    };
     let proxy_service = |name: &str, h2c: bool| {
         let mut proxy =
             pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone(), access_log.clone()));
@@ -107,10 +121,9 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
             proxy.server_options = Some(options);
         }
         let app = DrainingApp::new(proxy, drain_delay, keepalive);
-        let app = if transport::rebinds(server_cfg.threads, server_cfg.work_stealing) {
-            app.rebinding(buffers)
-        } else {
-            app
+        let app = match &workers {
+            Some(w) => app.serving_on(w.clone(), buffers),
+            None => app,
         };
         Service::new(name.to_string(), app)
     };

@@ -9,13 +9,14 @@
 //! `strace -c` showed 2.3 such wake-ups per proxied request at two threads
 //! (bench/TUNING.md), and throughput stopped scaling with threads.
 //!
-//! [`rebind`] moves a plain TCP connection to the serving thread's reactor
-//! before its first request: the socket is duplicated and the copy is
-//! registered with the current runtime, then the original is dropped, which
-//! deregisters it from the accepting reactor. [`LocalStream`] carries the
-//! copy with the same read and write buffers Pingora's stream would have had.
-//! TLS connections, Unix sockets and work-stealing runtimes (one reactor for
-//! all threads) are left as they are.
+//! [`detach`] takes a plain TCP connection out of the accepting runtime and
+//! [`Detached::attach`] registers it with the runtime of the thread that
+//! will serve it (one of Portico's own, [`crate::workers`]), before its
+//! first request: the socket is duplicated, the original dropped (which
+//! deregisters it from the accepting reactor) and the copy registered anew.
+//! [`LocalStream`] carries it with the same read and write buffers Pingora's
+//! stream would have had. TLS connections and Unix sockets are left as they
+//! are.
 
 use async_trait::async_trait;
 use pingora_core::listeners::L4BufferSettings;
@@ -40,60 +41,69 @@ pub struct LocalStream {
     established: SystemTime,
 }
 
-/// Whether connections should be moved to the serving thread's reactor: only
-/// with more than one single-threaded runtime. With one thread the accepting
-/// reactor is the serving one; with work stealing there is one reactor.
-pub fn rebinds(threads: usize, work_stealing: bool) -> bool {
-    threads > 1 && !work_stealing
+/// A plain TCP client connection taken out of the runtime that accepted it,
+/// ready to be registered with another one ([`Detached::attach`]).
+#[derive(Debug)]
+pub struct Detached {
+    tcp: std::net::TcpStream,
+    peer: std::net::SocketAddr,
+    established: SystemTime,
 }
 
-/// `stream` re-registered with the current runtime's reactor, when it is a
-/// plain TCP connection and the current runtime is single-threaded; otherwise
-/// `stream` itself. Nothing is lost either way: it is called before anything
-/// has been read from the connection.
-pub fn rebind(stream: Stream, buffers: L4BufferSettings) -> Stream {
-    let single = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+/// Takes a plain TCP connection out of the accepting runtime: its socket is
+/// duplicated and the original stream dropped, which deregisters it from
+/// that runtime's reactor and closes the original descriptor; the copy keeps
+/// the connection open. Anything else (a Unix socket, TLS) comes back as it
+/// was, as does a connection whose descriptor cannot be duplicated. Nothing
+/// is lost either way: it is called before anything has been read.
+pub fn detach(stream: Stream) -> Result<Detached, Stream> {
     let Some(l4) = stream.as_any().downcast_ref::<L4Stream>() else {
-        return stream;
+        return Err(stream);
     };
     let Some(peer) = l4
         .get_socket_digest()
         .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied())
     else {
-        return stream; // a Unix socket
+        return Err(stream); // a Unix socket
     };
-    if !single {
-        return stream;
-    }
     // SAFETY: the descriptor belongs to `l4`, which is alive for this borrow.
     let fd = unsafe { BorrowedFd::borrow_raw(l4.as_raw_fd()) };
-    let copy = match fd.try_clone_to_owned() {
+    let tcp = match fd.try_clone_to_owned() {
         Ok(copy) => std::net::TcpStream::from(copy),
         Err(e) => {
             log::debug!("connection stays on the accepting thread: dup failed: {e}");
-            return stream;
-        }
-    };
-    // The copy shares the original's file status flags, so it is non-blocking already.
-    let tcp = match TcpStream::from_std(copy) {
-        Ok(tcp) => tcp,
-        Err(e) => {
-            log::debug!("connection stays on the accepting thread: register failed: {e}");
-            return stream;
+            return Err(stream);
         }
     };
     let established = l4.established_ts;
-    // Dropping the original deregisters it from the accepting reactor and
-    // closes its descriptor; the copy keeps the connection open.
     drop(stream);
-    let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
-    let _ = digest.peer_addr.set(Some(peer.into()));
-    Box::new(LocalStream {
-        io: Buffered::new(buffers.read_capacity(), buffers.write_capacity(), tcp),
-        digest: Some(Arc::new(digest)),
-        established,
-    })
+    Ok(Detached { tcp, peer, established })
+}
+
+impl Detached {
+    /// The connection registered with the current runtime's reactor, with
+    /// Pingora's client buffers. `None` (the connection closes) only when the
+    /// reactor refuses the socket.
+    pub fn attach(self, buffers: L4BufferSettings) -> Option<Stream> {
+        // The copy shares the original's file status flags: it is non-blocking already.
+        let tcp = match TcpStream::from_std(self.tcp) {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                log::warn!(
+                    "client connection from {} closed: the reactor refused it: {e}",
+                    self.peer
+                );
+                return None;
+            }
+        };
+        let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
+        let _ = digest.peer_addr.set(Some(self.peer.into()));
+        Some(Box::new(LocalStream {
+            io: Buffered::new(buffers.read_capacity(), buffers.write_capacity(), tcp),
+            digest: Some(Arc::new(digest)),
+            established: self.established,
+        }))
+    }
 }
 
 /// The buffers of Pingora's own stream: a write buffer, and a read buffer
@@ -188,7 +198,7 @@ impl UniqueID for LocalStream {
 impl Ssl for LocalStream {}
 
 /// HTTP/1 only: nothing peeks at it (Pingora peeks for the h2c preface, and
-/// h2c connections are never rebound).
+/// h2c connections are never moved).
 #[async_trait]
 impl Peek for LocalStream {}
 
@@ -231,12 +241,12 @@ mod tests {
             .expect("runtime")
     }
 
-    /// A connection accepted on one runtime and rebound on another is served
+    /// A connection accepted on one runtime and attached to another is served
     /// there while the accepting runtime's thread is blocked: its events no
     /// longer go through the accepting reactor. The client's address and the
     /// connection's bytes, both ways, are kept.
     #[test]
-    fn a_rebound_connection_is_served_while_the_accepting_thread_is_blocked() {
+    fn a_moved_connection_is_served_while_the_accepting_thread_is_blocked() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut client = std::net::TcpStream::connect(addr).expect("connect");
@@ -262,9 +272,10 @@ mod tests {
 
         let stream = from_a.recv().expect("stream");
         client.write_all(b"ping").expect("client write");
+        let detached = detach(stream).expect("a plain TCP stream is detached");
         let served = current_thread().block_on(async move {
-            let mut s = rebind(stream, L4BufferSettings::new(0, 1460));
-            assert!(s.as_any().is::<LocalStream>(), "a plain TCP stream is rebound");
+            let mut s = detached.attach(L4BufferSettings::new(0, 1460)).expect("attached");
+            assert!(s.as_any().is::<LocalStream>());
             let peer = s
                 .get_socket_digest()
                 .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
@@ -295,36 +306,15 @@ mod tests {
         accepting.join().expect("accepting thread");
     }
 
-    /// A stream that is not plain TCP on a single-threaded runtime comes back as it was.
+    /// A Unix socket is not detached: it comes back as it was.
     #[test]
     fn other_streams_are_left_alone() {
         let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
         a.set_nonblocking(true).expect("nonblocking");
         current_thread().block_on(async move {
             let unix = tokio::net::UnixStream::from_std(a).expect("unix");
-            let s = rebind(Box::new(L4Stream::from(unix)), L4BufferSettings::new(0, 1460));
-            assert!(s.as_any().is::<L4Stream>(), "a Unix socket stays as it is");
+            let s = detach(Box::new(L4Stream::from(unix))).expect_err("a Unix socket stays as it is");
+            assert!(s.as_any().is::<L4Stream>());
         });
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("rt");
-        rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let addr = listener.local_addr().expect("addr");
-            let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let (tcp, peer) = listener.accept().await.expect("accept");
-            let mut l4 = L4Stream::from(tcp);
-            let digest = SocketDigest::from_raw_fd(l4.as_raw_fd());
-            let _ = digest.peer_addr.set(Some(peer.into()));
-            l4.set_socket_digest(digest);
-            let s = rebind(Box::new(l4), L4BufferSettings::new(0, 1460));
-            assert!(
-                s.as_any().is::<L4Stream>(),
-                "one reactor for all threads: nothing to move"
-            );
-        });
-        assert!(rebinds(2, false) && !rebinds(1, false) && !rebinds(8, true));
     }
 }

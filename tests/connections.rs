@@ -302,3 +302,61 @@ async fn moved_connections_leave_no_descriptor_behind() {
         up.hits()
     );
 }
+
+/// Each plain HTTP/1 connection is served on the thread with the fewest open
+/// ones (src/workers.rs): six keep-alive connections on three threads are two
+/// on each, as `portico_worker_connections` shows; a new one fills the place
+/// of one that closed; none are left once they close.
+#[tokio::test]
+async fn connections_spread_evenly_over_the_serving_threads() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&format!(
+        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 3\n  admin: 127.0.0.1:${{ADMIN}}\n  \
+         access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
+        one_upstream(up.addr, "", "")
+    ))
+    .await;
+    let none = vec![Some(0.0); 3];
+    // The start-up probe's connection ends first.
+    wait_until("no connection open", Duration::from_secs(20), || async {
+        worker_connections(&gw, 3).await == none
+    })
+    .await;
+
+    let mut conns = Vec::new();
+    for i in 0..6 {
+        let mut c = connect(&gw).await;
+        c.send(format!("GET /{i} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).await;
+        assert_eq!(c.response().await.expect("response").status, 200);
+        conns.push(c);
+    }
+    assert_eq!(worker_connections(&gw, 3).await, vec![Some(2.0); 3]);
+    // One closes; the next connection takes its place, wherever that was.
+    drop(conns.remove(1));
+    wait_until("one connection to close", Duration::from_secs(20), || async {
+        worker_connections(&gw, 3).await.iter().flatten().sum::<f64>() == 5.0
+    })
+    .await;
+    let mut c = connect(&gw).await;
+    c.send(b"GET /again HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    assert_eq!(c.response().await.expect("response").status, 200);
+    conns.push(c);
+    assert_eq!(worker_connections(&gw, 3).await, vec![Some(2.0); 3]);
+    drop(conns);
+    wait_until("the connections to close", Duration::from_secs(20), || async {
+        worker_connections(&gw, 3).await == none
+    })
+    .await;
+}
+
+/// `portico_worker_connections` of serving threads 0 to n - 1.
+async fn worker_connections(gw: &Gateway, n: usize) -> Vec<Option<f64>> {
+    let mut counts = Vec::new();
+    for i in 0..n {
+        counts.push(
+            gw.metric(&format!("portico_worker_connections{{worker=\"{i}\"}}"))
+                .await,
+        );
+    }
+    counts
+}

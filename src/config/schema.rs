@@ -39,8 +39,12 @@ pub struct ServerConfig {
     /// Worker threads per listening service.
     #[serde(default = "default_threads")]
     pub threads: usize,
-    /// Let idle worker threads steal tasks from busy ones.
-    #[serde(default = "default_true")]
+    /// Let idle worker threads steal tasks from busy ones (one tokio runtime
+    /// for all threads). Off by default: each thread runs its own event loop,
+    /// like nginx's workers, and each plain HTTP/1 connection goes to the
+    /// thread with the fewest open ones (`crate::workers`). Measured faster
+    /// and smaller at 1, 2 and 8 threads (bench/TUNING.md, change 11).
+    #[serde(default)]
     pub work_stealing: bool,
     /// Idle upstream connections kept for reuse, across all upstreams.
     #[serde(default = "default_keepalive_pool")]
@@ -105,7 +109,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listeners: default_listeners(),
             threads: default_threads(),
-            work_stealing: true,
+            work_stealing: false,
             upstream_keepalive_pool_size: default_keepalive_pool(),
             grace_period: default_grace(),
             graceful_shutdown_timeout: default_grace(),

@@ -3,11 +3,15 @@
 //! are always bounded: route and upstream names from the config, a fixed set
 //! of methods, numeric statuses, never raw paths or client ids.
 
+use crate::workers::Workers;
 use once_cell::sync::{Lazy, OnceCell};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
+use std::sync::Arc;
 
 pub struct Metrics {
     pub registry: Registry,
@@ -191,6 +195,43 @@ impl std::fmt::Debug for RouteMetrics {
 
 /// Series for requests that matched no route (`route="(none)"`).
 pub static UNROUTED: Lazy<RouteMetrics> = Lazy::new(|| RouteMetrics::new("(none)"));
+
+/// `portico_worker_connections{worker}`: the plain HTTP/1 client connections
+/// open on each of Portico's serving threads ([`crate::workers`]), read when
+/// scraped, so serving a connection costs nothing extra.
+struct WorkerConnections {
+    workers: Arc<Workers>,
+    gauge: IntGaugeVec,
+}
+
+impl Collector for WorkerConnections {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        for (i, open) in self.workers.open_connections().into_iter().enumerate() {
+            self.gauge
+                .with_label_values(&[i.to_string().as_str()])
+                .set(i64::try_from(open).unwrap_or(i64::MAX));
+        }
+        self.gauge.collect()
+    }
+}
+
+/// Exposes the open connections of `workers`, once per process.
+pub fn register_worker_connections(workers: Arc<Workers>) -> Result<(), prometheus::Error> {
+    let gauge = IntGaugeVec::new(
+        Opts::new(
+            "worker_connections",
+            "Plain HTTP/1 client connections open on each serving thread.",
+        ),
+        &["worker"],
+    )?;
+    METRICS
+        .registry
+        .register(Box::new(WorkerConnections { workers, gauge }))
+}
 
 /// The text exposition of every family.
 pub fn render() -> String {
