@@ -77,16 +77,6 @@ impl Workers {
         }))
     }
 
-    /// How many threads there are.
-    pub fn len(&self) -> usize {
-        self.threads.len()
-    }
-
-    /// Always false: a set has at least one thread.
-    pub fn is_empty(&self) -> bool {
-        self.threads.is_empty()
-    }
-
     /// How many connections each thread serves now.
     pub fn open_connections(&self) -> Vec<usize> {
         self.threads.iter().map(|w| w.open.load(Ordering::Relaxed)).collect()
