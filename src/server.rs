@@ -15,6 +15,7 @@ use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
+use pingora_core::protocols::l4::stream::DEFAULT_L4_WRITE_BUFFER_SIZE;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
@@ -72,6 +73,10 @@ fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, String> 
 }
 
 /// A client buffer size (validated at load to be at most 1 MiB).
+/// The default write buffer of connections served on Portico's threads: a
+/// 16 KiB body and its head.
+const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
+
 fn buffer_size(s: crate::config::ConfSize) -> usize {
     usize::try_from(s.0).unwrap_or(0)
 }
@@ -95,10 +100,13 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     // h2c is a property of the service, so plain listeners with h2c get their own.
     let drain_delay = drain_delay(&loaded);
     let keepalive = server_cfg.keepalive_timeout.0;
-    let buffers = L4BufferSettings::new(
-        buffer_size(server_cfg.client_read_buffer),
-        buffer_size(server_cfg.client_write_buffer),
-    );
+    // Pingora's streams hold their write buffer while open; Portico's threads
+    // hold it only while writing, so their default fits a 16 KiB body and its
+    // head in one send (bench/TUNING.md, change 12).
+    let read_buffer = buffer_size(server_cfg.client_read_buffer);
+    let write_buffer = |default: usize| server_cfg.client_write_buffer.map_or(default, buffer_size);
+    let buffers = L4BufferSettings::new(read_buffer, write_buffer(DEFAULT_L4_WRITE_BUFFER_SIZE));
+    let worker_buffers = L4BufferSettings::new(read_buffer, write_buffer(WORKER_WRITE_BUFFER));
     // Without work stealing, plain HTTP/1 connections are served on Portico's
     // own threads (see crate::workers), even with one: an idle connection then
     // holds 6 KiB instead of 16 (bench/TUNING.md, change 11).
@@ -122,7 +130,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
         }
         let app = DrainingApp::new(proxy, drain_delay, keepalive);
         let app = match &workers {
-            Some(w) => app.serving_on(w.clone(), buffers),
+            Some(w) => app.serving_on(w.clone(), worker_buffers),
             None => app,
         };
         Service::new(name.to_string(), app)

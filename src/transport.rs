@@ -14,8 +14,9 @@
 //! will serve it (one of Portico's own, [`crate::workers`]), before its
 //! first request: the socket is duplicated, the original dropped (which
 //! deregisters it from the accepting reactor) and the copy registered anew.
-//! [`LocalStream`] carries it with the same read and write buffers Pingora's
-//! stream would have had. TLS connections and Unix sockets are left as they
+//! [`LocalStream`] carries it with the same read and write buffer sizes as
+//! Pingora's stream, but holds the write buffer only while a response is
+//! being written. TLS connections and Unix sockets are left as they
 //! are.
 
 use async_trait::async_trait;
@@ -37,6 +38,8 @@ use tokio::net::TcpStream;
 #[derive(Debug)]
 pub struct LocalStream {
     io: Buffered,
+    /// The socket's descriptor, Pingora's id for a stream.
+    fd: std::os::fd::RawFd,
     digest: Option<Arc<SocketDigest>>,
     established: SystemTime,
 }
@@ -99,6 +102,7 @@ impl Detached {
         let digest = SocketDigest::from_raw_fd(tcp.as_raw_fd());
         let _ = digest.peer_addr.set(Some(self.peer.into()));
         Some(Box::new(LocalStream {
+            fd: tcp.as_raw_fd(),
             io: Buffered::new(buffers.read_capacity(), buffers.write_capacity(), tcp),
             digest: Some(Arc::new(digest)),
             established: self.established,
@@ -111,23 +115,119 @@ impl Detached {
 /// a zero-capacity `BufWriter` writes straight through).
 #[derive(Debug)]
 enum Buffered {
-    Write(BufWriter<TcpStream>),
-    ReadWrite(BufReader<BufWriter<TcpStream>>),
+    Write(Writer),
+    ReadWrite(BufReader<Writer>),
 }
 
 impl Buffered {
     fn new(read: usize, write: usize, tcp: TcpStream) -> Self {
-        let writer = BufWriter::with_capacity(write, tcp);
+        let writer = Writer {
+            capacity: write,
+            state: WriterState::Idle(tcp),
+        };
         match read {
             0 => Buffered::Write(writer),
             n => Buffered::ReadWrite(BufReader::with_capacity(n, writer)),
         }
     }
+}
 
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Buffered::Write(w) => w.get_ref(),
-            Buffered::ReadWrite(r) => r.get_ref().get_ref(),
+/// Pingora's write buffer, held only while a response is being written: the
+/// first write after a flush allocates it (tokio's `BufWriter`), and the
+/// flush that empties it frees it. Between requests a keep-alive connection
+/// holds no write buffer; Pingora's own stream keeps one for the
+/// connection's whole life.
+#[derive(Debug)]
+struct Writer {
+    capacity: usize,
+    state: WriterState,
+}
+
+#[derive(Debug)]
+enum WriterState {
+    Idle(TcpStream),
+    Busy(BufWriter<TcpStream>),
+    /// Only between taking one state apart and building the next.
+    Moving,
+}
+
+impl Writer {
+    fn busy(&mut self) -> std::io::Result<&mut BufWriter<TcpStream>> {
+        if let WriterState::Idle(_) = self.state {
+            if let WriterState::Idle(tcp) = std::mem::replace(&mut self.state, WriterState::Moving) {
+                self.state = WriterState::Busy(BufWriter::with_capacity(self.capacity, tcp));
+            }
+        }
+        match &mut self.state {
+            WriterState::Busy(w) => Ok(w),
+            _ => Err(moving()),
+        }
+    }
+
+    /// Frees the buffer once a flush has emptied it.
+    fn settle(&mut self) {
+        if matches!(&self.state, WriterState::Busy(w) if w.buffer().is_empty()) {
+            if let WriterState::Busy(w) = std::mem::replace(&mut self.state, WriterState::Moving) {
+                self.state = WriterState::Idle(w.into_inner());
+            }
+        }
+    }
+}
+
+fn moving() -> std::io::Error {
+    std::io::Error::other("client connection in an inconsistent state")
+}
+
+impl AsyncRead for Writer {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.state {
+            WriterState::Idle(tcp) => Pin::new(tcp).poll_read(cx, buf),
+            WriterState::Busy(w) => Pin::new(w).poll_read(cx, buf),
+            WriterState::Moving => Poll::Ready(Err(moving())),
+        }
+    }
+}
+
+impl AsyncWrite for Writer {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.busy() {
+            Ok(w) => Pin::new(w).poll_write(cx, buf),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.busy() {
+            Ok(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true // the buffer takes the slices
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let flushed = match &mut self.state {
+            WriterState::Idle(tcp) => Pin::new(tcp).poll_flush(cx),
+            WriterState::Busy(w) => Pin::new(w).poll_flush(cx),
+            WriterState::Moving => Poll::Ready(Err(moving())),
+        };
+        if let Poll::Ready(Ok(())) = flushed {
+            self.settle();
+        }
+        flushed
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match &mut self.state {
+            WriterState::Idle(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            WriterState::Busy(w) => Pin::new(w).poll_shutdown(cx),
+            WriterState::Moving => Poll::Ready(Err(moving())),
         }
     }
 }
@@ -191,7 +291,7 @@ impl Shutdown for LocalStream {
 
 impl UniqueID for LocalStream {
     fn id(&self) -> UniqueIDType {
-        self.io.tcp().as_raw_fd()
+        self.fd
     }
 }
 
@@ -304,6 +404,38 @@ mod tests {
         assert_eq!(served, (Some(client_addr), *b"ping", *b"again", *b"pong"));
         release_a.send(()).expect("release");
         accepting.join().expect("accepting thread");
+    }
+
+    /// The write buffer exists only while a response is written: a write
+    /// creates it, the flush that empties it frees it, and the bytes arrive
+    /// whole and in order, a write larger than the buffer included.
+    #[test]
+    fn the_write_buffer_is_held_only_until_flushed() {
+        current_thread().block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let mut client = TcpStream::connect(listener.local_addr().expect("addr"))
+                .await
+                .expect("connect");
+            let (server, _) = listener.accept().await.expect("accept");
+            let mut w = Writer {
+                capacity: 1460,
+                state: WriterState::Idle(server),
+            };
+            let idle = |w: &Writer| matches!(w.state, WriterState::Idle(_));
+            w.write_all(b"head").await.expect("write");
+            assert!(!idle(&w), "a write takes a buffer");
+            w.write_all(&[7u8; 5000]).await.expect("write");
+            w.flush().await.expect("flush");
+            assert!(idle(&w), "the flush frees it");
+            w.write_all(b"next").await.expect("write");
+            w.flush().await.expect("flush");
+            assert!(idle(&w));
+            let mut got = vec![0u8; 5008];
+            client.read_exact(&mut got).await.expect("read");
+            assert_eq!(&got[..4], b"head");
+            assert!(got[4..5004].iter().all(|b| *b == 7));
+            assert_eq!(&got[5004..], b"next");
+        });
     }
 
     /// A Unix socket is not detached: it comes back as it was.

@@ -87,11 +87,13 @@ pub struct ServerConfig {
     /// into the HTTP parser's own buffers. Idle keepalive connections hold it.
     #[serde(default = "default_read_buffer")]
     pub client_read_buffer: ConfSize,
-    /// Write buffer per client connection (Pingora's default, 1460 bytes). A response
-    /// whose head and body fit goes out in one send; a larger body is sent after the
-    /// head, in a second one. Each connection holds it for as long as it is open.
-    #[serde(default = "default_write_buffer")]
-    pub client_write_buffer: ConfSize,
+    /// Write buffer per client connection. A response whose head and body fit goes
+    /// out in one send; a larger body is sent after the head, in a second one.
+    /// Unset: 16.5KiB for plain HTTP/1 connections served on Portico's threads,
+    /// which hold it only while writing a response (`crate::transport`), and
+    /// Pingora's 1460 bytes for the rest, which hold it while open.
+    #[serde(default)]
+    pub client_write_buffer: Option<ConfSize>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
@@ -123,7 +125,7 @@ impl Default for ServerConfig {
             encoded_slashes: EncodedSlashes::default(),
             case_insensitive_paths: false,
             client_read_buffer: default_read_buffer(),
-            client_write_buffer: default_write_buffer(),
+            client_write_buffer: None,
             keepalive_timeout: default_keepalive_timeout(),
         }
     }
@@ -406,9 +408,6 @@ fn default_keepalive_timeout() -> ConfDuration {
 }
 fn default_read_buffer() -> ConfSize {
     ConfSize(0)
-}
-fn default_write_buffer() -> ConfSize {
-    ConfSize(pingora_core::protocols::l4::stream::DEFAULT_L4_WRITE_BUFFER_SIZE as u64)
 }
 fn default_consumer_header() -> String {
     "x-consumer".into()

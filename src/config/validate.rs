@@ -34,7 +34,10 @@ pub fn validate(cfg: &Config, issues: &mut Issues) {
     }
     for (name, size) in [
         ("server.client_read_buffer", cfg.server.client_read_buffer.0),
-        ("server.client_write_buffer", cfg.server.client_write_buffer.0),
+        (
+            "server.client_write_buffer",
+            cfg.server.client_write_buffer.map_or(0, |s| s.0),
+        ),
     ] {
         if size > 1024 * 1024 {
             issues.add(name, "must be at most 1MiB: every client connection holds it");
