@@ -109,7 +109,7 @@ pub fn run(opts: RunOptions) -> Result<(), String> {
     let worker_buffers = L4BufferSettings::new(read_buffer, write_buffer(WORKER_WRITE_BUFFER));
     // Without work stealing, plain HTTP/1 connections are served on Portico's
     // own threads (see crate::workers), even with one: an idle connection then
-    // holds 6 KiB instead of 16 (bench/TUNING.md, change 11).
+    // holds about 4 KiB instead of 16 (bench/TUNING.md, changes 11 and 12).
     let workers = if !server_cfg.work_stealing {
         let workers =
             Workers::start(server_cfg.threads, "portico-worker").map_err(|e| format!("worker threads: {e}"))?;

@@ -22,7 +22,7 @@
 //! connection is handed over, which frees its per-connection state (8.8 KB,
 //! bench/TUNING.md). TLS and HTTP/2 connections stay on Pingora's threads.
 //! This holds with one thread too: Pingora's thread then only accepts, and an
-//! idle keep-alive connection holds about 6 KiB instead of 16.
+//! idle keep-alive connection holds about 4 KiB instead of 16.
 //!
 //! The open-connection counters are `crossbeam-utils`' `CachePadded` (the
 //! crossbeam family is already used for the access-log queue), so that
