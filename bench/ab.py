@@ -85,15 +85,13 @@ def main():
                     if args.rate:
                         f = bench.measure(gw, "fixed", url, body, len(body), args, lua)
                         fixed[name].append(f)
-                        print(f"round {rnd + 1} {name:14} {args.rate} rps offered: {f['rps']:.0f} rps  "
-                              f"p50 {f['p50']:.3f} ms  p99 {f['p99']:.3f} ms  cpu {f['cpu_util'] * 100:.0f}%"
-                              f"{'  VOID: ' + str(f['bad']) + ' bad responses' if f['bad'] else ''}", flush=True)
+                        report(rnd, name, f, f"{args.rate} rps offered: {f['rps']:.0f} rps  p50 {f['p50']:.3f} ms  "
+                                             f"p99 {f['p99']:.3f} ms")
                 finally:
                     gw.stop()
                 runs[name].append(r)
-                print(f"round {rnd + 1} {name:14} {r['rps']:10.0f} rps  p99 {r['p99']:.3f} ms  "
-                      f"cpu/req {r['cpu_us_per_req']:.1f} us  cpu {r['cpu_util'] * 100:.0f}%"
-                      f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}", flush=True)
+                report(rnd, name, r, f"{r['rps']:10.0f} rps  p99 {r['p99']:.3f} ms  "
+                                     f"cpu/req {r['cpu_us_per_req']:.1f} us")
     finally:
         upstream.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -108,6 +106,13 @@ def main():
         print(f"\nLatency at a fixed {args.rate:,} rps (oha, latency corrected for coordinated omission); medians.\n")
         print_table(names, fixed, ["p50 ms", "p99 ms", "CPU%"],
                     lambda med: [f"{med('p50'):.3f}", f"{med('p99'):.3f}", f"{med('cpu_util') * 100:.0f}"])
+
+
+def report(rnd, name, r, what):
+    """One run's line: `what` it measured, then the gateway's CPU share and
+    whether bad responses voided it."""
+    void = f"  VOID: {r['bad']} bad responses" if r["bad"] else ""
+    print(f"round {rnd + 1} {name:14} {what}  cpu {r['cpu_util'] * 100:.0f}%{void}", flush=True)
 
 
 def print_table(names, runs, columns, cells):

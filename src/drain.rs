@@ -74,6 +74,14 @@ impl<A> DrainingApp<A> {
     }
 }
 
+impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> DrainingApp<A> {
+    /// Portico's HTTP/1 loop on `stream`, closed with the others when draining.
+    async fn serve_http1(&self, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let closing = self.closing.subscribe();
+        connection::serve_http1(&self.inner, stream, shutdown, self.keepalive, closing).await
+    }
+}
+
 #[async_trait]
 impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for DrainingApp<A> {
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
@@ -81,11 +89,10 @@ impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for Drainin
             let session = match &self.workers {
                 Some((workers, buffers)) => match transport::detach(session) {
                     Ok(moving) => {
-                        let (app, buffers, keepalive) = (self.clone(), *buffers, self.keepalive);
-                        let (shutdown, closing) = (shutdown.clone(), self.closing.subscribe());
+                        let (app, buffers, shutdown) = (self.clone(), *buffers, shutdown.clone());
                         workers.serve(async move {
                             if let Some(stream) = moving.attach(buffers) {
-                                connection::serve_http1(&app.inner, stream, &shutdown, keepalive, closing).await;
+                                app.serve_http1(stream, &shutdown).await;
                             }
                         });
                         return None;
@@ -94,8 +101,7 @@ impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> ServerApp for Drainin
                 },
                 None => session,
             };
-            let closing = self.closing.subscribe();
-            connection::serve_http1(&self.inner, session, shutdown, self.keepalive, closing).await
+            self.serve_http1(session, shutdown).await
         } else {
             ServerApp::process_new(&self.inner, session, shutdown).await
         }

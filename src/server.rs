@@ -72,11 +72,11 @@ fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, String> 
         .map_err(|e| format!("cannot open access log {}: {e}", cfg.path))
 }
 
-/// A client buffer size (validated at load to be at most 1 MiB).
 /// The default write buffer of connections served on Portico's threads: a
 /// 16 KiB body and its head.
 const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
 
+/// A client buffer size (validated at load to be at most 1 MiB).
 fn buffer_size(s: crate::config::ConfSize) -> usize {
     usize::try_from(s.0).unwrap_or(0)
 }

@@ -8,8 +8,8 @@ use once_cell::sync::{Lazy, OnceCell};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::sync::Arc;
 
@@ -201,36 +201,41 @@ pub static UNROUTED: Lazy<RouteMetrics> = Lazy::new(|| RouteMetrics::new("(none)
 /// scraped, so serving a connection costs nothing extra.
 struct WorkerConnections {
     workers: Arc<Workers>,
-    gauge: IntGaugeVec,
+    family: IntGaugeVec,
+    /// One series per thread, resolved when registered.
+    series: Vec<IntGauge>,
 }
 
 impl Collector for WorkerConnections {
     fn desc(&self) -> Vec<&Desc> {
-        self.gauge.desc()
+        self.family.desc()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        for (i, open) in self.workers.open_connections().into_iter().enumerate() {
-            self.gauge
-                .with_label_values(&[i.to_string().as_str()])
-                .set(i64::try_from(open).unwrap_or(i64::MAX));
+        for (gauge, open) in self.series.iter().zip(self.workers.open_connections()) {
+            gauge.set(i64::try_from(open).unwrap_or(i64::MAX));
         }
-        self.gauge.collect()
+        self.family.collect()
     }
 }
 
 /// Exposes the open connections of `workers`, once per process.
 pub fn register_worker_connections(workers: Arc<Workers>) -> Result<(), prometheus::Error> {
-    let gauge = IntGaugeVec::new(
+    let family = IntGaugeVec::new(
         Opts::new(
             "worker_connections",
             "Plain HTTP/1 client connections open on each serving thread.",
         ),
         &["worker"],
     )?;
-    METRICS
-        .registry
-        .register(Box::new(WorkerConnections { workers, gauge }))
+    let series = (0..workers.open_connections().len())
+        .map(|i| family.with_label_values(&[i.to_string().as_str()]))
+        .collect();
+    METRICS.registry.register(Box::new(WorkerConnections {
+        workers,
+        family,
+        series,
+    }))
 }
 
 /// The text exposition of every family.

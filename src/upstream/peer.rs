@@ -85,11 +85,11 @@ pub fn load_ca(path: &Path) -> Result<(Arc<[WrappedX509]>, u64), String> {
 /// runs its own single-threaded runtime (`work_stealing: false`).
 ///
 /// Pingora's upstream connection pool is shared by all threads, but each
-/// connection stays registered with the reactor of the thread that opened it,
-/// and its idle watch runs as a task on the thread that released it. A
-/// connection reused by another thread has its every read event delivered by
-/// the first thread, which wakes the second through its event fd, and its
-/// idle watch must be woken across threads before it is handed over. A pool
+/// connection stays registered with the reactor of the thread that opened it.
+/// A connection reused by another thread has its every read event delivered
+/// by the first thread, which wakes the second through its event fd. (Its
+/// idle watch runs on the releasing thread on Portico's serving threads, on
+/// a random one on Pingora's; see `crate::workers`.) A pool
 /// key per thread keeps each thread on its own connections, as nginx's
 /// per-worker keepalive cache does. With work stealing (one reactor for all
 /// threads) the key is unchanged.
