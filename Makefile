@@ -6,7 +6,7 @@ CONFIG ?= conf/portico.yaml
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps bench bench-ai build run test fmt lint clean install uninstall verify-unit loadtest
+.PHONY: deps test-deps bench-deps bench bench-ai bench-floor build run test fmt lint clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -60,6 +60,13 @@ bench: build bench-deps
 bench-ai: build bench-deps
 	@[ -x .venv-litellm/bin/litellm ] || { python3 -m venv .venv-litellm && .venv-litellm/bin/pip install -q 'litellm[proxy]'; }
 	python3 bench/ai_bench.py
+
+# Portico's plain proxy beside two reference proxies, bare tokio and bare
+# Pingora (bench/floor; bench/TUNING.md, "The floor"). SIZE, ROUNDS, DURATION
+# as in bench/ab.py.
+bench-floor: build bench-deps
+	cd bench/floor && $(CARGO) build --release
+	python3 bench/ab.py floor=bench/floor/target/release/floor pingora=bench/floor/target/release/pingora portico=$(BIN)
 
 bench-deps:
 	@missing=""; \
