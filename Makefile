@@ -6,7 +6,7 @@ CONFIG ?= conf/portico.yaml
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps bench bench-ai bench-floor build run test fmt lint clean install uninstall verify-unit loadtest
+.PHONY: deps test-deps bench-deps bench bench-ai bench-floor build run test fmt lint doc clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -39,9 +39,14 @@ run: build
 # Tests start a real redis-server (Debian's) for the cluster-wide rate limits;
 # property tests run a bounded number of cases; the AI end-to-end tests use the
 # official openai SDK (PyPI, in .venv-ai) against mock providers.
+# Gates first (docs/ARCHITECTURE.md, "Gates"): the tree's layers and file
+# sizes, formatting, clippy with the [lints] table, and the docs with every
+# intra-doc link resolved.
 test: deps verify-unit test-deps
+	python3 tools/check_tree.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items
 	PROPTEST_CASES=$${PROPTEST_CASES:-256} $(CARGO) test -- --test-threads 2
 	PORTICO_BIN=$(CURDIR)/target/debug/portico .venv-ai/bin/python -m unittest discover -s tests/ai -v
 
@@ -122,6 +127,10 @@ loadtest: build
 
 fmt:
 	$(CARGO) fmt --all
+
+# The code's map (docs/ARCHITECTURE.md) is the crate's front page.
+doc:
+	$(CARGO) doc --no-deps --document-private-items --open
 
 clean:
 	$(CARGO) clean

@@ -1,22 +1,16 @@
-//! Portico: an API and AI gateway on Cloudflare's Pingora.
-//!
-//! Config (YAML) -> [`config::Config`] -> [`runtime::Snapshot`] (compiled) ->
-//! served by [`proxy::Gateway`], a Pingora `ProxyHttp`. See DESIGN.md.
+#![doc = include_str!("../docs/ARCHITECTURE.md")]
 
-pub mod ai;
+// The crate's public API is what the `portico` binary and the integration
+// tests use (docs/ARCHITECTURE.md, "Gates"); everything else is `pub(crate)`.
 pub mod config;
-pub mod connection;
-pub mod drain;
-pub mod path;
-pub mod policy;
-pub mod proxy;
-pub mod reload;
-pub mod router;
-pub mod runtime;
-pub mod server;
-pub mod telemetry;
-pub mod tls;
-pub mod transport;
-pub mod upgrade;
-pub mod upstream;
-pub mod workers;
+pub mod process;
+pub mod serve;
+
+pub(crate) mod ai;
+pub(crate) mod error;
+pub(crate) mod policy;
+pub(crate) mod proxy;
+pub(crate) mod router;
+pub(crate) mod snapshot;
+pub(crate) mod telemetry;
+pub(crate) mod upstream;

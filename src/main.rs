@@ -51,11 +51,12 @@ enum Command {
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let outcome = match Cli::parse().command {
-        Command::Run { config, upgrade } => portico::server::run(portico::server::RunOptions {
+        Command::Run { config, upgrade } => portico::process::run::run(portico::process::run::RunOptions {
             config: &config,
             upgrade,
         })
-        .map(|()| String::new()),
+        .map(|()| String::new())
+        .map_err(|e| e.to_string()),
         Command::Check { config } => checked(&config).map(|_| format!("{}: ok", config.display())),
         Command::Reload { config } => reload(&config),
         Command::Upgrade { config, timeout } => upgrade(&config, timeout),
@@ -78,21 +79,21 @@ fn main() -> ExitCode {
 /// Loads and compiles the config: what `check` reports, and what `reload` and
 /// `upgrade` verify before touching the running process.
 fn checked(config: &Path) -> Result<portico::config::LoadedConfig, String> {
-    portico::server::load_snapshot(config, None)
-        .map(|(loaded, _)| loaded)
+    portico::process::load::load(config, None)
+        .map(|compiled| compiled.loaded)
         .map_err(|e| e.to_string())
 }
 
 fn reload(config: &Path) -> Result<String, String> {
     let loaded = checked(config)?;
-    let pid = portico::reload::read_pid(&loaded.config.server.pid_file)?;
-    portico::reload::send(pid, nix::sys::signal::Signal::SIGHUP)?;
+    let pid = portico::process::pid_file::read_pid(loaded.pid_file()).map_err(|e| e.to_string())?;
+    portico::process::pid_file::send(pid, nix::sys::signal::Signal::SIGHUP).map_err(|e| e.to_string())?;
     Ok(format!("reload signalled to pid {pid}"))
 }
 
 fn upgrade(config: &Path, timeout: std::time::Duration) -> Result<String, String> {
     let loaded = checked(config)?;
-    let (old, new) = portico::upgrade::request(&loaded.config.server.pid_file, timeout)?;
+    let (old, new) = portico::process::upgrade::request(loaded.pid_file(), timeout).map_err(|e| e.to_string())?;
     Ok(format!(
         "upgraded: pid {new} took over from pid {old}, which drains and exits"
     ))

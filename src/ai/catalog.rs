@@ -25,7 +25,7 @@ pub enum Auth {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Kind {
+pub(crate) struct Kind {
     pub wire: Wire,
     pub auth: Auth,
     /// Public endpoint, including the version prefix OpenAI-style paths are appended to.
@@ -42,7 +42,7 @@ const fn openai_like(base: &'static str) -> Kind {
 
 /// The vendors Portico knows by name. OpenAI-style base URLs end where
 /// `/chat/completions` is appended.
-pub const CATALOG: &[(&str, Kind)] = &[
+pub(crate) const CATALOG: &[(&str, Kind)] = &[
     ("openai", openai_like("https://api.openai.com/v1")),
     (
         "azure_openai",
@@ -99,10 +99,10 @@ pub const CATALOG: &[(&str, Kind)] = &[
     ("llamacpp", openai_like("http://127.0.0.1:8080/v1")),
 ];
 
-pub fn lookup(kind: &str) -> Option<Kind> {
+pub(crate) fn lookup(kind: &str) -> Option<Kind> {
     CATALOG.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v)
 }
 
-pub fn names() -> Vec<&'static str> {
+pub(crate) fn names() -> Vec<&'static str> {
     CATALOG.iter().map(|(k, _)| *k).collect()
 }

@@ -8,20 +8,21 @@
 
 use super::catalog::{Auth, Wire};
 use super::registry::{AiRegistry, Key, Target};
-use super::{anthropic, gemini, openai, ProviderCall, TranslateError};
-use crate::proxy::GatewayError;
+use super::wire::{anthropic, gemini, openai};
+use super::{ProviderCall, TranslateError};
+use crate::error::GatewayError;
 use serde_json::Value;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     Chat,
     Embeddings,
 }
 
 /// Why a call failed, for the client (OpenAI's error shape).
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub error: GatewayError,
     pub message: String,
     /// Seconds from a provider's Retry-After, passed on with a 429.
@@ -39,7 +40,7 @@ impl Failure {
 }
 
 /// The accepted answer of one target.
-pub struct Accepted {
+pub(crate) struct Accepted {
     pub target: Target,
     pub response: reqwest::Response,
 }
@@ -80,7 +81,7 @@ fn provider_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool)
 }
 
 /// The provider's reason, from its error body in its own format.
-pub fn provider_reason(wire: Wire, status: u16, body: &[u8]) -> String {
+pub(crate) fn provider_reason(wire: Wire, status: u16, body: &[u8]) -> String {
     let msg = match wire {
         Wire::Anthropic => anthropic::error_message(body),
         Wire::Gemini => gemini::error_message(body),
@@ -126,7 +127,7 @@ fn request(reg: &AiRegistry, target: &Target, call: &ProviderCall, key: Option<&
 }
 
 /// Tries the targets in order until one accepts the call.
-pub async fn call(
+pub(crate) async fn call(
     reg: &AiRegistry,
     targets: &[Target],
     endpoint: Endpoint,

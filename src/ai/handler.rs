@@ -1,13 +1,16 @@
 //! The HTTP side of the AI API: reads and checks the client's request,
 //! resolves the model, checks budgets, runs the attempts (`dispatch`), and
 //! answers in OpenAI's shape, translating a streamed answer event by event.
-//! Every error is OpenAI's error shape (DESIGN.md's JSON error).
+//! Every error is OpenAI's error shape ([`crate::error`]).
 
 use super::catalog::Wire;
 use super::dispatch::{self, Accepted, Endpoint, Failure};
+use super::exchange::AiExchange;
 use super::registry::AiRegistry;
-use super::{anthropic, gemini, openai, usage, TranslateError, Usage};
-use crate::proxy::{respond, respond_rejection, GatewayError, RequestCtx};
+use super::wire::{anthropic, gemini, openai};
+use super::{usage, TranslateError, Usage};
+use crate::error::GatewayError;
+use crate::serve::respond::{respond, respond_error};
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue};
 use pingora_core::Result;
@@ -17,7 +20,7 @@ use serde_json::{json, Value};
 
 /// What one AI call used, for the access log.
 #[derive(Debug, Clone, Default)]
-pub struct AiCall {
+pub(crate) struct AiCall {
     /// The model the client asked for (an alias or `provider/model`).
     pub model: String,
     pub provider: String,
@@ -29,12 +32,12 @@ pub struct AiCall {
 /// Largest answer read from a provider when not streaming.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
-pub(crate) async fn fail(session: &mut Session, ctx: &RequestCtx, f: Failure) -> Result<()> {
+pub(crate) async fn fail(session: &mut Session, ctx: &AiExchange<'_>, f: Failure) -> Result<()> {
     let mut headers = Vec::new();
     if let Some(s) = f.retry_after {
         headers.push((header::RETRY_AFTER, HeaderValue::from(s)));
     }
-    respond_rejection(session, ctx, f.error, &f.message, headers, None).await
+    respond_error(session, ctx, f.error, &f.message, headers).await
 }
 
 fn failure(error: GatewayError, message: impl Into<String>) -> Failure {
@@ -71,7 +74,7 @@ pub(crate) async fn read_json(session: &mut Session, max: usize) -> std::result:
     Ok(v)
 }
 
-pub(crate) async fn respond_json(session: &mut Session, ctx: &RequestCtx, status: u16, v: &Value) -> Result<()> {
+pub(crate) async fn respond_json(session: &mut Session, ctx: &AiExchange<'_>, status: u16, v: &Value) -> Result<()> {
     let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     respond(session, ctx, status, &headers, Bytes::from(v.to_string())).await
 }
@@ -83,9 +86,9 @@ fn now_secs() -> u64 {
 }
 
 /// Serves one request on an `ai` route; `path` is the normalised path.
-pub async fn serve(
+pub(crate) async fn serve(
     session: &mut Session,
-    ctx: &mut RequestCtx,
+    ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     allowed: &[String],
     path: &str,
@@ -120,7 +123,7 @@ pub async fn serve(
 
 /// Resolves, budgets and dispatches one call; shared with prompt APIs.
 pub(crate) async fn start_call(
-    ctx: &mut RequestCtx,
+    ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     allowed: &[String],
     endpoint: Endpoint,
@@ -159,16 +162,16 @@ pub(crate) async fn start_call(
         .resolve(&model)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| failure(GatewayError::ModelNotFound, format!("model {model:?} does not exist")))?;
-    let consumer = ctx.policy.consumer_name().unwrap_or("anonymous").to_string();
+    let consumer = ctx.consumer.to_string();
     if let Err(msg) = reg.budgets.check(&consumer, &model) {
         return Err(failure(GatewayError::RateLimited, msg));
     }
-    ctx.ai_call = Some(AiCall {
+    ctx.call = Some(AiCall {
         model: model.clone(),
         ..AiCall::default()
     });
     let accepted = dispatch::call(reg, &targets, endpoint, req, stream).await?;
-    if let Some(call) = ctx.ai_call.as_mut() {
+    if let Some(call) = ctx.call.as_mut() {
         call.provider = accepted.target.provider.name.clone();
         call.provider_model = accepted.target.model.clone();
     }
@@ -176,15 +179,15 @@ pub(crate) async fn start_call(
 }
 
 /// Counts a finished call: metrics, budgets, the access log record.
-pub(crate) fn finish_call(ctx: &mut RequestCtx, reg: &AiRegistry, accepted: &Accepted, u: Usage) {
-    let consumer = ctx.policy.consumer_name().unwrap_or("anonymous").to_string();
+pub(crate) fn finish_call(ctx: &mut AiExchange<'_>, reg: &AiRegistry, accepted: &Accepted, u: Usage) {
+    let consumer = ctx.consumer.to_string();
     let p = &accepted.target.provider;
     let price = reg.prices.price(&p.name, &p.kind, &accepted.target.model);
     let usd = usage::cost(&u, price);
-    let alias = ctx.ai_call.as_ref().map(|c| c.model.clone()).unwrap_or_default();
+    let alias = ctx.call.as_ref().map(|c| c.model.clone()).unwrap_or_default();
     usage::record(&consumer, &alias, &u, usd);
     reg.budgets.charge(&consumer, &alias, &u, usd);
-    if let Some(call) = ctx.ai_call.as_mut() {
+    if let Some(call) = ctx.call.as_mut() {
         call.usage = u;
         call.cost_usd = usd;
     }
@@ -192,7 +195,7 @@ pub(crate) fn finish_call(ctx: &mut RequestCtx, reg: &AiRegistry, accepted: &Acc
 
 /// Reads a whole (non-streamed) answer and translates it to OpenAI's shape.
 pub(crate) async fn whole_answer(
-    ctx: &RequestCtx,
+    ctx: &AiExchange<'_>,
     reg: &AiRegistry,
     endpoint: Endpoint,
     req: &Value,
@@ -246,7 +249,7 @@ pub(crate) async fn whole_answer(
 
 async fn chat(
     session: &mut Session,
-    ctx: &mut RequestCtx,
+    ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     allowed: &[String],
     endpoint: Endpoint,
@@ -301,7 +304,7 @@ impl Translator {
 /// it with an OpenAI error event (and no `[DONE]`).
 async fn stream_answer(
     session: &mut Session,
-    ctx: &mut RequestCtx,
+    ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     mut accepted: Accepted,
     include_usage: bool,
@@ -319,7 +322,7 @@ async fn stream_answer(
     };
     let _ = resp.insert_header(header::CONTENT_TYPE, "text/event-stream");
     let _ = resp.insert_header(header::CACHE_CONTROL, "no-cache");
-    let _ = resp.insert_header(HeaderName::from_static("x-request-id"), ctx.request_id.as_str());
+    let _ = resp.insert_header(HeaderName::from_static("x-request-id"), ctx.request_id);
     if session.req_header().version != http::Version::HTTP_2 {
         let _ = resp.insert_header(header::TRANSFER_ENCODING, "chunked");
     }
@@ -370,7 +373,9 @@ async fn stream_answer(
         ctx.failure = Some(GatewayError::ProviderError);
         let event = json!({"error": {"message": format!("provider {provider}: {msg}"), "type": "provider_error",
                                      "code": 502, "request_id": ctx.request_id}});
-        let _ = session.write_response_body(Some(super::sse_data(&event)), false).await;
+        let _ = session
+            .write_response_body(Some(crate::ai::wire::sse_data(&event)), false)
+            .await;
     }
     let _ = session.write_response_body(None, true).await;
     finish_call(ctx, reg, &accepted, tr.usage());

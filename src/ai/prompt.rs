@@ -6,11 +6,13 @@
 //! against the schema's `type`, `required`, `properties`, `enum` and `items`).
 //! `GET /apis/openapi.json` describes every prompt API.
 
-use super::config::{PromptApiConfig, VariableConfig};
 use super::dispatch::{Endpoint, Failure};
+use super::exchange::AiExchange;
 use super::handler::{fail, finish_call, read_json, respond_json, start_call, whole_answer};
 use super::registry::AiRegistry;
-use crate::proxy::{respond, GatewayError, RequestCtx};
+use crate::config::ai::{PromptApiConfig, VariableConfig};
+use crate::error::GatewayError;
+use crate::serve::respond::respond;
 use bytes::Bytes;
 use http::{header, HeaderValue};
 use pingora_core::Result;
@@ -169,7 +171,12 @@ fn bad(msg: impl Into<String>) -> Failure {
 }
 
 /// Serves one call of a prompt API.
-pub async fn serve(session: &mut Session, ctx: &mut RequestCtx, reg: &AiRegistry, api: &PromptApi) -> Result<()> {
+pub(crate) async fn serve(
+    session: &mut Session,
+    ctx: &mut AiExchange<'_>,
+    reg: &AiRegistry,
+    api: &PromptApi,
+) -> Result<()> {
     match run(session, ctx, reg, api).await {
         Ok(()) => Ok(()),
         Err(f) => {
@@ -181,7 +188,7 @@ pub async fn serve(session: &mut Session, ctx: &mut RequestCtx, reg: &AiRegistry
 
 async fn run(
     session: &mut Session,
-    ctx: &mut RequestCtx,
+    ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     api: &PromptApi,
 ) -> std::result::Result<(), Failure> {
@@ -280,7 +287,7 @@ fn check(schema: &Value, v: &Value, at: &str) -> std::result::Result<(), String>
 }
 
 /// The OpenAPI 3.0 document of the prompt APIs.
-pub fn openapi(apis: &[&PromptApi]) -> Value {
+pub(crate) fn openapi(apis: &[&PromptApi]) -> Value {
     let mut paths = Map::new();
     for api in apis {
         let mut props = Map::new();

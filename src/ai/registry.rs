@@ -3,8 +3,8 @@
 //! and held by the Snapshot; a request only reads it.
 
 use super::catalog::{self, Auth, Wire};
-use super::config::{AiConfig, Strategy};
 use super::usage::{Budgets, Prices};
+use crate::config::ai::{AiConfig, Strategy};
 use crate::config::Issues;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;

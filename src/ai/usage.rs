@@ -9,8 +9,8 @@
 //! in flight when a budget runs out is still charged, so a budget can be
 //! overrun by the calls that were already admitted.
 
-use super::config::{AiConfig, BudgetConfig, PriceConfig};
 use super::Usage;
+use crate::config::ai::{AiConfig, BudgetConfig, PriceConfig};
 use crate::config::Issues;
 use crate::telemetry::metrics::METRICS;
 use std::collections::{BTreeMap, HashMap};
@@ -88,7 +88,7 @@ impl Prices {
 }
 
 /// USD for one call's usage at `price` (per million tokens).
-pub fn cost(usage: &Usage, price: Option<PriceConfig>) -> f64 {
+pub(crate) fn cost(usage: &Usage, price: Option<PriceConfig>) -> f64 {
     let Some(p) = price else { return 0.0 };
     let cached = usage.cached_tokens.min(usage.prompt_tokens);
     let fresh = usage.prompt_tokens - cached;
@@ -99,7 +99,7 @@ pub fn cost(usage: &Usage, price: Option<PriceConfig>) -> f64 {
 }
 
 /// Counts tokens and cost in the metrics.
-pub fn record(consumer: &str, model: &str, usage: &Usage, usd: f64) {
+pub(crate) fn record(consumer: &str, model: &str, usage: &Usage, usd: f64) {
     let m = &*METRICS;
     for (kind, n) in [
         ("prompt", usage.prompt_tokens),

@@ -11,14 +11,14 @@ use yaml_rust2::scanner::Marker;
 /// Map from a dotted path (`upstreams.api.targets[0].address`) to its 1-based
 /// line and column.
 #[derive(Debug, Default)]
-pub struct Positions {
+pub(crate) struct Positions {
     map: HashMap<String, (usize, usize)>,
 }
 
 impl Positions {
     /// Indexes `text`; a document that does not parse yields an empty index
     /// (serde_yaml reports the syntax error with its own position).
-    pub fn index(text: &str) -> Self {
+    pub(crate) fn index(text: &str) -> Self {
         let mut rx = Walker::default();
         let mut parser = Parser::new_from_str(text);
         if parser.load(&mut rx, false).is_err() {
@@ -28,7 +28,7 @@ impl Positions {
     }
 
     /// Position of `path`, or of its closest indexed parent.
-    pub fn find(&self, path: &str) -> Option<(usize, usize)> {
+    pub(crate) fn find(&self, path: &str) -> Option<(usize, usize)> {
         let mut p = path;
         loop {
             if let Some(pos) = self.map.get(p) {

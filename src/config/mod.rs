@@ -2,18 +2,21 @@
 //! Every problem is reported as `file:line:col: path: message`, like `nginx -t`,
 //! so `portico check` and a refused start or reload point at the exact spot.
 
+pub(crate) mod ai;
+mod consumer;
 mod locate;
-mod policies;
+pub(crate) mod policy;
 mod schema;
 mod secret;
 pub mod units;
 mod validate;
 
-pub use locate::Positions;
-pub use policies::*;
-pub use schema::*;
-pub use secret::SecretRef;
-pub use units::{ConfDuration, ConfSize};
+pub(crate) use consumer::*;
+pub(crate) use locate::Positions;
+pub(crate) use policy::*;
+pub(crate) use schema::*;
+pub(crate) use secret::SecretRef;
+pub(crate) use units::{ConfDuration, ConfSize};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -21,11 +24,15 @@ use std::path::{Path, PathBuf};
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
+    /// The config file's name.
     pub file: String,
+    /// 1-based line of the offending value.
     pub line: usize,
+    /// 1-based column of the offending value.
     pub col: usize,
     /// Dotted path of the offending value, e.g. `routes[2].upstream`.
     pub path: String,
+    /// What is wrong, for a person.
     pub message: String,
 }
 
@@ -46,6 +53,7 @@ impl fmt::Display for ConfigIssue {
 /// All problems found in one config file.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct ConfigError {
+    /// Every problem, in the order found.
     pub issues: Vec<ConfigIssue>,
 }
 
@@ -70,7 +78,8 @@ pub struct Issues<'a> {
 }
 
 impl<'a> Issues<'a> {
-    pub fn new(file: &'a str, positions: &'a Positions) -> Self {
+    /// An empty collector for `file`, locating paths with `positions`.
+    pub(crate) fn new(file: &'a str, positions: &'a Positions) -> Self {
         Issues {
             file,
             positions,
@@ -78,7 +87,8 @@ impl<'a> Issues<'a> {
         }
     }
 
-    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// Records `message` about the value at `path` (`routes[2].upstream`).
+    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
         let path = path.into();
         let (line, col) = self.positions.find(&path).unwrap_or((1, 1));
         self.list.push(ConfigIssue {
@@ -90,7 +100,8 @@ impl<'a> Issues<'a> {
         });
     }
 
-    pub fn finish(self) -> Result<(), ConfigError> {
+    /// Every issue collected, as one error; `Ok` when there were none.
+    pub(crate) fn finish(self) -> Result<(), ConfigError> {
         if self.list.is_empty() {
             Ok(())
         } else {
@@ -103,15 +114,35 @@ impl<'a> Issues<'a> {
 /// problems (found while compiling it) at their source position.
 #[derive(Debug)]
 pub struct LoadedConfig {
-    pub config: Config,
+    pub(crate) config: Config,
+    /// The file's name as given, for messages.
     pub file: String,
+    /// The file's path; relative paths in the config are relative to its folder.
     pub path: PathBuf,
-    pub positions: Positions,
+    pub(crate) positions: Positions,
 }
 
 impl LoadedConfig {
-    pub fn issues(&self) -> Issues<'_> {
+    /// A collector for problems found after loading, located in this file.
+    pub(crate) fn issues(&self) -> Issues<'_> {
         Issues::new(&self.file, &self.positions)
+    }
+
+    /// `server.pid_file`: where `reload` and `upgrade` find the running process.
+    pub fn pid_file(&self) -> &str {
+        &self.config.server.pid_file
+    }
+
+    /// A file named in the config: relative paths are relative to the
+    /// config file's folder.
+    pub fn file_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
     }
 }
 

@@ -2,15 +2,15 @@
 //! is an error rather than a silently ignored key. Defaults live here; the
 //! cross-field checks live in `validate.rs`.
 
-use super::policies::{ConsumerConfig, PolicyConfig};
 use super::units::{ConfDuration, ConfSize};
+use super::{ConsumerConfig, PolicyConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -21,10 +21,10 @@ pub struct Config {
     #[serde(default)]
     pub consumers: Vec<ConsumerConfig>,
     /// LLM providers, model aliases, prices and budgets for `ai` routes and prompt APIs.
-    pub ai: Option<crate::ai::config::AiConfig>,
+    pub ai: Option<crate::config::ai::AiConfig>,
     /// Prompt templates published as REST APIs.
     #[serde(default)]
-    pub prompt_apis: Vec<crate::ai::config::PromptApiConfig>,
+    pub prompt_apis: Vec<crate::config::ai::PromptApiConfig>,
     /// Policies run before each route's own, unless the route sets `skip_default_policies`.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub default_policies: Vec<PolicyConfig>,
@@ -32,7 +32,7 @@ pub struct Config {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Where clients connect. Default: one plain HTTP listener on 0.0.0.0:8080.
     #[serde(default = "default_listeners")]
     pub listeners: Vec<ListenerConfig>,
@@ -42,7 +42,7 @@ pub struct ServerConfig {
     /// Let idle worker threads steal tasks from busy ones (one tokio runtime
     /// for all threads). Off by default: each thread runs its own event loop,
     /// like nginx's workers, and each plain HTTP/1 connection goes to the
-    /// thread with the fewest open ones (`crate::workers`). Measured faster
+    /// thread with the fewest open ones (`crate::serve::workers`). Measured faster
     /// and smaller at 1, 2 and 8 threads (bench/TUNING.md, change 11).
     #[serde(default)]
     pub work_stealing: bool,
@@ -90,7 +90,7 @@ pub struct ServerConfig {
     /// Write buffer per client connection. A response whose head and body fit goes
     /// out in one send; a larger body is sent after the head, in a second one.
     /// Unset: 16.5KiB for plain HTTP/1 connections served on Portico's threads,
-    /// which hold it only while writing a response (`crate::transport`), and
+    /// which hold it only while writing a response (`crate::serve::stream`), and
     /// Pingora's 1460 bytes for the rest, which hold it while open.
     #[serde(default)]
     pub client_write_buffer: Option<ConfSize>,
@@ -133,7 +133,7 @@ impl Default for ServerConfig {
 
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct AccessLogConfig {
+pub(crate) struct AccessLogConfig {
     /// `stdout`, a file path, or `off`.
     #[serde(default = "default_access_log_path")]
     pub path: String,
@@ -153,7 +153,7 @@ impl Default for AccessLogConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListenerConfig {
+pub(crate) struct ListenerConfig {
     /// `ip:port`, e.g. `0.0.0.0:8080` or `[::]:8443`.
     pub address: String,
     /// Terminate TLS here with these certificates.
@@ -165,7 +165,7 @@ pub struct ListenerConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListenerTls {
+pub(crate) struct ListenerTls {
     /// Certificates; the one whose names match the client's SNI is used, the
     /// first one when none matches.
     pub certificates: Vec<CertificateConfig>,
@@ -176,7 +176,7 @@ pub struct ListenerTls {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CertificateConfig {
+pub(crate) struct CertificateConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -199,7 +199,7 @@ pub enum Algorithm {
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum HashOn {
+pub(crate) enum HashOn {
     #[default]
     ClientIp,
     Path,
@@ -209,7 +209,7 @@ pub enum HashOn {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
+pub(crate) struct UpstreamConfig {
     pub targets: Vec<TargetConfig>,
     #[serde(default)]
     pub algorithm: Algorithm,
@@ -230,7 +230,7 @@ pub struct UpstreamConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// `host:port`; names are resolved once when the config loads.
     pub address: String,
     #[serde(default = "default_weight")]
@@ -239,7 +239,7 @@ pub struct TargetConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UpstreamTls {
+pub(crate) struct UpstreamTls {
     /// Server name sent and verified; default: the host part of the target address.
     pub sni: Option<String>,
     #[serde(default = "default_true")]
@@ -259,7 +259,7 @@ pub struct TimeoutsConfig {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct HealthCheckConfig {
+pub(crate) struct HealthCheckConfig {
     pub active: Option<ActiveCheckConfig>,
     #[serde(default)]
     pub passive: PassiveCheckConfig,
@@ -267,7 +267,7 @@ pub struct HealthCheckConfig {
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     #[default]
     Http,
     Tcp,
@@ -275,7 +275,7 @@ pub enum CheckKind {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ActiveCheckConfig {
+pub(crate) struct ActiveCheckConfig {
     #[serde(default, rename = "type")]
     pub kind: CheckKind,
     #[serde(default = "default_check_path")]
@@ -296,7 +296,7 @@ pub struct ActiveCheckConfig {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PassiveCheckConfig {
+pub(crate) struct PassiveCheckConfig {
     /// Consecutive failures that eject a target; 0 turns ejection off.
     #[serde(default = "default_max_fails")]
     pub max_fails: u32,
@@ -316,7 +316,7 @@ impl Default for PassiveCheckConfig {
 
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct RouteConfig {
+pub(crate) struct RouteConfig {
     pub name: String,
     /// Exact (`api.example.com`) or wildcard (`*.example.com`) hosts; empty: any host.
     #[serde(default)]
@@ -332,7 +332,7 @@ pub struct RouteConfig {
     /// Answer directly from the gateway instead of proxying.
     pub response: Option<FixedResponseConfig>,
     /// Serve the OpenAI-compatible AI API (`/chat/completions`, `/embeddings`, `/models` under the route's paths).
-    pub ai: Option<crate::ai::config::AiRouteConfig>,
+    pub ai: Option<crate::config::ai::AiRouteConfig>,
     /// Remove the matched prefix of a `/prefix/*` path before proxying.
     #[serde(default)]
     pub strip_prefix: bool,
@@ -355,7 +355,7 @@ pub struct RouteConfig {
 
 #[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct FixedResponseConfig {
+pub(crate) struct FixedResponseConfig {
     #[serde(default = "default_status")]
     pub status: u16,
     #[serde(default)]

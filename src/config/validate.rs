@@ -7,7 +7,7 @@ use super::{Config, HashOn, Issues, RouteConfig, UpstreamConfig};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-pub fn validate(cfg: &Config, issues: &mut Issues) {
+pub(super) fn validate(cfg: &Config, issues: &mut Issues) {
     if cfg.server.listeners.is_empty() {
         issues.add("server.listeners", "at least one listener is required");
     }

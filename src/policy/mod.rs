@@ -1,5 +1,5 @@
-//! Policies: the per-route chain of security and traffic steps (DESIGN.md,
-//! "the request path"). A route's chain is compiled once at config load from
+//! Policies: the per-route chain of security and traffic steps (the
+//! architecture document's pipeline, step 4). A route's chain is compiled once at config load from
 //! `default_policies` and the route's `policies`, in that order. On a request
 //! each step answers [`Step::Continue`], [`Step::Reject`] (a JSON error) or
 //! [`Step::Reply`] (a complete response, e.g. a CORS preflight or a cache hit);
@@ -14,29 +14,18 @@
 //! - once one auth step has identified the caller, later auth steps are
 //!   skipped, so `key_auth` (optional) then `jwt` means "either".
 
-pub mod acl;
-pub mod basic_auth;
-pub mod cache;
-pub mod concurrency;
-pub mod consumer;
-pub mod cors;
-pub mod introspect;
-pub mod ip;
-pub mod jwt;
-pub mod key_auth;
-pub mod rate_limit;
-pub mod redis_limit;
-pub mod response_cache;
-pub mod size;
+pub(crate) mod auth;
+pub(crate) mod cache;
+pub(crate) mod cors;
 mod state;
-pub mod token_auth;
-pub mod transform;
+pub(crate) mod traffic;
+pub(crate) mod transform;
 
-pub use consumer::{Consumer, Consumers};
-pub use state::{query_count, query_param, Identity, PolicyState, RateInfo};
+pub(crate) use auth::consumer::Consumers;
+pub(crate) use state::{Identity, PolicyState, RateInfo};
 
 use crate::config::PolicyConfig;
-use crate::proxy::GatewayError;
+use crate::error::GatewayError;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -97,16 +86,16 @@ pub struct RequestView<'a> {
 
 /// One compiled step.
 pub enum Policy {
-    Ip(ip::IpRules),
+    Ip(traffic::ip::IpRules),
     Cors(cors::Cors),
-    KeyAuth(key_auth::KeyAuth),
-    BasicAuth(basic_auth::BasicAuth),
-    Jwt(token_auth::JwtAuth),
-    Introspection(token_auth::IntrospectionAuth),
-    Acl(acl::Acl),
-    RateLimit(rate_limit::RateLimit),
-    Concurrency(concurrency::ConcurrencyLimit),
-    SizeLimit(size::SizeLimit),
+    KeyAuth(auth::key::KeyAuth),
+    BasicAuth(auth::basic::BasicAuth),
+    Jwt(auth::token::JwtAuth),
+    Introspection(auth::token::IntrospectionAuth),
+    Acl(auth::acl::Acl),
+    RateLimit(traffic::rate_limit::RateLimit),
+    Concurrency(traffic::concurrency::ConcurrencyLimit),
+    SizeLimit(traffic::size::SizeLimit),
     Transform(transform::Transform),
     Cache(cache::CachePolicy),
 }
@@ -127,30 +116,30 @@ impl Policy {
     pub fn compile(cfg: &PolicyConfig, env: &CompileEnv) -> Result<Policy, String> {
         let prev = env.previous;
         Ok(match cfg {
-            PolicyConfig::Ip(c) => Policy::Ip(ip::IpRules::new(c)?),
+            PolicyConfig::Ip(c) => Policy::Ip(traffic::ip::IpRules::new(c)?),
             PolicyConfig::Cors(c) => Policy::Cors(cors::Cors::new(c)?),
-            PolicyConfig::KeyAuth(c) => Policy::KeyAuth(key_auth::KeyAuth::new(c)?),
-            PolicyConfig::BasicAuth(c) => Policy::BasicAuth(basic_auth::BasicAuth::new(c)),
+            PolicyConfig::KeyAuth(c) => Policy::KeyAuth(auth::key::KeyAuth::new(c)?),
+            PolicyConfig::BasicAuth(c) => Policy::BasicAuth(auth::basic::BasicAuth::new(c)),
             PolicyConfig::Jwt(c) => {
-                let auth = token_auth::JwtAuth::new(c, env.base_dir)?;
+                let auth = auth::token::JwtAuth::new(c, env.base_dir)?;
                 if let Some(Policy::Jwt(old)) = prev {
                     auth.inherit(old);
                 }
                 Policy::Jwt(auth)
             }
             PolicyConfig::Oauth2Introspection(c) => {
-                Policy::Introspection(token_auth::IntrospectionAuth::new(c, env.base_dir)?)
+                Policy::Introspection(auth::token::IntrospectionAuth::new(c, env.base_dir)?)
             }
-            PolicyConfig::Acl(c) => Policy::Acl(acl::Acl::new(c)?),
+            PolicyConfig::Acl(c) => Policy::Acl(auth::acl::Acl::new(c)?),
             PolicyConfig::RateLimit(c) => match prev {
                 Some(Policy::RateLimit(old)) => Policy::RateLimit(old.clone()),
-                _ => Policy::RateLimit(rate_limit::RateLimit::new(c, env.route)?),
+                _ => Policy::RateLimit(traffic::rate_limit::RateLimit::new(c, env.route)?),
             },
             PolicyConfig::Concurrency(c) => match prev {
                 Some(Policy::Concurrency(old)) => Policy::Concurrency(old.clone()),
-                _ => Policy::Concurrency(concurrency::ConcurrencyLimit::new(c)?),
+                _ => Policy::Concurrency(traffic::concurrency::ConcurrencyLimit::new(c)?),
             },
-            PolicyConfig::SizeLimit(c) => Policy::SizeLimit(size::SizeLimit::new(c)?),
+            PolicyConfig::SizeLimit(c) => Policy::SizeLimit(traffic::size::SizeLimit::new(c)?),
             PolicyConfig::Transform(c) => Policy::Transform(transform::Transform::new(c)?),
             PolicyConfig::Cache(c) => match prev {
                 Some(Policy::Cache(old)) => Policy::Cache(old.clone()),
@@ -301,7 +290,7 @@ impl PolicyChain {
     pub fn on_request_body(&self, len: usize, state: &mut PolicyState) -> Result<(), Rejection> {
         state.body_seen += len as u64;
         match state.body_limit {
-            Some(max) if state.body_seen > max => Err(size::too_large(max)),
+            Some(max) if state.body_seen > max => Err(traffic::size::too_large(max)),
             _ => Ok(()),
         }
     }

@@ -44,8 +44,8 @@ pub struct PolicyState {
     pub body_limit: Option<u64>,
     pub body_seen: u64,
     /// Set on a cache miss, for storing the response.
-    pub cache_miss: Option<super::cache::MissKey>,
-    pub cache_pending: Option<super::cache::PendingEntry>,
+    pub cache_miss: Option<crate::policy::cache::MissKey>,
+    pub cache_pending: Option<crate::policy::cache::PendingEntry>,
     /// `X-Cache` value to send, when the route caches.
     pub cache_status: Option<&'static str>,
 }
@@ -87,7 +87,7 @@ impl PolicyState {
 }
 
 /// The first value of query parameter `name`, percent-decoded.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
@@ -95,7 +95,7 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 /// How many times query parameter `name` appears.
-pub fn query_count(query: Option<&str>, name: &str) -> usize {
+pub(crate) fn query_count(query: Option<&str>, name: &str) -> usize {
     query.map_or(0, |q| {
         q.split('&').filter(|pair| pair.split('=').next() == Some(name)).count()
     })

@@ -1,70 +1,121 @@
-//! Per-request state carried through the phase hooks.
+//! Per-request state carried through the phase hooks, grouped by what it is
+//! about: the caller, the routing decision, the upstream attempts, and why
+//! the request failed. Private to the proxy; the AI gateway sees a request
+//! through [`crate::ai::exchange::AiExchange`] instead.
 
-use super::errors::GatewayError;
-use crate::runtime::Snapshot;
+use crate::ai::handler::AiCall;
+use crate::error::GatewayError;
+use crate::policy::PolicyState;
+use crate::serve::respond::ResponseContext;
+use crate::snapshot::{Route, Snapshot};
 use crate::upstream::InflightGuard;
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub struct RequestCtx {
+/// The state of one request, from its head to its log line.
+pub(crate) struct RequestCtx {
     /// The config this request runs on, start to finish.
-    pub snapshot: Arc<Snapshot>,
-    pub request_id: String,
-    /// Index into `snapshot.routes` once routed.
-    pub route: Option<usize>,
-    /// Index of the matched path pattern of the route.
-    pub pattern: usize,
-    /// The normalised path when it differs from the request's.
-    pub normalized_path: Option<String>,
-    /// Host as routed on (lower case, no port).
-    pub host: String,
-    /// Targets of the pool this request already tried.
-    pub tried: Vec<usize>,
-    /// Retries used so far.
-    pub retries: u32,
-    /// The target of the current attempt; counts it in flight.
-    pub current: Option<(usize, InflightGuard)>,
-    /// Why the request failed, when Portico decided it.
-    pub failure: Option<GatewayError>,
-    /// The client-facing message for `failure`, when more specific than its kind.
-    pub failure_message: Option<String>,
-    /// The client's address after `trusted_proxies`; set when policies run.
-    pub client_ip: Option<std::net::IpAddr>,
-    /// The AI call this request made, for the access log.
-    pub ai_call: Option<crate::ai::handler::AiCall>,
+    pub(super) snapshot: Arc<Snapshot>,
+    pub(super) request_id: String,
+    pub(super) client: Client,
+    pub(super) routing: Routing,
+    pub(super) upstream: Attempts,
+    pub(super) failure: Failure,
     /// What the route's policies decided and hold for later phases.
-    pub policy: crate::policy::PolicyState,
-    pub start: Instant,
-    /// When the current upstream attempt began.
-    pub upstream_start: Option<Instant>,
+    pub(super) policy: PolicyState,
+    /// The AI call this request made, for the access log.
+    pub(super) ai_call: Option<AiCall>,
+    pub(super) start: Instant,
+}
+
+/// Who is calling, computed once when the request head arrives.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Client {
+    /// The connection's peer: what X-Forwarded-For is extended with.
+    pub(super) peer: Option<IpAddr>,
+    /// The client: the peer, or the address a trusted proxy forwarded for
+    /// (`server.trusted_proxies`). IP rules, rate-limit keys, consistent
+    /// hashing and the access log all use this one.
+    pub(super) addr: Option<IpAddr>,
+}
+
+/// Where the request goes.
+#[derive(Debug, Default)]
+pub(super) struct Routing {
+    /// Index into `snapshot.routes` once routed.
+    pub(super) route: Option<usize>,
+    /// Index of the matched path pattern of the route.
+    pub(super) pattern: usize,
+    /// The normalised path when it differs from the request's.
+    pub(super) normalized_path: Option<String>,
+    /// Host as routed on (lower case, no port).
+    pub(super) host: String,
+}
+
+/// The attempts on upstream targets.
+#[derive(Default)]
+pub(super) struct Attempts {
+    /// Targets of the pool this request already tried.
+    pub(super) tried: Vec<usize>,
+    /// Retries used so far.
+    pub(super) retries: u32,
+    /// The target of the current attempt; counts it in flight.
+    pub(super) current: Option<InflightGuard>,
+    /// When the current attempt began.
+    pub(super) started: Option<Instant>,
     /// Time from the attempt's start to the upstream's response header.
-    pub upstream_time: Option<Duration>,
+    pub(super) time: Option<Duration>,
+}
+
+/// Why the request failed, when Portico decided it.
+#[derive(Debug, Default)]
+pub(super) struct Failure {
+    pub(super) error: Option<GatewayError>,
+    /// The client-facing message, when more specific than the error's kind.
+    pub(super) message: Option<String>,
 }
 
 impl RequestCtx {
-    pub fn new(snapshot: Arc<Snapshot>) -> RequestCtx {
+    pub(super) fn new(snapshot: Arc<Snapshot>) -> RequestCtx {
         RequestCtx {
             snapshot,
             request_id: String::new(),
-            route: None,
-            pattern: 0,
-            normalized_path: None,
-            host: String::new(),
-            tried: Vec::new(),
-            retries: 0,
-            current: None,
-            failure: None,
-            failure_message: None,
-            client_ip: None,
-            policy: crate::policy::PolicyState::default(),
+            client: Client::default(),
+            routing: Routing::default(),
+            upstream: Attempts::default(),
+            failure: Failure::default(),
+            policy: PolicyState::default(),
             ai_call: None,
             start: Instant::now(),
-            upstream_start: None,
-            upstream_time: None,
         }
     }
 
-    pub fn route(&self) -> Option<&crate::runtime::Route> {
-        self.route.and_then(|i| self.snapshot.routes.get(i))
+    /// The matched route.
+    pub(super) fn route(&self) -> Option<&Route> {
+        self.routing.route.and_then(|i| self.snapshot.routes.get(i))
+    }
+
+    /// The path routed on: normalised, else the request's own.
+    pub(super) fn path<'a>(&'a self, req: &'a RequestHeader) -> &'a str {
+        self.routing.normalized_path.as_deref().unwrap_or(req.uri.path())
+    }
+
+    /// Records why the request failed.
+    pub(super) fn fail(&mut self, error: GatewayError) {
+        self.failure.error = Some(error);
+    }
+}
+
+impl ResponseContext for RequestCtx {
+    fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    fn decorate(&self, req: &RequestHeader, resp: &mut ResponseHeader) {
+        if let Some(route) = self.route() {
+            route.policies.decorate(req, resp, &self.policy);
+        }
     }
 }

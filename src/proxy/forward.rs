@@ -1,11 +1,69 @@
 //! What the upstream receives: the path after normalisation, strip_prefix or
 //! rewrite, and the forwarding headers.
 
+use super::context::RequestCtx;
+use super::headers;
 use crate::router::PathPattern;
-use crate::runtime::Route;
+use crate::snapshot::{Route, RouteAction};
+use pingora_core::Result;
+use pingora_http::RequestHeader;
+use pingora_proxy::Session;
+
+/// Path rewrite, Host, X-Forwarded-*, X-Request-Id, hop-by-hop removal, and
+/// the route's policies' upstream edits (credentials removed, consumer set).
+pub(super) fn upstream_request(session: &Session, up: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    let Some(route) = ctx.route() else { return Ok(()) };
+    let normalized = ctx.routing.normalized_path.as_deref();
+    let path = normalized.unwrap_or(up.uri.path());
+    let new_path = upstream_path(route, ctx.routing.pattern, path);
+    if let Some(p) = new_path.as_deref().or(normalized) {
+        let pq = match up.uri.query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p.to_string(),
+        };
+        if let Ok(uri) = pq.parse::<http::Uri>() {
+            up.set_uri(uri);
+        }
+    }
+    let upgrade = headers::is_upgrade(&up.headers);
+    for name in headers::hop_by_hop_names(&up.headers, upgrade) {
+        up.remove_header(&name);
+    }
+    let client_req = session.req_header();
+    let original_host = client_req.headers.get(http::header::HOST).cloned().or_else(|| {
+        client_req
+            .uri
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    });
+    if let RouteAction::Proxy { pool, .. } = &route.action {
+        if let Some(h) = &pool.host_header {
+            up.insert_header(http::header::HOST, h.clone())?;
+        } else if !up.headers.contains_key(http::header::HOST) {
+            if let Some(h) = &original_host {
+                up.insert_header(http::header::HOST, h.clone())?;
+            }
+        }
+    }
+    // Each hop appends the address it was connected from.
+    if let Some(ip) = ctx.client.peer {
+        let xff = forwarded_for(up.headers.get("x-forwarded-for").map(|v| v.as_bytes()), &ip.to_string());
+        up.insert_header("x-forwarded-for", xff)?;
+    }
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    up.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+    if let Some(h) = original_host {
+        up.insert_header("x-forwarded-host", h)?;
+    }
+    up.insert_header("x-request-id", ctx.request_id.as_str())?;
+    route
+        .policies
+        .on_upstream_request(up, &ctx.policy, &ctx.snapshot.consumer_header);
+    Ok(())
+}
 
 /// The path sent upstream for `path` (already normalised) matched by pattern `pattern`.
-pub fn upstream_path(route: &Route, pattern: usize, path: &str) -> Option<String> {
+pub(super) fn upstream_path(route: &Route, pattern: usize, path: &str) -> Option<String> {
     let pat = route.patterns.get(pattern)?;
     if let Some(template) = &route.rewrite {
         let caps = pat.captures(path).unwrap_or_default();
@@ -29,7 +87,7 @@ pub fn upstream_path(route: &Route, pattern: usize, path: &str) -> Option<String
 }
 
 /// Appends `ip` to an existing X-Forwarded-For value.
-pub fn forwarded_for(existing: Option<&[u8]>, ip: &str) -> String {
+pub(super) fn forwarded_for(existing: Option<&[u8]>, ip: &str) -> String {
     match existing.and_then(|v| std::str::from_utf8(v).ok()) {
         Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
         _ => ip.to_string(),

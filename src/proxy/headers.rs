@@ -1,4 +1,4 @@
-//! Header work on the proxy path: request ids, X-Forwarded-*, hop-by-hop
+//! Header work on the proxy path: X-Forwarded-*, hop-by-hop
 //! removal (RFC 9110 section 7.6.1) and the host of a request.
 
 use http::header::{HeaderMap, HeaderName, CONNECTION, TE, UPGRADE};
@@ -12,18 +12,6 @@ const HOP_BY_HOP: [HeaderName; 4] = [
     HeaderName::from_static("trailer"),
 ];
 
-/// A client-sent request id is kept when it is short and of safe characters.
-pub fn sane_request_id(v: &[u8]) -> bool {
-    !v.is_empty()
-        && v.len() <= 128
-        && v.iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
-}
-
-pub fn new_request_id() -> String {
-    ulid::Ulid::new().to_string()
-}
-
 /// The options listed in the Connection header, as sent (any case).
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
@@ -36,14 +24,14 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 }
 
 /// True for a protocol upgrade (e.g. WebSocket) that must keep Connection/Upgrade.
-pub fn is_upgrade(headers: &HeaderMap) -> bool {
+pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE) && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
 /// The hop-by-hop headers present in a message about to be forwarded;
 /// `keep_upgrade` keeps Connection and Upgrade of a protocol upgrade. Nothing
 /// is allocated unless a header must go, and then only its name.
-pub fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
+pub(super) fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
     let mut names = Vec::new();
     if !headers.contains_key(CONNECTION) && !HOP_BY_HOP.iter().any(|h| headers.contains_key(h)) {
         return names;
@@ -86,7 +74,7 @@ pub fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderNa
 }
 
 /// The request's host without port, lower case; `authority` covers HTTP/2.
-pub fn request_host<'a>(host_header: Option<&'a [u8]>, authority: Option<&'a str>) -> String {
+pub(super) fn request_host<'a>(host_header: Option<&'a [u8]>, authority: Option<&'a str>) -> String {
     let raw = host_header
         .and_then(|h| std::str::from_utf8(h).ok())
         .or(authority)
@@ -103,29 +91,19 @@ pub fn request_host<'a>(host_header: Option<&'a [u8]>, authority: Option<&'a str
 }
 
 /// True when the raw HTTP/1 head has a header line named `name` (lower case).
-pub fn raw_has_header(raw: &[u8], name: &[u8]) -> bool {
+pub(super) fn raw_has_header(raw: &[u8], name: &[u8]) -> bool {
     raw.split(|b| *b == b'\n').skip(1).any(|line| {
         line.len() > name.len() && line[name.len()] == b':' && line[..name.len()].eq_ignore_ascii_case(name)
     })
 }
 
-/// Approximate size of a request head (HTTP/2, where no raw bytes exist).
 /// The method a CORS preflight announces; None when the request is not a preflight.
-pub fn preflight_method(req: &pingora_http::RequestHeader) -> Option<http::Method> {
+pub(super) fn preflight_method(req: &pingora_http::RequestHeader) -> Option<http::Method> {
     if req.method != http::Method::OPTIONS || !req.headers.contains_key(http::header::ORIGIN) {
         return None;
     }
     let m = req.headers.get(http::header::ACCESS_CONTROL_REQUEST_METHOD)?;
     http::Method::from_bytes(m.as_bytes()).ok()
-}
-
-pub fn header_size(req: &pingora_http::RequestHeader) -> usize {
-    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
-    req.headers
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum::<usize>()
-        + line
 }
 
 #[cfg(test)]
@@ -138,14 +116,6 @@ mod tests {
         assert_eq!(request_host(Some(b"[::1]:80"), None), "::1");
         assert_eq!(request_host(None, Some("a.b")), "a.b");
         assert_eq!(request_host(Some(b"example.com."), None), "example.com");
-    }
-
-    #[test]
-    fn request_ids() {
-        assert!(sane_request_id(b"abc-123"));
-        assert!(!sane_request_id(b""));
-        assert!(!sane_request_id(b"a b"));
-        assert!(!sane_request_id(&[b'a'; 200]));
     }
 
     #[test]

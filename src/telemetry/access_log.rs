@@ -28,7 +28,7 @@ const TICK: Duration = Duration::from_millis(20);
 
 /// One request, as logged.
 #[derive(Debug, Serialize)]
-pub struct AccessRecord {
+pub(crate) struct AccessRecord {
     #[serde(serialize_with = "rfc3339")]
     pub time: SystemTime,
     pub request_id: String,
@@ -62,7 +62,7 @@ pub struct AccessRecord {
 
 /// The AI part of an access-log line.
 #[derive(Debug, Serialize)]
-pub struct AiFields {
+pub(crate) struct AiFields {
     pub model: String,
     pub provider: String,
     pub provider_model: String,
@@ -89,14 +89,14 @@ fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::
 
 /// Where lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sink {
+pub(crate) enum Sink {
     Stdout,
     File(PathBuf),
 }
 
 /// The request side of the log: cheap to clone, never blocks.
 #[derive(Clone)]
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     queue: Arc<ArrayQueue<AccessRecord>>,
     writer: std::thread::Thread,
     reopen: Arc<AtomicBool>,
@@ -104,7 +104,7 @@ pub struct AccessLog {
 
 impl AccessLog {
     /// Starts the writer thread. Fails when the file cannot be opened.
-    pub fn start(sink: Sink, capacity: usize) -> std::io::Result<AccessLog> {
+    pub(crate) fn start(sink: Sink, capacity: usize) -> std::io::Result<AccessLog> {
         let out = open(&sink)?;
         let queue = Arc::new(ArrayQueue::new(capacity.max(1)));
         let reopen = Arc::new(AtomicBool::new(false));
@@ -120,7 +120,7 @@ impl AccessLog {
     }
 
     /// Queues a record; drops it (and counts the drop) when the queue is full.
-    pub fn log(&self, rec: AccessRecord) {
+    pub(crate) fn log(&self, rec: AccessRecord) {
         if self.queue.push(rec).is_err() {
             METRICS.access_log_dropped_total.inc();
         }
@@ -130,7 +130,7 @@ impl AccessLog {
     }
 
     /// Asks the writer to reopen its file (on SIGUSR1).
-    pub fn reopen(&self) {
+    pub(crate) fn reopen(&self) {
         self.reopen.store(true, Ordering::Relaxed);
     }
 }

@@ -1,19 +1,15 @@
 //! Prometheus metrics (the `prometheus` crate: the standard Rust client, with
-//! text encoding built in). Families and labels follow DESIGN.md; label values
+//! text encoding built in). Families and labels follow the README's metrics table; label values
 //! are always bounded: route and upstream names from the config, a fixed set
 //! of methods, numeric statuses, never raw paths or client ids.
 
-use crate::workers::Workers;
 use once_cell::sync::{Lazy, OnceCell};
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
 use prometheus::{
-    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
-use std::sync::Arc;
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     pub registry: Registry,
     pub requests_total: IntCounterVec,
     pub request_duration: HistogramVec,
@@ -108,8 +104,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
 }
 
 /// The process-wide metrics. Registration fails only on duplicate or invalid
-/// names, which this fixed set cannot have (a unit test builds it).
-pub static METRICS: Lazy<Metrics> = Lazy::new(|| build().expect("fixed metric families")); // ok: not input-driven
+/// names, which this fixed set cannot have (a unit test builds it): no input
+/// reaches this `expect`, the one outside tests.
+#[allow(clippy::expect_used)]
+pub(crate) static METRICS: Lazy<Metrics> = Lazy::new(|| build().expect("fixed metric families"));
 
 const METHODS: [&str; 10] = [
     "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "OTHER",
@@ -194,52 +192,10 @@ impl std::fmt::Debug for RouteMetrics {
 }
 
 /// Series for requests that matched no route (`route="(none)"`).
-pub static UNROUTED: Lazy<RouteMetrics> = Lazy::new(|| RouteMetrics::new("(none)"));
-
-/// `portico_worker_connections{worker}`: the plain HTTP/1 client connections
-/// open on each of Portico's serving threads ([`crate::workers`]), read when
-/// scraped, so serving a connection costs nothing extra.
-struct WorkerConnections {
-    workers: Arc<Workers>,
-    family: IntGaugeVec,
-    /// One series per thread, resolved when registered.
-    series: Vec<IntGauge>,
-}
-
-impl Collector for WorkerConnections {
-    fn desc(&self) -> Vec<&Desc> {
-        self.family.desc()
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        for (gauge, open) in self.series.iter().zip(self.workers.open_connections()) {
-            gauge.set(i64::try_from(open).unwrap_or(i64::MAX));
-        }
-        self.family.collect()
-    }
-}
-
-/// Exposes the open connections of `workers`, once per process.
-pub fn register_worker_connections(workers: Arc<Workers>) -> Result<(), prometheus::Error> {
-    let family = IntGaugeVec::new(
-        Opts::new(
-            "worker_connections",
-            "Plain HTTP/1 client connections open on each serving thread.",
-        ),
-        &["worker"],
-    )?;
-    let series = (0..workers.open_connections().len())
-        .map(|i| family.with_label_values(&[i.to_string().as_str()]))
-        .collect();
-    METRICS.registry.register(Box::new(WorkerConnections {
-        workers,
-        family,
-        series,
-    }))
-}
+pub(crate) static UNROUTED: Lazy<RouteMetrics> = Lazy::new(|| RouteMetrics::new("(none)"));
 
 /// The text exposition of every family.
-pub fn render() -> String {
+pub(crate) fn render() -> String {
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&METRICS.registry.gather(), &mut buf) {
         log::error!("metrics encoding failed: {e}");

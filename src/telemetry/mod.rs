@@ -1,6 +1,5 @@
-//! Observability: Prometheus metrics, the JSON access log, and the admin
-//! endpoints that expose them.
+//! Observability: Prometheus metrics and the JSON access log. The admin
+//! listener that exposes the metrics is served by [`crate::serve::admin`].
 
-pub mod access_log;
-pub mod admin;
-pub mod metrics;
+pub(crate) mod access_log;
+pub(crate) mod metrics;

@@ -8,7 +8,6 @@
 use super::pool::{ActiveCheck, UpstreamPool};
 use super::target::now_ms;
 use super::target::Target;
-use crate::runtime::{SharedSnapshot, Snapshot};
 use crate::telemetry::metrics::METRICS;
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
@@ -23,12 +22,12 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_millis(100);
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
-/// Sets `portico_upstream_target_healthy` for every target of `snap`: 1 when
-/// in rotation (active checks pass and not ejected), 0 otherwise.
-pub fn publish_health(snap: &Snapshot) {
+/// Sets `portico_upstream_target_healthy` for every target of `pools`: 1
+/// when in rotation (active checks pass and not ejected), 0 otherwise.
+pub(crate) fn publish_health<'a>(pools: impl IntoIterator<Item = &'a Arc<UpstreamPool>>) {
     let gauge = &METRICS.target_healthy;
     let now = now_ms();
-    for pool in snap.pools.values() {
+    for pool in pools {
         for t in &pool.targets {
             gauge
                 .with_label_values(&[pool.name.as_str(), t.label.as_str()])
@@ -43,8 +42,14 @@ struct PoolCheck {
     check: Arc<dyn HealthCheck + Send + Sync>,
 }
 
-pub struct HealthChecker {
-    pub snapshot: SharedSnapshot,
+/// The current pools, read on every tick: a reload's new pools are checked
+/// at once, without the checker knowing where they come from.
+pub(crate) type PoolSource = Box<dyn Fn() -> Vec<Arc<UpstreamPool>> + Send + Sync>;
+
+/// The background task of the active checks.
+pub(crate) struct HealthChecker {
+    /// Where the pools come from (the running snapshot).
+    pub pools: PoolSource,
 }
 
 #[async_trait]
@@ -54,9 +59,9 @@ impl BackgroundService for HealthChecker {
         let mut pools: HashMap<String, PoolCheck> = HashMap::new();
         let mut last_publish = Instant::now() - PUBLISH_EVERY;
         loop {
-            let snap = self.snapshot.load_full();
+            let current = (self.pools)();
             let now = Instant::now();
-            for pool in snap.pools.values() {
+            for pool in &current {
                 let Some(active) = &pool.active else { continue };
                 let built_for = Arc::as_ptr(pool) as usize;
                 let state = match pools.get_mut(&pool.name) {
@@ -85,10 +90,10 @@ impl BackgroundService for HealthChecker {
                 }
             }
             if last_publish.elapsed() >= PUBLISH_EVERY {
-                publish_health(&snap);
+                publish_health(&current);
                 last_publish = Instant::now();
             }
-            pools.retain(|name, _| snap.pools.contains_key(name));
+            pools.retain(|name, _| current.iter().any(|p| &p.name == name));
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.changed() => return,

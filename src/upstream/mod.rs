@@ -1,10 +1,12 @@
-//! Upstream pools: targets, selection, active and passive health, and the
-//! connection templates used to reach them.
+//! Upstream pools: compiled from the config, their targets, selection,
+//! active and passive health, and the connection templates used to reach them.
 
-pub mod health;
-pub mod peer;
-pub mod pool;
-pub mod target;
+pub(crate) mod compile;
+pub(crate) mod health;
+pub(crate) mod peer;
+pub(crate) mod pool;
+pub(crate) mod target;
 
-pub use pool::{ActiveCheck, Passive, UpstreamPool};
-pub use target::{now_ms, InflightGuard, Target};
+pub(crate) use compile::{compile_pools, Pools};
+pub(crate) use pool::UpstreamPool;
+pub(crate) use target::{now_ms, InflightGuard};

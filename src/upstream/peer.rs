@@ -51,7 +51,7 @@ impl Timeouts {
 
 /// TLS settings for an upstream, compiled.
 #[derive(Clone)]
-pub struct PeerTls {
+pub(crate) struct PeerTls {
     pub sni: Option<String>,
     pub verify: bool,
     pub ca: Option<Arc<[WrappedX509]>>,
@@ -60,7 +60,7 @@ pub struct PeerTls {
 }
 
 /// Loads a PEM CA bundle; every certificate is checked to be valid X.509.
-pub fn load_ca(path: &Path) -> Result<(Arc<[WrappedX509]>, u64), String> {
+pub(crate) fn load_ca(path: &Path) -> Result<(Arc<[WrappedX509]>, u64), String> {
     let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for item in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -89,11 +89,11 @@ pub fn load_ca(path: &Path) -> Result<(Arc<[WrappedX509]>, u64), String> {
 /// A connection reused by another thread has its every read event delivered
 /// by the first thread, which wakes the second through its event fd. (Its
 /// idle watch runs on the releasing thread on Portico's serving threads, on
-/// a random one on Pingora's; see `crate::workers`.) A pool
+/// a random one on Pingora's; see `crate::serve::workers`.) A pool
 /// key per thread keeps each thread on its own connections, as nginx's
 /// per-worker keepalive cache does. With work stealing (one reactor for all
 /// threads) the key is unchanged.
-pub fn thread_group(group_key: u64) -> u64 {
+pub(crate) fn thread_group(group_key: u64) -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
     thread_local! {
@@ -107,7 +107,7 @@ pub fn thread_group(group_key: u64) -> u64 {
 }
 
 /// The connection template for one target.
-pub fn build_peer(addr: SocketAddr, host: &str, tls: Option<&PeerTls>, timeouts: &Timeouts) -> HttpPeer {
+pub(crate) fn build_peer(addr: SocketAddr, host: &str, tls: Option<&PeerTls>, timeouts: &Timeouts) -> HttpPeer {
     let mut peer = match tls {
         Some(t) => {
             let sni = t.sni.clone().unwrap_or_else(|| host.to_string());

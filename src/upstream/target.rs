@@ -13,7 +13,7 @@ use once_cell::sync::Lazy;
 static EPOCH: Lazy<Instant> = Lazy::new(Instant::now);
 
 /// Milliseconds since process start: a cheap monotonic clock for cooldowns.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
 }
 
@@ -131,15 +131,15 @@ impl Target {
 
 /// Counts a request in flight on a target until dropped (least_conn uses it).
 #[derive(Debug)]
-pub struct InflightGuard(Arc<Target>);
+pub(crate) struct InflightGuard(Arc<Target>);
 
 impl InflightGuard {
-    pub fn new(target: Arc<Target>) -> Self {
+    pub(crate) fn new(target: Arc<Target>) -> Self {
         target.inflight.fetch_add(1, Ordering::Relaxed);
         InflightGuard(target)
     }
 
-    pub fn target(&self) -> &Arc<Target> {
+    pub(crate) fn target(&self) -> &Arc<Target> {
         &self.0
     }
 }

@@ -1,0 +1,165 @@
+//! The one conversion point from failures to what a client sees: the JSON
+//! error shape (OpenAI's, so SDKs parse it) with a status, a machine-readable
+//! type and the request id. The bottom layer: it depends on no other module,
+//! so policies, the AI gateway and the connection loop refuse requests
+//! without knowing the proxy.
+
+use bytes::Bytes;
+use pingora_core::{Error, ErrorSource, ErrorType};
+
+/// A failure the gateway reports to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    RouteNotFound,
+    MethodNotAllowed,
+    NoHealthyUpstream,
+    UpstreamConnect,
+    UpstreamTimeout,
+    UpstreamReset,
+    BadRequest,
+    HeadersTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    /// A service a policy depends on (Redis, an introspection endpoint) is down.
+    DependencyUnavailable,
+    /// An AI request named a model no alias or provider serves.
+    ModelNotFound,
+    /// Every provider target failed; the message carries the last provider's reason.
+    ProviderError,
+    Internal,
+}
+
+impl GatewayError {
+    pub fn status(self) -> u16 {
+        match self {
+            GatewayError::RouteNotFound => 404,
+            GatewayError::MethodNotAllowed => 405,
+            GatewayError::NoHealthyUpstream => 503,
+            GatewayError::UpstreamConnect | GatewayError::UpstreamReset => 502,
+            GatewayError::UpstreamTimeout => 504,
+            GatewayError::BadRequest => 400,
+            GatewayError::HeadersTooLarge => 431,
+            GatewayError::RequestTimeout => 408,
+            GatewayError::Unauthorized => 401,
+            GatewayError::Forbidden => 403,
+            GatewayError::PayloadTooLarge => 413,
+            GatewayError::RateLimited => 429,
+            GatewayError::DependencyUnavailable => 503,
+            GatewayError::ModelNotFound => 404,
+            GatewayError::ProviderError => 502,
+            GatewayError::Internal => 500,
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            GatewayError::RouteNotFound => "route_not_found",
+            GatewayError::MethodNotAllowed => "method_not_allowed",
+            GatewayError::NoHealthyUpstream => "no_healthy_upstream",
+            GatewayError::UpstreamConnect => "upstream_connect_failed",
+            GatewayError::UpstreamTimeout => "upstream_timeout",
+            GatewayError::UpstreamReset => "upstream_reset",
+            GatewayError::BadRequest => "bad_request",
+            GatewayError::HeadersTooLarge => "request_header_too_large",
+            GatewayError::RequestTimeout => "request_timeout",
+            GatewayError::Unauthorized => "unauthorized",
+            GatewayError::Forbidden => "forbidden",
+            GatewayError::PayloadTooLarge => "payload_too_large",
+            GatewayError::RateLimited => "rate_limited",
+            GatewayError::DependencyUnavailable => "dependency_unavailable",
+            GatewayError::ModelNotFound => "model_not_found",
+            GatewayError::ProviderError => "provider_error",
+            GatewayError::Internal => "internal_error",
+        }
+    }
+
+    /// Classifies a pingora error; None when the client is gone and nothing
+    /// should be written.
+    pub fn from_pingora(e: &Error) -> Option<GatewayError> {
+        use ErrorType::*;
+        let upstream = e.esource() == &ErrorSource::Upstream;
+        Some(match e.etype() {
+            HTTPStatus(503) => GatewayError::NoHealthyUpstream,
+            HTTPStatus(504) => GatewayError::UpstreamTimeout,
+            HTTPStatus(502) => GatewayError::UpstreamConnect,
+            HTTPStatus(408) => GatewayError::RequestTimeout,
+            HTTPStatus(431) => GatewayError::HeadersTooLarge,
+            HTTPStatus(413) => GatewayError::PayloadTooLarge,
+            HTTPStatus(s) if (400..500).contains(s) => GatewayError::BadRequest,
+            HTTPStatus(_) => GatewayError::Internal,
+            ConnectTimedout | TLSHandshakeTimedout => GatewayError::UpstreamTimeout,
+            ReadTimedout | WriteTimedout if upstream => GatewayError::UpstreamTimeout,
+            ConnectRefused | ConnectNoRoute | ConnectError | TLSHandshakeFailure | InvalidCert | HandshakeError
+            | SocketError | BindError | ConnectProxyFailure => GatewayError::UpstreamConnect,
+            _ if upstream => GatewayError::UpstreamReset,
+            ReadTimedout => GatewayError::RequestTimeout,
+            ReadError | WriteError | ConnectionClosed if e.esource() == &ErrorSource::Downstream => return None,
+            _ if e.esource() == &ErrorSource::Downstream => GatewayError::BadRequest,
+            _ => GatewayError::Internal,
+        })
+    }
+}
+
+/// `{"error": {"message", "type", "code", "request_id"}}`
+pub(crate) fn error_body(message: &str, kind: &str, status: u16, request_id: &str) -> Bytes {
+    let v = serde_json::json!({
+        "error": {
+            "message": message,
+            "type": kind,
+            "code": status,
+            "request_id": request_id,
+        }
+    });
+    Bytes::from(v.to_string())
+}
+
+/// The request id every response and log line carries: the client's own
+/// `x-request-id` when sane, otherwise a new ULID.
+/// A client-sent request id is kept when it is short and of safe characters.
+pub(crate) fn sane_request_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
+}
+
+/// A new request id: a ULID, sortable by time.
+pub(crate) fn new_request_id() -> String {
+    ulid::Ulid::new().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape() {
+        let b = error_body("no route for GET /x", "route_not_found", 404, "abc");
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["error"]["code"], 404);
+        assert_eq!(v["error"]["type"], "route_not_found");
+        assert_eq!(v["error"]["request_id"], "abc");
+    }
+
+    #[test]
+    fn mapping() {
+        let e = Error::new(ErrorType::ConnectRefused);
+        assert_eq!(GatewayError::from_pingora(&e), Some(GatewayError::UpstreamConnect));
+        let e = Error::new(ErrorType::ConnectTimedout);
+        assert_eq!(GatewayError::from_pingora(&e), Some(GatewayError::UpstreamTimeout));
+        let mut e = Error::new(ErrorType::ReadTimedout);
+        e.esource = ErrorSource::Upstream;
+        assert_eq!(GatewayError::from_pingora(&e), Some(GatewayError::UpstreamTimeout));
+    }
+
+    #[test]
+    fn request_ids() {
+        assert!(sane_request_id(b"abc-123"));
+        assert!(!sane_request_id(b""));
+        assert!(!sane_request_id(b"a b"));
+        assert!(!sane_request_id(&[b'a'; 200]));
+    }
+}

@@ -1,0 +1,203 @@
+//! Wires a compiled config into a Pingora server: listeners (plain, TLS with
+//! SNI, h2c), the proxy service and the health-check background task.
+
+use super::error::ProcessError;
+use super::load::{load, Compiled};
+use super::pid_file::write_pid_file;
+use super::signals::SignalHandler;
+use crate::config::LoadedConfig;
+use crate::proxy::Gateway;
+use crate::serve::acceptor::Acceptor;
+use crate::serve::admin::AdminApp;
+use crate::serve::workers::Workers;
+use crate::snapshot::SharedSnapshot;
+use crate::telemetry::access_log::{AccessLog, Sink};
+use crate::upstream::health::HealthChecker;
+use arc_swap::ArcSwap;
+use pingora_core::apps::HttpServerOptions;
+use pingora_core::listeners::tls::TlsSettings;
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
+use pingora_core::protocols::l4::stream::DEFAULT_L4_WRITE_BUFFER_SIZE;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
+use pingora_core::services::listening::Service;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Options of `portico run`.
+pub struct RunOptions<'a> {
+    /// The config file to serve.
+    pub config: &'a Path,
+    /// Take over the listening sockets of a running instance (graceful upgrade).
+    pub upgrade: bool,
+}
+
+fn server_conf(loaded: &LoadedConfig) -> ServerConf {
+    let s = &loaded.config.server;
+    ServerConf {
+        threads: s.threads,
+        work_stealing: s.work_stealing,
+        upstream_keepalive_pool_size: s.upstream_keepalive_pool_size,
+        grace_period_seconds: Some(s.grace_period.0.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(s.graceful_shutdown_timeout.0.as_secs()),
+        pid_file: s.pid_file.clone(),
+        upgrade_sock: s.upgrade_sock.clone(),
+        ..ServerConf::default()
+    }
+}
+
+/// How long a stopping listener still reads requests on connections it has
+/// already accepted: half the grace period, at most two seconds.
+fn drain_delay(loaded: &LoadedConfig) -> std::time::Duration {
+    (loaded.config.server.grace_period.0 / 2).min(std::time::Duration::from_secs(2))
+}
+
+fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, ProcessError> {
+    let cfg = &loaded.config.server.access_log;
+    let sink = match cfg.path.as_str() {
+        "off" => return Ok(None),
+        "stdout" => Sink::Stdout,
+        path => Sink::File(PathBuf::from(path)),
+    };
+    AccessLog::start(sink, cfg.buffer)
+        .map(Some)
+        .map_err(|e| ProcessError::Startup(format!("cannot open access log {}: {e}", cfg.path)))
+}
+
+/// The default write buffer of connections served on Portico's threads: a
+/// 16 KiB body and its head.
+const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
+
+/// A client buffer size (validated at load to be at most 1 MiB).
+fn buffer_size(s: crate::config::ConfSize) -> usize {
+    usize::try_from(s.0).unwrap_or(0)
+}
+
+/// Builds the server and runs until shutdown. Returns only on a startup error.
+pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
+    let Compiled {
+        loaded,
+        snapshot,
+        listeners,
+    } = load(opts.config, None)?;
+    let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+    let access_log = start_access_log(&loaded)?;
+    let server_cfg = &loaded.config.server;
+
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf(&loaded));
+    // With --upgrade this blocks until the old process hands over its sockets.
+    server.bootstrap();
+
+    // h2c is a property of the service, so plain listeners with h2c get their own.
+    let drain_delay = drain_delay(&loaded);
+    let keepalive = server_cfg.keepalive_timeout.0;
+    // Pingora's streams hold their write buffer while open; Portico's threads
+    // hold it only while writing, so their default fits a 16 KiB body and its
+    // head in one send (bench/TUNING.md, change 12).
+    let read_buffer = buffer_size(server_cfg.client_read_buffer);
+    let write_buffer = |default: usize| server_cfg.client_write_buffer.map_or(default, buffer_size);
+    let buffers = L4BufferSettings::new(read_buffer, write_buffer(DEFAULT_L4_WRITE_BUFFER_SIZE));
+    let worker_buffers = L4BufferSettings::new(read_buffer, write_buffer(WORKER_WRITE_BUFFER));
+    // Without work stealing, plain HTTP/1 connections are served on Portico's
+    // own threads (see crate::serve::workers), even with one: an idle connection then
+    // holds about 4 KiB instead of 16 (bench/TUNING.md, changes 11 and 12).
+    let workers = if !server_cfg.work_stealing {
+        let workers = Workers::start(server_cfg.threads, "portico-worker")
+            .map_err(|e| ProcessError::Startup(format!("worker threads: {e}")))?;
+        if let Err(e) = workers.register_metrics() {
+            log::warn!("portico_worker_connections not exposed: {e}");
+        }
+        Some(workers)
+    } else {
+        None
+    };
+    let proxy_service = |name: &str, h2c: bool| {
+        let mut proxy =
+            pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone(), access_log.clone()));
+        if h2c {
+            let mut options = HttpServerOptions::default();
+            options.h2c = true;
+            proxy.server_options = Some(options);
+        }
+        let app = Acceptor::new(proxy, drain_delay, keepalive);
+        let app = match &workers {
+            Some(w) => app.serving_on(w.clone(), worker_buffers),
+            None => app,
+        };
+        Service::new(name.to_string(), app)
+    };
+    let mut main = proxy_service("portico", false);
+    let mut h2c = proxy_service("portico-h2c", true);
+    let mut has_h2c = false;
+    for l in &listeners {
+        match &l.tls {
+            Some(resolver) => {
+                let mut tls = TlsSettings::intermediate("", "").map_err(|e| ProcessError::Startup(e.to_string()))?;
+                tls.set_cert_resolver(resolver.clone());
+                if l.http2 {
+                    tls.enable_h2();
+                }
+                main.add_listener(ListenerConfig::tcp(&l.address).tls(tls).l4_buffer(buffers));
+            }
+            None if l.h2c => {
+                has_h2c = true;
+                h2c.add_listener(ListenerConfig::tcp(&l.address).l4_buffer(buffers));
+            }
+            None => main.add_listener(ListenerConfig::tcp(&l.address).l4_buffer(buffers)),
+        }
+    }
+    server.add_service(main);
+    if has_h2c {
+        server.add_service(h2c);
+    }
+    if let Some(addr) = &server_cfg.admin {
+        let mut admin = Service::new(
+            "portico-admin".to_string(),
+            AdminApp {
+                listeners: listeners.len(),
+            },
+        );
+        admin.add_tcp(addr);
+        server.add_service(admin);
+    }
+    server.add_service(background_service(
+        "health checks",
+        HealthChecker {
+            pools: {
+                let shared = shared.clone();
+                Box::new(move || shared.load().pools.values().cloned().collect())
+            },
+        },
+    ));
+    server.add_service(background_service(
+        "signals",
+        SignalHandler {
+            config: opts.config.to_path_buf(),
+            snapshot: shared,
+            listeners: listeners.clone(),
+            access_log,
+            upgrade_sock: server_cfg.upgrade_sock.clone(),
+        },
+    ));
+    // The sockets are ours now (bound, or handed over by the old process).
+    write_pid_file(&server_cfg.pid_file);
+    let _ = sd_notify::notify(
+        false,
+        &[
+            sd_notify::NotifyState::MainPid(std::process::id()),
+            sd_notify::NotifyState::Ready,
+        ],
+    );
+    log::info!(
+        "portico {} serving {} listener(s) from {}",
+        env!("CARGO_PKG_VERSION"),
+        listeners.len(),
+        loaded.file
+    );
+    server.run_forever();
+}

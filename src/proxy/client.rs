@@ -1,0 +1,26 @@
+//! The client's address, computed once per request: the connection's peer,
+//! or, when the peer is a trusted proxy, the address X-Forwarded-For names
+//! ([`crate::policy::traffic::ip::client_address`]).
+
+use super::context::Client;
+use crate::snapshot::Snapshot;
+use pingora_proxy::Session;
+
+/// Who is calling on `session`, under `snapshot`'s `trusted_proxies`.
+pub(super) fn client(session: &Session, snapshot: &Snapshot) -> Client {
+    let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+    let trusted = &snapshot.trusted_proxies;
+    if trusted.is_empty() {
+        let addr = crate::policy::traffic::ip::client_address(peer, &[], trusted);
+        return Client { peer, addr };
+    }
+    let xff: Vec<&[u8]> = session
+        .req_header()
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.as_bytes())
+        .collect();
+    let addr = crate::policy::traffic::ip::client_address(peer, &xff, trusted);
+    Client { peer, addr }
+}

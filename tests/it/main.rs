@@ -1,0 +1,24 @@
+//! Portico's integration tests, linked into one binary (Pingora is linked
+//! once instead of once per file). Each module is one area; `support` starts
+//! real upstreams and a real Portico process.
+
+// Tests may unwrap: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod ai_gateway;
+mod auth;
+mod balancing;
+mod bypass;
+mod config_check;
+mod connections;
+mod health_retry;
+mod operations;
+mod protocol;
+mod redis_limit;
+mod routing;
+mod smoke;
+mod tls;
+mod tokens;
+mod traffic;
