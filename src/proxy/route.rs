@@ -7,17 +7,18 @@
 use super::context::RequestCtx;
 use super::headers;
 use crate::ai::exchange::AiExchange;
+use crate::ai::prompt::PromptApi;
 use crate::config::EncodedSlashes;
 use crate::error::GatewayError;
 use crate::policy::{RequestView, Step};
 use crate::router::{path, RouteLookup};
 use crate::serve::respond::{respond, respond_error};
-use crate::snapshot::{Route, RouteAction};
+use crate::snapshot::{Route, RouteAction, Snapshot};
 use http::{HeaderValue, Method};
 use pingora_core::{Error, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 use std::borrow::Cow;
-use std::sync::Arc;
 
 /// Runs the steps; true when the request was answered here.
 pub(super) async fn route_request(session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -92,7 +93,7 @@ async fn find_route(session: &mut Session, ctx: &mut RequestCtx) -> Result<Optio
 
 /// The router's answer; a CORS preflight for a method the path does not
 /// take is routed as the request it announces, when that route has CORS.
-fn lookup(ctx: &RequestCtx, req: &pingora_http::RequestHeader, path: &str, method: &Method) -> RouteLookup {
+fn lookup(ctx: &RequestCtx, req: &RequestHeader, path: &str, method: &Method) -> RouteLookup {
     let router = &ctx.snapshot.router;
     let lookup = router.lookup(&ctx.routing.host, path, method);
     if !matches!(lookup, RouteLookup::MethodNotAllowed { .. }) {
@@ -148,69 +149,62 @@ async fn run_policies(session: &mut Session, ctx: &mut RequestCtx, route: &Route
 }
 
 /// What the route does; true when answered here rather than proxied.
-async fn act(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    snapshot: &Arc<crate::snapshot::Snapshot>,
-    route: &Route,
-) -> Result<bool> {
+async fn act(session: &mut Session, ctx: &mut RequestCtx, snapshot: &Snapshot, route: &Route) -> Result<bool> {
     match &route.action {
         RouteAction::Respond(fixed) => {
             respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
             Ok(true)
         }
         RouteAction::Ai { models } => {
-            let Some(ai) = snapshot.ai.clone() else {
-                return Error::e_explain(ErrorType::InternalError, "ai route without ai config");
-            };
             let path = ctx.path(session.req_header()).to_string();
-            let decorate = |req: &pingora_http::RequestHeader, resp: &mut pingora_http::ResponseHeader| {
-                route.policies.decorate(req, resp, &ctx.policy)
-            };
-            let mut exchange = exchange(ctx, &decorate);
-            // Boxed: the AI call's state would otherwise be in every request's future.
-            let served = Box::pin(crate::ai::handler::serve(session, &mut exchange, &ai, models, &path)).await;
-            let AiExchange { call, failure, .. } = exchange;
-            report(ctx, call, failure);
-            served?;
-            Ok(true)
+            let endpoint = AiEndpoint::Api { models, path: &path };
+            serve_ai(session, ctx, snapshot, route, endpoint).await
         }
-        RouteAction::Prompt(api) => {
-            let Some(ai) = snapshot.ai.clone() else {
-                return Error::e_explain(ErrorType::InternalError, "prompt API without ai config");
-            };
-            let decorate = |req: &pingora_http::RequestHeader, resp: &mut pingora_http::ResponseHeader| {
-                route.policies.decorate(req, resp, &ctx.policy)
-            };
-            let mut exchange = exchange(ctx, &decorate);
-            let served = Box::pin(crate::ai::prompt::serve(session, &mut exchange, &ai, api)).await;
-            let AiExchange { call, failure, .. } = exchange;
-            report(ctx, call, failure);
-            served?;
-            Ok(true)
-        }
+        RouteAction::Prompt(api) => serve_ai(session, ctx, snapshot, route, AiEndpoint::Prompt(api)).await,
         RouteAction::Proxy { .. } => Ok(false),
     }
 }
 
-/// What the AI handler sees of this request.
-fn exchange<'a>(
-    ctx: &'a RequestCtx,
-    decorate: &'a (dyn Fn(&pingora_http::RequestHeader, &mut pingora_http::ResponseHeader) + Sync),
-) -> AiExchange<'a> {
-    AiExchange {
-        request_id: &ctx.request_id,
-        consumer: ctx.policy.consumer_name().unwrap_or("anonymous"),
-        decorate,
-        call: None,
-        failure: None,
-    }
+/// Which AI handler serves a route.
+enum AiEndpoint<'a> {
+    /// The OpenAI-compatible API, limited to `models` (empty: all).
+    Api { models: &'a [String], path: &'a str },
+    /// A prompt template published as a REST API.
+    Prompt(&'a PromptApi),
 }
 
-/// Takes the AI handler's report into the request's state.
-fn report(ctx: &mut RequestCtx, call: Option<crate::ai::handler::AiCall>, failure: Option<GatewayError>) {
+/// Hands the request to the AI gateway through its narrow interface, and
+/// takes back what it reports for the access log.
+async fn serve_ai(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    snapshot: &Snapshot,
+    route: &Route,
+    endpoint: AiEndpoint<'_>,
+) -> Result<bool> {
+    let Some(ai) = snapshot.ai.clone() else {
+        return Error::e_explain(ErrorType::InternalError, "AI route without the `ai:` config");
+    };
+    let decorate = |req: &RequestHeader, resp: &mut ResponseHeader| route.policies.decorate(req, resp, &ctx.policy);
+    let mut exchange = AiExchange {
+        request_id: &ctx.request_id,
+        consumer: ctx.policy.consumer_name().unwrap_or("anonymous"),
+        decorate: &decorate,
+        call: None,
+        failure: None,
+    };
+    // Boxed: the AI call's state would otherwise be in every request's future.
+    let served = match endpoint {
+        AiEndpoint::Api { models, path } => {
+            Box::pin(crate::ai::handler::serve(session, &mut exchange, &ai, models, path)).await
+        }
+        AiEndpoint::Prompt(api) => Box::pin(crate::ai::prompt::serve(session, &mut exchange, &ai, api)).await,
+    };
+    let AiExchange { call, failure, .. } = exchange;
     ctx.ai_call = call;
     if failure.is_some() {
         ctx.failure.error = failure;
     }
+    served?;
+    Ok(true)
 }
