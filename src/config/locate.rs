@@ -27,6 +27,11 @@ impl Positions {
         Positions { map: rx.map }
     }
 
+    /// Whether the file writes `path` itself (not only a parent of it).
+    pub(crate) fn contains(&self, path: &str) -> bool {
+        self.map.contains_key(path)
+    }
+
     /// Position of `path`, or of its closest indexed parent.
     pub(crate) fn find(&self, path: &str) -> Option<(usize, usize)> {
         let mut p = path;

@@ -133,6 +133,11 @@ impl LoadedConfig {
         &self.config.server.pid_file
     }
 
+    /// Whether the file writes the top-level section `key` itself.
+    pub(crate) fn declares(&self, key: &str) -> bool {
+        self.positions.contains(key)
+    }
+
     /// A file named in the config: relative paths are relative to the
     /// config file's folder.
     pub fn file_path(&self, p: &Path) -> PathBuf {
@@ -165,14 +170,27 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
 
 /// Parses and validates config text; `file` names it in messages.
 pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
+    // A file truncated to nothing (a half-written save, `: > file`) would
+    // otherwise be a gateway with no routes: refuse it.
+    let blank = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#')
+    });
+    if blank {
+        return Err(ConfigError {
+            issues: vec![ConfigIssue {
+                file: file.to_string(),
+                line: 1,
+                col: 1,
+                path: String::new(),
+                message: "the file is empty".into(),
+            }],
+        });
+    }
     let positions = Positions::index(text);
-    let config: Config = if text.trim().is_empty() {
-        Config::default()
-    } else {
-        serde_yaml::from_str(text).map_err(|e| ConfigError {
-            issues: vec![serde_issue(&e, file)],
-        })?
-    };
+    let config: Config = serde_yaml::from_str(text).map_err(|e| ConfigError {
+        issues: vec![serde_issue(&e, file)],
+    })?;
     let loaded = LoadedConfig {
         config,
         file: file.to_string(),

@@ -68,6 +68,14 @@ pub(crate) struct ServerConfig {
     /// closed (whole seconds). Read at start; a change needs `portico upgrade`.
     #[serde(default = "default_keepalive_timeout")]
     pub keepalive_timeout: ConfDuration,
+    /// How long a client may take to send a whole request head, from its
+    /// first byte (nginx's `client_header_timeout`); then 408. Read at start.
+    #[serde(default = "default_request_timeout")]
+    pub request_head_timeout: ConfDuration,
+    /// How long one read of a request body may wait (nginx's
+    /// `client_body_timeout`); then 408. Read at start.
+    #[serde(default = "default_request_timeout")]
+    pub request_body_timeout: ConfDuration,
     /// Largest request head (request line and headers) accepted; larger gets 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: ConfSize,
@@ -127,6 +135,8 @@ impl Default for ServerConfig {
             client_read_buffer: default_read_buffer(),
             client_write_buffer: None,
             keepalive_timeout: default_keepalive_timeout(),
+            request_head_timeout: default_request_timeout(),
+            request_body_timeout: default_request_timeout(),
         }
     }
 }
@@ -402,6 +412,9 @@ fn default_access_log_buffer() -> usize {
 }
 fn default_max_header_size() -> ConfSize {
     ConfSize(64 * 1024)
+}
+fn default_request_timeout() -> ConfDuration {
+    ConfDuration(std::time::Duration::from_secs(60))
 }
 fn default_keepalive_timeout() -> ConfDuration {
     ConfDuration(std::time::Duration::from_secs(60))

@@ -6,10 +6,10 @@
 //! so a change there is reported as needing `portico upgrade` while the rest
 //! of the new config is applied.
 
-use super::load::load;
-use crate::config::ConfigError;
+use super::load::{load, Compiled};
+use crate::config::{ConfigError, ConfigIssue};
 use crate::serve::listeners::{listeners_differ, ListenerSpec};
-use crate::snapshot::SharedSnapshot;
+use crate::snapshot::{SharedSnapshot, Snapshot};
 use crate::telemetry::metrics::METRICS;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub(crate) struct Applied {
 /// and the error lists every problem.
 pub(crate) fn reload(path: &Path, shared: &SharedSnapshot, running: &[ListenerSpec]) -> Result<Applied, ConfigError> {
     let current = shared.load_full();
-    match load(path, Some(&current)) {
+    match load(path, Some(&current)).and_then(|next| refuse_accidental_emptying(next, &current)) {
         Ok(next) => {
             let listeners_changed = listeners_differ(&next.listeners, running);
             shared.store(Arc::new(next.snapshot));
@@ -42,4 +42,24 @@ pub(crate) fn reload(path: &Path, shared: &SharedSnapshot, running: &[ListenerSp
             Err(e)
         }
     }
+}
+
+/// A reload that would leave no route of a config that had some is refused,
+/// unless the file says so with `routes: []`: a config cut short while it
+/// was written (a half-saved file, an editor's truncation) must not turn the
+/// gateway into a wall of 404s.
+fn refuse_accidental_emptying(next: Compiled, current: &Snapshot) -> Result<Compiled, ConfigError> {
+    let emptied = next.snapshot.routes.is_empty() && !current.routes.is_empty();
+    if !emptied || next.loaded.declares("routes") {
+        return Ok(next);
+    }
+    Err(ConfigError {
+        issues: vec![ConfigIssue {
+            file: next.loaded.file.clone(),
+            line: 1,
+            col: 1,
+            path: "routes".into(),
+            message: "the file has no routes, which would remove every route; write `routes: []` to mean it".into(),
+        }],
+    })
 }

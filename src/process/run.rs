@@ -9,6 +9,8 @@ use crate::config::LoadedConfig;
 use crate::proxy::Gateway;
 use crate::serve::acceptor::Acceptor;
 use crate::serve::admin::AdminApp;
+use crate::serve::head::HeadRules;
+use crate::serve::http1::ConnectionRules;
 use crate::serve::workers::Workers;
 use crate::snapshot::SharedSnapshot;
 use crate::telemetry::access_log::{AccessLog, Sink};
@@ -95,7 +97,15 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
 
     // h2c is a property of the service, so plain listeners with h2c get their own.
     let drain_delay = drain_delay(&loaded);
-    let keepalive = server_cfg.keepalive_timeout.0;
+    let rules = ConnectionRules {
+        keepalive: server_cfg.keepalive_timeout.0,
+        head: HeadRules {
+            timeout: server_cfg.request_head_timeout.0,
+            max_bytes: usize::try_from(server_cfg.max_header_size.0).unwrap_or(usize::MAX),
+            idle: server_cfg.keepalive_timeout.0,
+        },
+        body_timeout: server_cfg.request_body_timeout.0,
+    };
     // Pingora's streams hold their write buffer while open; Portico's threads
     // hold it only while writing, so their default fits a 16 KiB body and its
     // head in one send (bench/TUNING.md, change 12).
@@ -124,7 +134,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             options.h2c = true;
             proxy.server_options = Some(options);
         }
-        let app = Acceptor::new(proxy, drain_delay, keepalive);
+        let app = Acceptor::new(proxy, drain_delay, rules);
         let app = match &workers {
             Some(w) => app.serving_on(w.clone(), worker_buffers),
             None => app,

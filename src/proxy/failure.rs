@@ -22,6 +22,13 @@ pub(super) async fn answer_failure(session: &mut Session, e: &Error, ctx: &mut R
             can_reuse_downstream: false,
         };
     };
+    if err == GatewayError::RequestTimeout {
+        // The head's own timeout is counted where the head is read (serve::head).
+        crate::telemetry::metrics::METRICS
+            .client_timeouts_total
+            .with_label_values(&["body"])
+            .inc();
+    }
     if session.response_written().is_none() {
         // The connection is not reused after a failure: say so in the response.
         session.set_keepalive(None);
@@ -38,6 +45,9 @@ pub(super) async fn answer_failure(session: &mut Session, e: &Error, ctx: &mut R
 
 /// The client-facing message for `err`.
 fn message(err: GatewayError, ctx: &RequestCtx) -> String {
+    if let Some(m) = &ctx.failure.message {
+        return m.clone();
+    }
     match err {
         GatewayError::NoHealthyUpstream => "no healthy upstream target".to_string(),
         GatewayError::UpstreamTimeout => "upstream timed out".to_string(),
@@ -47,9 +57,6 @@ fn message(err: GatewayError, ctx: &RequestCtx) -> String {
         GatewayError::HeadersTooLarge => {
             format!("request headers exceed {} bytes", ctx.snapshot.limits.max_header_bytes)
         }
-        _ => match &ctx.failure.message {
-            Some(m) => m.clone(),
-            None => err.kind().replace('_', " "),
-        },
+        _ => err.kind().replace('_', " "),
     }
 }

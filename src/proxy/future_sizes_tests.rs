@@ -103,7 +103,15 @@ async fn an_idle_connection_holds_far_less_than_pingoras_request_future() {
     let app = Arc::new(crate::serve::acceptor::Acceptor::new(
         pingora_proxy::http_proxy(&conf, gw()),
         std::time::Duration::from_secs(1),
-        std::time::Duration::from_secs(60),
+        crate::serve::http1::ConnectionRules {
+            keepalive: std::time::Duration::from_secs(60),
+            head: crate::serve::head::HeadRules {
+                timeout: std::time::Duration::from_secs(60),
+                max_bytes: 64 * 1024,
+                idle: std::time::Duration::from_secs(60),
+            },
+            body_timeout: std::time::Duration::from_secs(60),
+        },
     ));
     let (_client, server) = tcp_pair().await;
     let server: pingora_core::protocols::Stream = Box::new(pingora_core::protocols::l4::stream::Stream::from(server));

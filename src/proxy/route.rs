@@ -43,16 +43,17 @@ async fn find_route(session: &mut Session, ctx: &mut RequestCtx) -> Result<Optio
     let limits = ctx.snapshot.limits;
     let req = session.req_header();
     let raw_path = req.uri.path();
-    if limits.encoded_slashes == EncodedSlashes::Reject && path::has_encoded_slash(raw_path) {
-        respond_error(
-            session,
-            ctx,
-            GatewayError::BadRequest,
-            "encoded slash in path",
-            Vec::new(),
-        )
-        .await?;
-        return Ok(Some(true));
+    if limits.encoded_slashes == EncodedSlashes::Reject {
+        // A raw backslash is a slash to IIS and some Java and Node servers.
+        let problem = if path::has_encoded_slash(raw_path) {
+            Some("encoded slash in path")
+        } else {
+            raw_path.contains('\\').then_some("backslash in path")
+        };
+        if let Some(problem) = problem {
+            respond_error(session, ctx, GatewayError::BadRequest, problem, Vec::new()).await?;
+            return Ok(Some(true));
+        }
     }
     let mut normalized = path::normalize(raw_path);
     if limits.case_insensitive_paths && normalized.bytes().any(|b| b.is_ascii_uppercase()) {

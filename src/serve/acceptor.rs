@@ -13,6 +13,7 @@
 //! Portico's idle wait ([`crate::serve::http1`]) and those in Pingora's.
 
 use super::drain::start_draining;
+use super::http1::ConnectionRules;
 use super::{http1 as connection, stream as transport};
 use crate::serve::workers::Workers;
 use async_trait::async_trait;
@@ -28,8 +29,8 @@ use tokio::sync::watch;
 pub(crate) struct Acceptor<A> {
     inner: Arc<A>,
     delay: Duration,
-    /// How long a client connection may wait between requests.
-    keepalive: Duration,
+    /// How client connections are kept and their heads read.
+    rules: ConnectionRules,
     /// Turns true when idle keep-alive connections must close.
     closing: watch::Sender<bool>,
     /// Portico's serving threads and the client buffers, when plain HTTP/1
@@ -38,11 +39,11 @@ pub(crate) struct Acceptor<A> {
 }
 
 impl<A> Acceptor<A> {
-    pub(crate) fn new(inner: A, delay: Duration, keepalive: Duration) -> Self {
+    pub(crate) fn new(inner: A, delay: Duration, rules: ConnectionRules) -> Self {
         Acceptor {
             inner: Arc::new(inner),
             delay,
-            keepalive,
+            rules,
             closing: watch::Sender::new(false),
             workers: None,
         }
@@ -60,7 +61,7 @@ impl<A: HttpServerApp + ServerApp + Send + Sync + 'static> Acceptor<A> {
     /// Portico's HTTP/1 loop on `stream`, closed with the others when draining.
     async fn serve_http1(&self, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let closing = self.closing.subscribe();
-        connection::serve_http1(&self.inner, stream, shutdown, self.keepalive, closing).await
+        connection::serve_http1(&self.inner, stream, shutdown, self.rules, closing).await
     }
 }
 

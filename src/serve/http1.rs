@@ -16,6 +16,7 @@
 //! 400 here ([`malformed_head`]); Pingora would answer it with an empty
 //! body. HTTP/2 (h2c or ALPN h2) and custom protocols keep Pingora's loop.
 
+use super::head::{read_head, HeadRules, Refusal};
 use bytes::BytesMut;
 use once_cell::sync::Lazy;
 use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
@@ -44,23 +45,39 @@ pub fn is_http1<A: HttpServerApp>(app: &A, stream: &Stream) -> bool {
     !h2c && !custom && matches!(stream.selected_alpn_proto(), None | Some(ALPN::H1))
 }
 
+/// How Portico's HTTP/1 loop treats a client connection; fixed at start
+/// (a change needs `portico upgrade`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionRules {
+    /// How long a connection may wait for its next request.
+    pub(crate) keepalive: Duration,
+    /// How the request head is read and checked.
+    pub(crate) head: HeadRules,
+    /// How long one read of the request body may wait.
+    pub(crate) body_timeout: Duration,
+}
+
 /// Serves HTTP/1 requests on `stream` until it closes, waits longer than
-/// `keepalive` for a request, stops being kept alive, or `closing` turns true.
-pub async fn serve_http1<A>(
+/// `rules.keepalive` for a request, stops being kept alive, or `closing`
+/// turns true.
+pub(crate) async fn serve_http1<A>(
     app: &Arc<A>,
     mut stream: Stream,
     shutdown: &ShutdownWatch,
-    keepalive: Duration,
+    rules: ConnectionRules,
     mut closing: watch::Receiver<bool>,
 ) -> Option<Stream>
 where
     A: HttpServerApp + ServerApp + Send + Sync + 'static,
 {
+    let keepalive = rules.keepalive;
     let mut settings: Option<HttpPersistentSettings> = None;
     loop {
-        let prefix = next_request(&mut stream, keepalive, &mut closing).await?;
-        if let Some(problem) = malformed_head(&prefix) {
-            reply_bad_request(&mut stream, &problem).await;
+        let mut prefix = next_request(&mut stream, keepalive, &mut closing).await?;
+        if let Err(refusal) = read_head(&mut stream, &mut prefix, rules.head).await {
+            if let Some(refusal) = refusal {
+                reply_refusal(&mut stream, &refusal).await;
+            }
             return None;
         }
         let mut session = ServerSession::new_http1(stream);
@@ -79,6 +96,7 @@ where
         if let ServerSession::H1(h1) = &mut session {
             h1.set_pipelined_prefix(prefix);
         }
+        session.set_read_timeout(Some(rules.body_timeout));
         let reused = app.process_new_http(session, shutdown).await?;
         let (next, next_settings) = reused.consume();
         stream = next;
@@ -150,17 +168,23 @@ fn repairable_request_line(buf: &[u8]) -> bool {
     })
 }
 
-/// Answers a malformed head with the JSON error every other 400 has, and
+/// Answers a refused head with the JSON error every other refusal has, and
 /// closes: the rest of the bytes cannot be framed.
-async fn reply_bad_request(stream: &mut Stream, message: &str) {
+async fn reply_refusal(stream: &mut Stream, refusal: &Refusal) {
     let id = crate::error::new_request_id();
-    let body = crate::error::error_body(message, "bad_request", 400, &id);
+    let body = crate::error::error_body(&refusal.message, refusal.kind, refusal.status, &id);
+    let reason = http::StatusCode::from_u16(refusal.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Bad Request");
     let head = format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
+        refusal.status,
         body.len()
     );
     log::debug!(
-        "{message} from {:?}",
+        "{} from {:?}",
+        refusal.message,
         stream.get_socket_digest().and_then(|d| d.peer_addr().cloned())
     );
     if stream.write_all(head.as_bytes()).await.is_ok() && stream.write_all(&body).await.is_ok() {

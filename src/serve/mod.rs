@@ -6,6 +6,7 @@
 pub(crate) mod acceptor;
 pub(crate) mod admin;
 pub(crate) mod drain;
+pub(crate) mod head;
 pub mod http1;
 pub(crate) mod listeners;
 pub(crate) mod respond;

@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     pub rate_limited_total: IntCounterVec,
     pub config_reloads_total: IntCounterVec,
     pub access_log_dropped_total: IntCounter,
+    /// Clients too slow to send their request head or body, by phase.
+    pub client_timeouts_total: IntCounterVec,
     pub ai_tokens_total: IntCounterVec,
     pub ai_cost_usd_total: CounterVec,
 }
@@ -60,6 +62,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         Opts::new("config_reloads_total", "Config reloads, by result (ok, error)."),
         &["result"],
     )?;
+    let client_timeouts_total = IntCounterVec::new(
+        Opts::new(
+            "client_timeouts_total",
+            "Requests answered 408 because the client was too slow, by phase (head, body).",
+        ),
+        &["phase"],
+    )?;
     let access_log_dropped_total = IntCounter::new(
         "access_log_dropped_total",
         "Access log lines dropped because the writer fell behind.",
@@ -87,6 +96,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(rate_limited_total.clone()))?;
     registry.register(Box::new(config_reloads_total.clone()))?;
     registry.register(Box::new(access_log_dropped_total.clone()))?;
+    registry.register(Box::new(client_timeouts_total.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -100,6 +110,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ai_cost_usd_total,
         config_reloads_total,
         access_log_dropped_total,
+        client_timeouts_total,
     })
 }
 

@@ -13,6 +13,7 @@ mod balancing;
 mod bypass;
 mod config_check;
 mod connections;
+mod hardening;
 mod health_retry;
 mod operations;
 mod protocol;

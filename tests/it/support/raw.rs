@@ -79,6 +79,28 @@ impl RawConn {
         }
     }
 
+    /// A complete response if one arrives within `wait`; `None` when none
+    /// did yet, or the connection closed (then `closed` is set).
+    pub(crate) async fn try_response(&mut self, wait: Duration) -> Option<RawResponse> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some((resp, used)) = parse_response(&self.buf) {
+                self.buf.drain(..used);
+                return Some(resp);
+            }
+            if self.closed {
+                return None;
+            }
+            let mut chunk = [0u8; 16384];
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.stream.read(&mut chunk)).await {
+                Err(_) => return None,
+                Ok(Ok(0)) | Ok(Err(_)) => self.closed = true,
+                Ok(Ok(n)) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
     /// Everything the server sends until it closes the connection.
     pub(crate) async fn rest_until_close(&mut self) -> Vec<u8> {
         let deadline = Instant::now() + RAW_DEADLINE;
@@ -112,6 +134,16 @@ pub(crate) fn parse_response(buf: &[u8]) -> Option<(RawResponse, usize)> {
 }
 
 /// Sends `request` on a fresh connection and returns the response, if any.
+/// A raw connection to `port`, nothing sent yet.
+pub(crate) async fn raw_conn(port: u16) -> RawConn {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    RawConn {
+        stream,
+        buf: Vec::new(),
+        closed: false,
+    }
+}
+
 pub(crate) async fn raw(port: u16, request: &[u8]) -> (Option<RawResponse>, RawConn) {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let mut c = RawConn {
