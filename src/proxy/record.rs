@@ -2,6 +2,7 @@
 
 use super::context::RequestCtx;
 use super::Gateway;
+use crate::error::GatewayError;
 use crate::snapshot::RouteAction;
 use crate::telemetry::access_log::{AccessRecord, AiFields};
 use crate::telemetry::metrics::UNROUTED;
@@ -11,16 +12,12 @@ use pingora_proxy::Session;
 impl Gateway {
     /// Metrics and the access-log line for a finished request.
     pub(super) fn record(&self, session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
-        let status = session.response_written().map(|r| r.status).or_else(|| {
-            ctx.failure
-                .error
-                .and_then(|f| http::StatusCode::from_u16(f.status()).ok())
-        });
+        let (status, error) = outcome(session, e, ctx);
         let req = session.req_header();
         let route = ctx.route();
         let elapsed = ctx.start.elapsed();
         let metrics = route.map_or(&*UNROUTED, |r| &r.metrics);
-        metrics.requests.inc(&req.method, status.map_or(0, |s| s.as_u16()));
+        metrics.requests.inc(&req.method, status);
         metrics.duration.observe(elapsed.as_secs_f64());
         let pool = match route.map(|r| &r.action) {
             Some(RouteAction::Proxy { pool, .. }) => Some(pool),
@@ -47,12 +44,12 @@ impl Gateway {
             consumer: ctx.policy.consumer_name().map(str::to_string),
             upstream: pool.map(|p| p.name.clone()),
             target,
-            status: status.map_or(0, |s| s.as_u16()),
+            status,
             bytes_in: session.body_bytes_read() as u64,
             bytes_out: session.body_bytes_sent() as u64,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
             upstream_ms: ctx.upstream.time.map(|t| t.as_secs_f64() * 1000.0),
-            error: ctx.failure.error.map(|f| f.kind()).or_else(|| e.map(|_| "error")),
+            error,
             ai: ctx.ai_call.as_ref().map(|c| {
                 Box::new(AiFields {
                     model: c.model.clone(),
@@ -65,5 +62,32 @@ impl Gateway {
                 })
             }),
         });
+    }
+}
+
+/// Status 499, nginx's convention for a client that went away before its
+/// response was complete.
+const CLIENT_CLOSED: u16 = 499;
+
+/// The status and error name a finished request is counted and logged with.
+/// A client that left early is 499 `client_closed`, whatever had been
+/// written; otherwise the status written (or the one Portico decided) and
+/// the cause of any failure, such as `upstream_reset` for an upstream that
+/// hung up mid-response.
+fn outcome(session: &Session, e: Option<&Error>, ctx: &RequestCtx) -> (u16, Option<&'static str>) {
+    let decided = ctx.failure.error;
+    let written = session.response_written().map(|r| r.status.as_u16());
+    let Some(e) = e else {
+        return (
+            written.or(decided.map(|f| f.status())).unwrap_or(0),
+            decided.map(|f| f.kind()),
+        );
+    };
+    match GatewayError::from_pingora(e) {
+        None => (CLIENT_CLOSED, Some("client_closed")),
+        Some(cause) => {
+            let error = decided.unwrap_or(cause);
+            (written.unwrap_or(error.status()), Some(error.kind()))
+        }
     }
 }

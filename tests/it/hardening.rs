@@ -234,3 +234,72 @@ async fn a_reload_that_would_remove_every_route_needs_routes_written_empty() {
     let (status, v) = get_json(&c, &gw.url("/gone")).await;
     assert_eq!(status, 404, "{v}");
 }
+
+/// The access-log line with `request_id`, once written.
+async fn log_line(gw: &Gateway, request_id: &str) -> serde_json::Value {
+    let log = gw.dir.join("access.log");
+    let line = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(request_id))
+            .map(str::to_string)
+    };
+    wait_until("the access-log line", std::time::Duration::from_secs(20), || async {
+        line().is_some()
+    })
+    .await;
+    serde_json::from_str(&line().unwrap_or_default()).expect("a JSON line")
+}
+
+/// A request its client abandoned is logged and counted as 499
+/// `client_closed`; an upstream that hangs up mid-response is named.
+#[tokio::test]
+async fn aborted_requests_are_499_and_upstream_hangups_are_named() {
+    let up = Upstream::start("a").await;
+    // An upstream that sends a head promising 100 bytes, 3 of them, and hangs up.
+    let cut = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let cut_addr = cut.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = cut.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc").await;
+        }
+    });
+    let more = format!("  cut:\n    targets:\n      - address: {cut_addr}\n");
+    let yaml = one_upstream(up.addr, "", "").replace(
+        "routes:\n",
+        &format!("{more}routes:\n  - name: cut\n    paths: [\"/cut/*\"]\n    upstream: cut\n"),
+    );
+    let gw = Gateway::start(&yaml).await;
+
+    let mut conn = raw_conn(gw.port).await;
+    conn.send(b"GET /delay/1500 HTTP/1.1\r\nHost: a\r\nX-Request-Id: gone-early\r\n\r\n")
+        .await;
+    // Gone once the upstream has the request.
+    wait_until("the request upstream", std::time::Duration::from_secs(10), || async { up.hits() == 1 }).await;
+    drop(conn);
+    let v = log_line(&gw, "gone-early").await;
+    assert_eq!(v["status"], 499, "{v}");
+    assert_eq!(v["error"], "client_closed", "{v}");
+    wait_until("the 499 counted", std::time::Duration::from_secs(10), || async {
+        gw.metric("portico_requests_total{method=\"GET\",route=\"api\",status=\"499\"}")
+            .await
+            == Some(1.0)
+    })
+    .await;
+
+    let r = client()
+        .get(gw.url("/cut/x"))
+        .header("x-request-id", "cut-short")
+        .send()
+        .await;
+    if let Ok(r) = r {
+        assert!(r.bytes().await.is_err(), "the body was cut short");
+    }
+    let v = log_line(&gw, "cut-short").await;
+    assert_eq!(v["error"], "upstream_reset", "{v}");
+    assert_eq!(v["status"], 200, "{v}");
+}
