@@ -43,6 +43,10 @@ enum Command {
         /// How long to wait for the new process to take over.
         #[arg(long, default_value = "60s", value_parser = portico::config::units::parse_duration)]
         timeout: std::time::Duration,
+        /// The binary to start; default: the file now at the path the running
+        /// instance was started from.
+        #[arg(long)]
+        binary: Option<PathBuf>,
     },
     /// Print the version.
     Version,
@@ -56,10 +60,19 @@ fn main() -> ExitCode {
             upgrade,
         })
         .map(|()| String::new())
-        .map_err(|e| e.to_string()),
+        .map_err(|e| {
+            let e = e.to_string();
+            // A replacement started by an upgrade tells its parent why.
+            portico::process::upgrade::report_start_failure(&e);
+            e
+        }),
         Command::Check { config } => checked(&config).map(|_| format!("{}: ok", config.display())),
         Command::Reload { config } => reload(&config),
-        Command::Upgrade { config, timeout } => upgrade(&config, timeout),
+        Command::Upgrade {
+            config,
+            timeout,
+            binary,
+        } => upgrade(&config, timeout, binary.as_deref()),
         Command::Version => Ok(format!("portico {}", env!("CARGO_PKG_VERSION"))),
     };
     match outcome {
@@ -91,9 +104,10 @@ fn reload(config: &Path) -> Result<String, String> {
     Ok(format!("reload signalled to pid {pid}"))
 }
 
-fn upgrade(config: &Path, timeout: std::time::Duration) -> Result<String, String> {
+fn upgrade(config: &Path, timeout: std::time::Duration, binary: Option<&Path>) -> Result<String, String> {
     let loaded = checked(config)?;
-    let (old, new) = portico::process::upgrade::request(loaded.pid_file(), timeout).map_err(|e| e.to_string())?;
+    let (old, new) =
+        portico::process::upgrade::request(loaded.pid_file(), timeout, binary).map_err(|e| e.to_string())?;
     Ok(format!(
         "upgraded: pid {new} took over from pid {old}, which drains and exits"
     ))

@@ -50,15 +50,32 @@ pub enum ProcessError {
         source: std::io::Error,
     },
     /// The replacement process exited before it took over.
-    #[error("the new process exited ({status}) before taking over")]
+    #[error("the new process ({binary}) exited ({status}) before taking over{}", lines(output))]
     ReplacementExited {
+        /// The binary started.
+        binary: String,
         /// Its exit status.
         status: ExitStatus,
+        /// The first lines of its error, when it reported one.
+        output: String,
     },
+    /// The running process reported that its replacement did not take over.
+    #[error("upgrade failed: {0}")]
+    UpgradeFailed(String),
     /// Waiting for the replacement ran out of time.
     #[error("{0}")]
     TimedOut(String),
     /// Start-up failed (a file, a thread, TLS settings).
     #[error("{0}")]
     Startup(String),
+}
+
+/// `: ` and the replacement's own error lines, when there are any.
+fn lines(output: &str) -> String {
+    let output = output.trim();
+    if output.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{output}")
+    }
 }

@@ -78,6 +78,7 @@ fn buffer_size(s: crate::config::ConfSize) -> usize {
 
 /// Builds the server and runs until shutdown. Returns only on a startup error.
 pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
+    super::upgrade::remember_binary();
     let Compiled {
         loaded,
         snapshot,
@@ -192,6 +193,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             listeners: listeners.clone(),
             access_log,
             upgrade_sock: server_cfg.upgrade_sock.clone(),
+            pid_file: server_cfg.pid_file.clone(),
         },
     ));
     // The sockets are ours now (bound, or handed over by the old process).

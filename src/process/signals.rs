@@ -23,6 +23,8 @@ pub(crate) struct SignalHandler {
     pub access_log: Option<AccessLog>,
     /// Where a new process waits for the listening sockets.
     pub upgrade_sock: String,
+    /// The pid file, beside which `portico upgrade` leaves its request.
+    pub pid_file: String,
 }
 
 #[async_trait]
@@ -70,8 +72,9 @@ impl BackgroundService for SignalHandler {
                 _ = usr2.recv() => {
                     let path = self.config.clone();
                     let sock = self.upgrade_sock.clone();
+                    let pid_file = self.pid_file.clone();
                     let done = tokio::task::spawn_blocking(move || {
-                        super::upgrade::hand_over(&path, &sock, std::time::Duration::from_secs(30))
+                        super::upgrade::hand_over(&path, &sock, &pid_file, std::time::Duration::from_secs(30))
                     })
                     .await;
                     match done {

@@ -279,7 +279,10 @@ async fn aborted_requests_are_499_and_upstream_hangups_are_named() {
     conn.send(b"GET /delay/1500 HTTP/1.1\r\nHost: a\r\nX-Request-Id: gone-early\r\n\r\n")
         .await;
     // Gone once the upstream has the request.
-    wait_until("the request upstream", std::time::Duration::from_secs(10), || async { up.hits() == 1 }).await;
+    wait_until("the request upstream", std::time::Duration::from_secs(10), || async {
+        up.hits() == 1
+    })
+    .await;
     drop(conn);
     let v = log_line(&gw, "gone-early").await;
     assert_eq!(v["status"], 499, "{v}");

@@ -23,3 +23,4 @@ mod smoke;
 mod tls;
 mod tokens;
 mod traffic;
+mod upgrade;

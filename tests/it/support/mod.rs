@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -190,6 +190,11 @@ impl Gateway {
     /// `${PORT}`, 2 threads, private pid file and upgrade socket) when the YAML has none.
     /// Waits until the listener accepts connections.
     pub(crate) async fn start(yaml: &str) -> Gateway {
+        Gateway::start_from(Path::new(portico_bin()), yaml).await
+    }
+
+    /// As [`Gateway::start`], running the binary at `bin`.
+    pub(crate) async fn start_from(bin: &Path, yaml: &str) -> Gateway {
         let port = free_port();
         let dir = temp_dir("gw");
         let mut text = yaml.to_string();
@@ -207,7 +212,7 @@ impl Gateway {
         let conf = dir.join("portico.yaml");
         std::fs::write(&conf, text).expect("write config");
         let log = std::fs::File::create(dir.join("portico.log")).expect("log file");
-        let child = Command::new(portico_bin())
+        let child = Command::new(bin)
             .args(["run", "-c"])
             .arg(&conf)
             .env("RUST_LOG", "info")
