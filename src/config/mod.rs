@@ -8,6 +8,7 @@ mod locate;
 pub(crate) mod policy;
 mod schema;
 mod secret;
+mod sections;
 pub mod units;
 mod validate;
 
@@ -38,7 +39,9 @@ pub struct ConfigIssue {
 
 impl fmt::Display for ConfigIssue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else if self.path.is_empty() {
             write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
         } else {
             write!(
@@ -100,6 +103,11 @@ impl<'a> Issues<'a> {
         });
     }
 
+    /// Adds issues found elsewhere (validation, before compiling).
+    pub(crate) fn extend(&mut self, more: Vec<ConfigIssue>) {
+        self.list.extend(more);
+    }
+
     /// Every issue collected, as one error; `Ok` when there were none.
     pub(crate) fn finish(self) -> Result<(), ConfigError> {
         if self.list.is_empty() {
@@ -153,6 +161,12 @@ impl LoadedConfig {
 
 /// Reads, parses and validates the config at `path`.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    accept(load_lenient(path)?)
+}
+
+/// Reads and parses the config at `path`; the validation problems are
+/// returned beside it, so compiling can add its own and all are reported.
+pub(crate) fn load_lenient(path: &Path) -> Result<(LoadedConfig, Vec<ConfigIssue>), ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         issues: vec![ConfigIssue {
@@ -160,16 +174,34 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
             line: 0,
             col: 0,
             path: String::new(),
-            message: format!("cannot read config: {e}"),
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                _ => format!("cannot read config: {e}"),
+            },
         }],
     })?;
-    let mut loaded = parse_str(&text, &file)?;
+    let (mut loaded, problems) = parse_lenient(&text, &file)?;
     loaded.path = path.to_path_buf();
-    Ok(loaded)
+    Ok((loaded, problems))
 }
 
 /// Parses and validates config text; `file` names it in messages.
 pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
+    accept(parse_lenient(text, file)?)
+}
+
+/// The config when validation found nothing.
+fn accept((loaded, issues): (LoadedConfig, Vec<ConfigIssue>)) -> Result<LoadedConfig, ConfigError> {
+    if issues.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigError { issues })
+    }
+}
+
+/// Parses config text; a parse error fails with every parse error found,
+/// and validation problems are returned beside the parsed config.
+fn parse_lenient(text: &str, file: &str) -> Result<(LoadedConfig, Vec<ConfigIssue>), ConfigError> {
     // A file truncated to nothing (a half-written save, `: > file`) would
     // otherwise be a gateway with no routes: refuse it.
     let blank = text.lines().all(|l| {
@@ -188,8 +220,11 @@ pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
         });
     }
     let positions = Positions::index(text);
-    let config: Config = serde_yaml::from_str(text).map_err(|e| ConfigError {
-        issues: vec![serde_issue(&e, file)],
+    let config: Config = serde_yaml::from_str(text).map_err(|e| {
+        let first = serde_issue(&e, file);
+        let mut issues = sections::other_errors(text, file, &positions, first.line);
+        issues.insert(0, first);
+        ConfigError { issues }
     })?;
     let loaded = LoadedConfig {
         config,
@@ -199,8 +234,8 @@ pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
     };
     let mut issues = loaded.issues();
     validate::validate(&loaded.config, &mut issues);
-    issues.finish()?;
-    Ok(loaded)
+    let problems = issues.finish().err().map(|e| e.issues).unwrap_or_default();
+    Ok((loaded, problems))
 }
 
 /// serde_yaml's message reads `path: what at line L column C`; split it into our form.

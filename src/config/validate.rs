@@ -43,6 +43,14 @@ pub(super) fn validate(cfg: &Config, issues: &mut Issues) {
             issues.add(name, "must be at most 1MiB: every client connection holds it");
         }
     }
+    for (name, t) in [
+        ("server.request_head_timeout", cfg.server.request_head_timeout.0),
+        ("server.request_body_timeout", cfg.server.request_body_timeout.0),
+    ] {
+        if t.is_zero() || t.as_secs() > 3600 {
+            issues.add(name, "must be more than 0 and at most 1h");
+        }
+    }
     let mhs = cfg.server.max_header_size.0;
     if !(1024..=1024 * 1024).contains(&mhs) {
         issues.add("server.max_header_size", "must be between 1KiB and 1MiB");

@@ -21,8 +21,10 @@ pub struct Compiled {
 /// Loads and compiles a config file: the same checks `portico check` runs.
 /// State of `previous` carries over where settings are unchanged.
 pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, ConfigError> {
-    let loaded = config::load(path)?;
+    // Validation and compiling both report, so one problem hides no other.
+    let (loaded, problems) = config::load_lenient(path)?;
     let mut issues = loaded.issues();
+    issues.extend(problems);
     let listeners = compile_listeners(&loaded, &mut issues);
     let snapshot = Snapshot::compile(&loaded, previous, &mut issues);
     issues.finish()?;

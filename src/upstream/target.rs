@@ -1,6 +1,12 @@
 //! One upstream target and its live state. All state is atomics so the
 //! request path reads and updates it without locks; the active checker and
 //! passive failure tracking write the same fields.
+//!
+//! Passive ejection and active checks: an ejected target stays out for its
+//! whole `cooldown`, unless the active check has since seen
+//! `healthy_threshold` successes in a row, all after the ejection; then the
+//! check vouches for it and it returns early. Successes from before the
+//! ejection never count.
 
 use pingora_core::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
@@ -36,6 +42,8 @@ pub struct Target {
     fails: AtomicU32,
     /// While now_ms() is below this, the target is ejected.
     ejected_until: AtomicU64,
+    /// Successful active checks in a row since the last ejection.
+    vouched: AtomicU32,
     inflight: AtomicUsize,
 }
 
@@ -52,6 +60,7 @@ impl Target {
             checking: AtomicBool::new(false),
             fails: AtomicU32::new(0),
             ejected_until: AtomicU64::new(0),
+            vouched: AtomicU32::new(0),
             inflight: AtomicUsize::new(0),
         }
     }
@@ -76,6 +85,7 @@ impl Target {
     pub fn record_failure(&self, max_fails: u32, cooldown_ms: u64) {
         let n = self.fails.fetch_add(1, Ordering::Relaxed) + 1;
         if max_fails > 0 && n >= max_fails {
+            self.vouched.store(0, Ordering::Relaxed);
             self.ejected_until.store(now_ms() + cooldown_ms, Ordering::Relaxed);
             self.fails.store(0, Ordering::Relaxed);
             log::warn!("target {} ejected for {cooldown_ms} ms after {n} failures", self.label);
@@ -98,14 +108,22 @@ impl Target {
         if ok {
             self.check_failures.store(0, Ordering::Relaxed);
             let n = self.check_successes.fetch_add(1, Ordering::Relaxed) + 1;
+            let vouched = self.vouched.fetch_add(1, Ordering::Relaxed) + 1;
+            let ejected = self.ejected_until.load(Ordering::Relaxed) > now_ms();
+            if vouched >= healthy_threshold && ejected {
+                // Enough checks since the ejection: the target returns early.
+                self.ejected_until.store(0, Ordering::Relaxed);
+                if healthy {
+                    return Some(true);
+                }
+            }
             if !healthy && n >= healthy_threshold {
                 self.healthy.store(true, Ordering::Relaxed);
-                // A target that recovered starts clean.
-                self.ejected_until.store(0, Ordering::Relaxed);
                 return Some(true);
             }
         } else {
             self.check_successes.store(0, Ordering::Relaxed);
+            self.vouched.store(0, Ordering::Relaxed);
             let n = self.check_failures.fetch_add(1, Ordering::Relaxed) + 1;
             if healthy && n >= unhealthy_threshold {
                 self.healthy.store(false, Ordering::Relaxed);
@@ -126,6 +144,8 @@ impl Target {
         self.fails.store(old.fails.load(Ordering::Relaxed), Ordering::Relaxed);
         self.ejected_until
             .store(old.ejected_until.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.vouched
+            .store(old.vouched.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 
@@ -147,5 +167,48 @@ impl InflightGuard {
 impl Drop for InflightGuard {
     fn drop(&mut self) {
         self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        Target::new("t".into(), addr, 1, HttpPeer::new(addr, false, String::new()))
+    }
+
+    #[test]
+    fn a_cooldown_holds_until_enough_checks_after_the_ejection() {
+        let t = target();
+        // Checks passed before the ejection: they do not vouch for it.
+        for _ in 0..3 {
+            t.record_check(true, 5, 1);
+        }
+        t.record_failure(1, 60_000);
+        assert!(!t.available(now_ms()));
+        for _ in 0..4 {
+            t.record_check(true, 5, 1);
+            assert!(!t.available(now_ms()), "back before 5 checks after the ejection");
+        }
+        assert_eq!(t.record_check(true, 5, 1), Some(true));
+        assert!(t.available(now_ms()));
+    }
+
+    #[test]
+    fn a_failed_check_starts_the_count_again() {
+        let t = target();
+        t.record_failure(1, 60_000);
+        for _ in 0..4 {
+            t.record_check(true, 5, 3);
+        }
+        t.record_check(false, 5, 3);
+        for _ in 0..4 {
+            t.record_check(true, 5, 3);
+        }
+        assert!(!t.available(now_ms()));
+        t.record_check(true, 5, 3);
+        assert!(t.available(now_ms()));
     }
 }

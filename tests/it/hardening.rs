@@ -306,3 +306,135 @@ async fn aborted_requests_are_499_and_upstream_hangups_are_named() {
     assert_eq!(v["error"], "upstream_reset", "{v}");
     assert_eq!(v["status"], 200, "{v}");
 }
+
+/// `portico check` on `yaml`: its exit code and what it printed.
+fn check_text(name: &str, yaml: &str) -> (Option<i32>, String) {
+    let dir = temp_dir("check-all");
+    let f = dir.join(name);
+    std::fs::write(&f, yaml).expect("write");
+    let out = std::process::Command::new(portico_bin())
+        .args(["check", "-c"])
+        .arg(&f)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run portico check");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `portico check` reports every error it can find in one pass, not the first.
+#[test]
+fn check_reports_every_error_not_the_first() {
+    let (code, err) = check_text(
+        "two-routes.yaml",
+        "upstreams:\n  a:\n    targets: [{address: \"127.0.0.1:1\"}]\nroutes:\n  - name: one\n    paths: 5\n    upstream: a\n\
+         \x20 - name: two\n    retries: lots\n    upstream: a\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("routes[0]"), "{err}");
+    assert!(
+        err.contains("routes[1]") && err.contains("lots"),
+        "the second error is hidden: {err}"
+    );
+
+    let (code, err) = check_text(
+        "two-cidrs.yaml",
+        "server:\n  trusted_proxies: [nope, 300.1.1.1]\nupstreams:\n  a:\n    targets: [{address: \"127.0.0.1:1\"}]\n\
+         routes:\n  - name: one\n    upstream: a\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("nope") && err.contains("300.1.1.1"), "{err}");
+
+    let (code, err) = check_text(
+        "two-ports.yaml",
+        "server:\n  listeners:\n    - address: 127.0.0.1:99999\nupstreams:\n  a:\n    targets: [{address: \"127.0.0.1:99998\"}]\n\
+         routes:\n  - name: one\n    upstream: a\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("server.listeners[0].address"), "{err}");
+    assert!(
+        err.contains("upstreams.a.targets[0].address"),
+        "the target's error is hidden: {err}"
+    );
+
+    let missing = temp_dir("check-missing").join("missing.yaml");
+    let out = std::process::Command::new(portico_bin())
+        .args(["check", "-c"])
+        .arg(&missing)
+        .output()
+        .expect("run portico check");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim(), format!("{}: no such file", missing.display()));
+}
+
+/// A target that resets real requests but passes its health checks, and
+/// at how many checks answered each real request arrived.
+struct Flaky {
+    addr: std::net::SocketAddr,
+    requests_at: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+async fn flaky() -> Flaky {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let checks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let requests_at = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (c, r) = (checks.clone(), requests_at.clone());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap_or(0);
+            if buf[..n].starts_with(b"GET /health ") {
+                c.fetch_add(1, Ordering::SeqCst);
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .await;
+            } else if n > 0 {
+                r.lock().expect("lock").push(c.load(Ordering::SeqCst));
+                // Dropped unanswered: a reset for the gateway.
+            }
+        }
+    });
+    Flaky { addr, requests_at }
+}
+
+/// A passively ejected target stays out for its cooldown unless the active
+/// check has since seen `healthy_threshold` successes; then it returns.
+#[tokio::test]
+async fn an_ejected_target_returns_after_enough_checks_since_the_ejection() {
+    let live = Upstream::start("live").await;
+    let bad = flaky().await;
+    let yaml = format!(
+        "upstreams:\n  pool:\n    health_check:\n      active:\n        type: http\n        path: /health\n        \
+         interval: 100ms\n        timeout: 1s\n        healthy_threshold: 5\n        unhealthy_threshold: 1\n      \
+         passive:\n        max_fails: 1\n        cooldown: 120s\n    targets:\n      - address: {}\n      - address: {}\n\
+         routes:\n  - name: all\n    upstream: pool\n",
+        live.addr, bad.addr
+    );
+    let gw = Gateway::start(&yaml).await;
+    let c = client();
+    let real = || bad.requests_at.lock().expect("lock").clone();
+    // Until the flaky target has had a real request, and so been ejected.
+    // (A reset after the request went out is not retried: that request is a 502.)
+    wait_until("the flaky target tried", std::time::Duration::from_secs(20), || async {
+        let (status, _) = get_json(&c, &gw.url("/x")).await;
+        assert!(status == 200 || status == 502, "{status}");
+        !real().is_empty()
+    })
+    .await;
+    // Its checks keep passing; after enough of them it gets traffic again,
+    // long before the 120 s cooldown.
+    wait_until("the flaky target back", std::time::Duration::from_secs(20), || async {
+        let (status, _) = get_json(&c, &gw.url("/x")).await;
+        assert!(status == 200 || status == 502, "{status}");
+        real().len() >= 2
+    })
+    .await;
+    let at = real();
+    assert!(
+        at[1] >= at[0] + 5,
+        "back after {} checks since its ejection, not 5: {at:?}",
+        at[1] - at[0]
+    );
+}

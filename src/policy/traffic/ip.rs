@@ -24,11 +24,21 @@ pub(crate) fn parse_net(s: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{s:?} is not an IP address or CIDR"))
 }
 
+/// Parses every entry; the error names each bad one, not only the first.
 pub(crate) fn parse_nets(list: &[String], field: &str) -> Result<Vec<IpNet>, String> {
-    list.iter()
-        .enumerate()
-        .map(|(i, s)| parse_net(s).map_err(|e| format!("{field}[{i}]: {e}")))
-        .collect()
+    let mut nets = Vec::with_capacity(list.len());
+    let mut bad = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        match parse_net(s) {
+            Ok(n) => nets.push(n),
+            Err(e) => bad.push(format!("{field}[{i}]: {e}")),
+        }
+    }
+    if bad.is_empty() {
+        Ok(nets)
+    } else {
+        Err(bad.join("; "))
+    }
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are matched as IPv4.
