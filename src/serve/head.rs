@@ -180,6 +180,9 @@ fn semantic_problem(req: &httparse::Request) -> Option<Refusal> {
         [host] if host.contains(&b'@') => return Some(Refusal::bad("userinfo in the Host header")),
         _ => {}
     }
+    if let Some(problem) = target_problem(path.as_bytes(), hosts.first().copied()) {
+        return Some(Refusal::bad(problem));
+    }
     let mut te = named("transfer-encoding").peekable();
     if te.peek().is_some() {
         if !http11 {
@@ -195,6 +198,28 @@ fn semantic_problem(req: &httparse::Request) -> Option<Refusal> {
         return None;
     }
     content_length_problem(named("content-length").map(|h| h.value)).map(Refusal::bad)
+}
+
+/// An absolute-form request target (`GET http://host/path`) must name one
+/// authority, parseable, without userinfo, and the same one as `Host`
+/// (Pingora's rules, RFC 9112 section 3.2.2).
+fn target_problem(target: &[u8], host: Option<&[u8]>) -> Option<&'static str> {
+    use pingora_http::authority::{is_http_family_scheme, raw_target_authority, RawTargetAuthority};
+    match raw_target_authority(target) {
+        RawTargetAuthority::None => None,
+        RawTargetAuthority::AmbiguousAuthority => Some("ambiguous absolute-form request target"),
+        RawTargetAuthority::Absolute { scheme, authority, .. } => {
+            if is_http_family_scheme(scheme) && http::uri::Authority::try_from(authority).is_err() {
+                Some("unparseable authority in the request target")
+            } else if authority.contains(&b'@') {
+                Some("userinfo in the request target")
+            } else if host.is_some_and(|h| h != authority) {
+                Some("the Host header differs from the request target's authority")
+            } else {
+                None
+            }
+        }
+    }
 }
 
 /// Content-Length values must be decimal digits that fit 64 bits, and agree
@@ -267,6 +292,18 @@ mod tests {
             400
         );
         assert_eq!(refusal("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n").0, 405);
+        assert_eq!(
+            refusal("GET http://b.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n").0,
+            400
+        );
+        assert_eq!(
+            refusal("GET http://u@a.example/x HTTP/1.1\r\nHost: u@a.example\r\n\r\n").0,
+            400
+        );
+        assert_eq!(
+            check("GET http://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n"),
+            HeadCheck::Complete
+        );
     }
 
     #[test]

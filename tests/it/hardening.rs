@@ -85,6 +85,8 @@ async fn every_refused_head_gets_the_json_error() {
     assert_json_refusal(&gw, &up, req.as_bytes(), 431, "request_header_too_large").await;
     let req = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n";
     assert_json_refusal(&gw, &up, req, 405, "method_not_allowed").await;
+    let req = b"GET http://other.example/x HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_json_refusal(&gw, &up, req, 400, "bad_request").await;
     // The gateway still serves.
     let v = forwarded(&gw, b"GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").await;
     assert_eq!(v["path"], "/after");
