@@ -121,3 +121,40 @@ async fn unreachable_redis_fails_open_or_closed_as_configured() {
     })
     .await;
 }
+
+/// With `burst`, the Redis bucket behaves as the local one: a steady
+/// overload through two gateways sharing it gets rate × time + burst + 1.
+#[tokio::test]
+async fn the_redis_bucket_gives_the_rate_and_the_burst_once() {
+    let redis = Redis::start().await;
+    let up = Upstream::start("a").await;
+    let yaml = format!(
+        "upstreams:\n  a:\n    targets:\n      - address: {}\nroutes:\n  - name: shared\n    upstream: a\n    policies:\n      \
+         - rate_limit:\n          requests: 20\n          per: second\n          burst: 10\n          key: route\n          \
+         redis: {{url: 'redis://127.0.0.1:{}', on_error: deny, timeout: 2s}}\n",
+        up.addr, redis.port
+    );
+    let (g1, g2) = (Gateway::start(&yaml).await, Gateway::start(&yaml).await);
+    let start = std::time::Instant::now();
+    let c = client();
+    let (mut accepted, mut last) = (0usize, 0.0f64);
+    // Bounded in count and time: alternate the two gateways for 5 s.
+    for i in 0..20_000 {
+        if start.elapsed().as_secs() >= 5 {
+            break;
+        }
+        let gw = if i % 2 == 0 { &g1 } else { &g2 };
+        last = start.elapsed().as_secs_f64();
+        let r = c.get(gw.url("/x")).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => accepted += 1,
+            429 => {}
+            s => panic!("status {s}: {}", r.text().await.unwrap_or_default()),
+        }
+    }
+    let expected = 20.0 * last + 11.0;
+    assert!(
+        (accepted as f64 - expected).abs() <= (expected * 0.02).max(3.0),
+        "accepted {accepted}, expected {expected:.0} over {last:.2}s"
+    );
+}

@@ -78,14 +78,73 @@ async fn local_rate_limit_accepts_the_limit_at_twice_the_rate() {
         gw.metric("portico_rate_limited_total{route=\"limited\"}").await,
         Some((100 - accepted) as f64)
     );
-    // requests + burst pass; RateLimit-Limit advertises `requests`.
+    // With `burst`, a token bucket: burst + 1 at once from idle (the rate
+    // refills one every 12 s), and RateLimit-Remaining counts down from the
+    // first request.
     let mut ok = 0;
+    let mut remaining = Vec::new();
     for _ in 0..12 {
-        if c.get(gw.url("/burst/x")).send().await.unwrap().status() == 200 {
+        let r = c.get(gw.url("/burst/x")).send().await.unwrap();
+        if r.status() == 200 {
             ok += 1;
+            remaining.push(r.headers()["ratelimit-remaining"].to_str().unwrap_or("").to_string());
         }
     }
-    assert_eq!(ok, 8);
+    assert_eq!(ok, 4);
+    assert_eq!(remaining, ["3", "2", "1", "0"]);
+}
+
+/// Sends requests from `tasks` clients for `secs` seconds as fast as they
+/// can; returns (accepted, seconds from the first request to the last).
+async fn overload(url: String, tasks: usize, secs: u64) -> (usize, f64) {
+    let start = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let url = url.clone();
+        handles.push(tokio::spawn(async move {
+            let c = client();
+            let (mut ok, mut last) = (0, 0.0);
+            // Bounded in count and time.
+            for _ in 0..20_000 {
+                if start.elapsed().as_secs() >= secs {
+                    break;
+                }
+                let sent = start.elapsed().as_secs_f64();
+                if c.get(&url).send().await.map(|r| r.status() == 200).unwrap_or(false) {
+                    ok += 1;
+                }
+                last = sent;
+            }
+            (ok, last)
+        }));
+    }
+    let mut accepted = 0;
+    let mut elapsed: f64 = 0.0;
+    for h in handles {
+        let (ok, last) = h.await.unwrap();
+        accepted += ok;
+        elapsed = elapsed.max(last);
+    }
+    (accepted, elapsed)
+}
+
+/// A steady overload gets the rate and the burst once: rate × time + burst
+/// + 1, within 2%.
+#[tokio::test]
+async fn a_steady_overload_gets_the_rate_plus_the_burst_once() {
+    let up = Upstream::start("a").await;
+    let yaml = routes(
+        up.addr,
+        "",
+        "  - name: bucket\n    upstream: a\n    policies:\n      - rate_limit: {requests: 20, per: second, burst: 10, key: route}\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let (accepted, elapsed) = overload(gw.url("/x"), 4, 10).await;
+    let expected = 20.0 * elapsed + 11.0;
+    assert!(
+        (accepted as f64 - expected).abs() <= (expected * 0.02).max(3.0),
+        "accepted {accepted}, expected {expected:.0} over {elapsed:.2}s"
+    );
 }
 
 #[tokio::test]

@@ -43,7 +43,8 @@ pub enum LimitKey {
 pub struct RateLimitConfig {
     pub requests: u64,
     pub per: Per,
-    /// Extra requests tolerated in a window on top of `requests`.
+    /// When set, the limit is a token bucket of `burst + 1` requests refilled
+    /// at the rate (nginx's `limit_req burst= nodelay`); unset, a sliding window.
     #[serde(default)]
     pub burst: u64,
     #[serde(default)]

@@ -1,5 +1,6 @@
 //! The cluster-wide counter of `rate_limit`: the same sliding window
-//! estimate as the local one, computed and incremented by one Lua script so
+//! estimate, or the same token bucket ([`super::bucket`]), as the local one,
+//! computed and updated by one Lua script so
 //! the check and the increment are atomic across every Portico that shares the
 //! Redis server. The script reads the server's clock (`TIME`), so gateways
 //! with skewed clocks still agree on the windows.
@@ -14,6 +15,7 @@
 //! (fail open, the default: an outage of the limiter is not an outage of the
 //! API) or `deny` (fail closed, 503).
 
+use super::bucket::Shape;
 use super::Verdict;
 use crate::config::{OnError, RedisLimitConfig};
 use crate::error::GatewayError;
@@ -47,12 +49,42 @@ end
 return {1, math.floor(limit - (prev * weight + curr)), reset}
 "#;
 
+/// The token bucket (GCRA, as [`Shape::decide`]). `KEYS[1]`: the bucket's
+/// key; `ARGV[1]`: interval in µs; `ARGV[2]`: tolerance in µs. Returns
+/// {allowed (0/1), remaining, ms until full (allowed) or until a request
+/// fits (refused)}.
+const BUCKET_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local debt = tat - now
+if debt > tolerance then
+  return {0, 0, math.ceil((debt - tolerance) / 1000)}
+end
+debt = debt + interval
+redis.call('SET', KEYS[1], now + debt, 'PX', math.ceil(debt / 1000) + 1000)
+return {1, math.floor((tolerance + interval - debt) / interval), math.ceil(debt / 1000)}
+"#;
+
+/// Which count a limit keeps on Redis.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Algorithm {
+    /// The sliding window: `limit` per `window`.
+    Window { limit: u64, window: Duration },
+    /// The token bucket of `burst`.
+    Bucket(Shape),
+}
+
 const RETRY_CONNECT_MS: u64 = 1000;
 
 pub(crate) struct RedisLimiter {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
     script: redis::Script,
+    bucket_script: redis::Script,
     /// `{prefix:route}`: the braces keep one route's keys in one cluster slot.
     base: String,
     timeout: Duration,
@@ -82,6 +114,7 @@ impl RedisLimiter {
             client,
             conn: OnceCell::new(),
             script: redis::Script::new(SCRIPT),
+            bucket_script: redis::Script::new(BUCKET_SCRIPT),
             base: format!("{{{}:{route}}}", c.prefix),
             timeout: c.timeout.0,
             on_error: c.on_error,
@@ -120,8 +153,8 @@ impl RedisLimiter {
 
     /// Counts one request. `Err` carries the step to take when Redis failed:
     /// continue (fail open) or a 503.
-    pub(crate) async fn count(&self, key: &str, limit: u64, window: Duration) -> Result<Verdict, Step> {
-        match self.try_count(key, limit, window).await {
+    pub(crate) async fn count(&self, key: &str, algorithm: Algorithm) -> Result<Verdict, Step> {
+        match self.try_count(key, algorithm).await {
             Ok(v) => Ok(v),
             Err(e) => {
                 let now = crate::upstream::now_ms();
@@ -140,11 +173,21 @@ impl RedisLimiter {
         }
     }
 
-    async fn try_count(&self, key: &str, limit: u64, window: Duration) -> Result<Verdict, String> {
+    async fn try_count(&self, key: &str, algorithm: Algorithm) -> Result<Verdict, String> {
         let mut conn = self.connection().await?;
-        let full_key = format!("{}:{key}", self.base);
-        let mut invocation = self.script.key(full_key);
-        invocation.arg(window.as_millis() as u64).arg(limit);
+        let invocation = match algorithm {
+            Algorithm::Window { limit, window } => {
+                let mut i = self.script.key(format!("{}:{key}", self.base));
+                i.arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)).arg(limit);
+                i
+            }
+            Algorithm::Bucket(shape) => {
+                // Its own key space: a window's counters are not a bucket's TAT.
+                let mut i = self.bucket_script.key(format!("{}:b:{key}", self.base));
+                i.arg(shape.interval_us).arg(shape.tolerance_us);
+                i
+            }
+        };
         let call = invocation.invoke_async::<Vec<i64>>(&mut conn);
         let reply = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(r)) => r,

@@ -1,7 +1,9 @@
-//! `rate_limit`: N requests per second, minute or hour, plus a burst
-//! allowance, counted per consumer, client address, header value or route.
+//! `rate_limit`: N requests per second, minute or hour, counted per
+//! consumer, client address, header value or route.
 //!
-//! Counting is a sliding window estimate (Cloudflare's): the previous
+//! With `burst`, the limit is a token bucket ([`bucket`]): `burst + 1` at
+//! once from idle, then the rate. Without it, counting is a sliding window
+//! estimate (Cloudflare's): the previous
 //! window's count weighted by how much of it still overlaps, plus the current
 //! window's. It has no boundary burst, unlike plain fixed windows, and needs
 //! two counters per key. Locally the counters are pingora-limits' `Rate` (a
@@ -12,13 +14,15 @@
 //! A refused request is not counted, so a client sending at twice the limit
 //! still gets the limit's worth through.
 
+pub(crate) mod bucket;
 pub(crate) mod cluster;
 
 use crate::config::{LimitKey, RateLimitConfig};
 use crate::error::GatewayError;
 use crate::policy::{PolicyState, RateInfo, Rejection, RequestView, Step};
 use crate::telemetry::metrics::METRICS;
-use cluster::RedisLimiter;
+use bucket::{Bucket, Shape};
+use cluster::{Algorithm, RedisLimiter};
 use http::{HeaderName, HeaderValue};
 use pingora_limits::rate::Rate;
 use std::hash::Hash;
@@ -82,8 +86,12 @@ pub(crate) fn key_for<'a>(
 }
 
 enum Counter {
+    /// The sliding window, in this process.
     Local(Rate),
-    Redis(RedisLimiter),
+    /// The token bucket (`burst`), in this process.
+    Bucket(Bucket),
+    /// Either, on Redis (boxed: the client is large and rarely used).
+    Redis(Box<RedisLimiter>, Algorithm),
 }
 
 /// Shared by reloads that leave the step's settings unchanged, so counts survive.
@@ -115,13 +123,22 @@ impl RateLimit {
         }
         let header = key_header(c.key, c.header.as_deref())?;
         let window = c.per.duration();
-        let counter = match &c.redis {
-            Some(r) => Counter::Redis(RedisLimiter::new(r, route)?),
-            None => Counter::Local(Rate::new(window)),
+        let shape = (c.burst > 0).then(|| Shape::new(c.requests, window, c.burst));
+        let counter = match (&c.redis, shape) {
+            (Some(r), Some(shape)) => Counter::Redis(Box::new(RedisLimiter::new(r, route)?), Algorithm::Bucket(shape)),
+            (Some(r), None) => Counter::Redis(
+                Box::new(RedisLimiter::new(r, route)?),
+                Algorithm::Window {
+                    limit: c.requests,
+                    window,
+                },
+            ),
+            (None, Some(shape)) => Counter::Bucket(Bucket::new(shape)),
+            (None, None) => Counter::Local(Rate::new(window)),
         };
         Ok(RateLimit(Arc::new(Inner {
             route: route.to_string(),
-            limit: c.requests.saturating_add(c.burst),
+            limit: c.requests,
             advertised: c.requests,
             window,
             key: c.key,
@@ -135,7 +152,8 @@ impl RateLimit {
         let key = key_for(inner.key, inner.header.as_ref(), view, state);
         let verdict = match &inner.counter {
             Counter::Local(rate) => count_local(rate, &key, inner.limit, inner.window),
-            Counter::Redis(r) => match r.count(&key.render(), inner.limit, inner.window).await {
+            Counter::Bucket(bucket) => bucket.take(&key),
+            Counter::Redis(r, algorithm) => match r.count(&key.render(), *algorithm).await {
                 Ok(v) => v,
                 Err(step) => return step,
             },
