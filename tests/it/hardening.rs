@@ -171,14 +171,8 @@ fn an_empty_config_is_refused_by_check() {
     ] {
         let f = dir.join(name);
         std::fs::write(&f, text).expect("write");
-        let out = std::process::Command::new(portico_bin())
-            .args(["check", "-c"])
-            .arg(&f)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run portico check");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        let (code, stderr) = portico_check(&f);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
         assert_eq!(
             stderr.trim(),
             format!("{}:1:1: the file is empty", f.display()),
@@ -309,18 +303,22 @@ async fn aborted_requests_are_499_and_upstream_hangups_are_named() {
     assert_eq!(v["status"], 200, "{v}");
 }
 
-/// `portico check` on `yaml`: its exit code and what it printed.
-fn check_text(name: &str, yaml: &str) -> (Option<i32>, String) {
-    let dir = temp_dir("check-all");
-    let f = dir.join(name);
-    std::fs::write(&f, yaml).expect("write");
+/// `portico check -c file`: its exit code and what it printed.
+fn portico_check(file: &std::path::Path) -> (Option<i32>, String) {
     let out = std::process::Command::new(portico_bin())
         .args(["check", "-c"])
-        .arg(&f)
+        .arg(file)
         .env_remove("RUST_LOG")
         .output()
         .expect("run portico check");
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// `portico check` on `yaml`, written to a file named `name`.
+fn check_text(name: &str, yaml: &str) -> (Option<i32>, String) {
+    let f = temp_dir("check-all").join(name);
+    std::fs::write(&f, yaml).expect("write");
+    portico_check(&f)
 }
 
 /// `portico check` reports every error it can find in one pass, not the first.
@@ -359,12 +357,8 @@ fn check_reports_every_error_not_the_first() {
     );
 
     let missing = temp_dir("check-missing").join("missing.yaml");
-    let out = std::process::Command::new(portico_bin())
-        .args(["check", "-c"])
-        .arg(&missing)
-        .output()
-        .expect("run portico check");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, err) = portico_check(&missing);
+    assert_eq!(code, Some(1));
     assert_eq!(err.trim(), format!("{}: no such file", missing.display()));
 }
 
