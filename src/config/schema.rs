@@ -76,7 +76,9 @@ pub(crate) struct ServerConfig {
     /// `client_body_timeout`); then 408. Read at start.
     #[serde(default = "default_request_timeout")]
     pub request_body_timeout: ConfDuration,
-    /// Largest request head (request line and headers) accepted; larger gets 431.
+    /// Largest request head (request line and headers) accepted; larger gets
+    /// 431. A reload may lower it; raising it takes `portico upgrade`, since
+    /// HTTP/1 heads are read with the value the process started with.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: ConfSize,
     /// Proxies (CIDRs) whose X-Forwarded-For is believed when finding the client address.
