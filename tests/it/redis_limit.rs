@@ -92,7 +92,11 @@ async fn two_gateways_share_one_limit_exactly() {
 #[tokio::test]
 async fn unreachable_redis_fails_open_or_closed_as_configured() {
     let up = Upstream::start("a").await;
-    let dead = free_port();
+    // The port stays taken by a listener that never answers (Redis does not
+    // reply: the limiter times out), so no other test's server lands on it
+    // before redis-server does.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = silent.local_addr().expect("addr").port();
     let open = Gateway::start(&config(up.addr, dead, "allow", 1)).await;
     let closed = Gateway::start(&config(up.addr, dead, "deny", 1)).await;
     let c = client();
@@ -104,6 +108,7 @@ async fn unreachable_redis_fails_open_or_closed_as_configured() {
     }
 
     // Redis appears on that port: limiting resumes without a restart.
+    drop(silent);
     let _redis = Redis::start_on(dead).await;
     let closed_ref = &closed;
     let c2 = c.clone();
