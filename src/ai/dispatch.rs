@@ -200,7 +200,12 @@ pub(crate) async fn call(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
             let body = read_limited(resp, MAX_ERROR_BODY).await;
-            let reason = format!("provider {}: {}", p.name, provider_reason(p.wire, status, &body));
+            // Providers echo keys in their errors: scrubbed before the log and the client.
+            let reason = reg.scrubber.scrub(&format!(
+                "provider {}: {}",
+                p.name,
+                provider_reason(p.wire, status, &body)
+            ));
             log::warn!(
                 "ai: {reason} (model {}, {})",
                 target.model,
@@ -213,7 +218,9 @@ pub(crate) async fn call(
                         k.cool_down(now, retry_after.map_or(reg.key_cooldown, Duration::from_secs));
                     }
                     let mut f = Failure::new(GatewayError::RateLimited, reason);
-                    f.retry_after = retry_after;
+                    // The client always learns when to retry: the provider's
+                    // word, else the cooldown Portico applies to the key.
+                    f.retry_after = Some(retry_after.unwrap_or_else(|| reg.key_cooldown.as_secs().max(1)));
                     last = Some(f);
                 }
                 401 | 403 => {

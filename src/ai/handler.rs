@@ -241,7 +241,7 @@ pub(crate) async fn whole_answer(
     let (v, u) = translated.map_err(|e| {
         failure(
             GatewayError::ProviderError,
-            format!("provider {}: {}", target.provider.name, e),
+            reg.scrubber.scrub(&format!("provider {}: {}", target.provider.name, e)),
         )
     })?;
     Ok((v, u, Accepted { target, response }))
@@ -371,7 +371,8 @@ async fn stream_answer(
     }
     if let Some(msg) = error {
         ctx.failure = Some(GatewayError::ProviderError);
-        let event = json!({"error": {"message": format!("provider {provider}: {msg}"), "type": "provider_error",
+        let message = reg.scrubber.scrub(&format!("provider {provider}: {msg}"));
+        let event = json!({"error": {"message": message, "type": "provider_error",
                                      "code": 502, "request_id": ctx.request_id}});
         let _ = session
             .write_response_body(Some(crate::ai::wire::sse_data(&event)), false)

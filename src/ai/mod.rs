@@ -24,6 +24,7 @@ pub(crate) mod exchange;
 pub(crate) mod handler;
 pub(crate) mod prompt;
 pub(crate) mod registry;
+pub(crate) mod scrub;
 pub(crate) mod usage;
 pub(crate) mod wire;
 

@@ -103,6 +103,8 @@ pub struct AiRegistry {
     pub key_cooldown: Duration,
     pub max_body: usize,
     pub client: reqwest::Client,
+    /// Removes provider keys from provider text before anyone sees it.
+    pub(crate) scrubber: super::scrub::Scrubber,
     draw: AtomicU64,
 }
 
@@ -215,7 +217,9 @@ impl AiRegistry {
                 .build()
                 .unwrap_or_default()
         });
+        let scrubber = super::scrub::Scrubber::new(providers.values().flat_map(|p| p.keys.iter().map(|k| k.secret())));
         AiRegistry {
+            scrubber,
             providers,
             models,
             prices,

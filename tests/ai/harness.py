@@ -33,6 +33,8 @@ MOCK_SCRIPT = HERE / "mock_providers.py"
 
 #: The key the gateway uses towards the mock providers (env MOCK_KEY_1 in the config).
 PROVIDER_KEY = "mock-provider-key-1"
+#: The second key of the multi-key provider `leaky` (env MOCK_KEY_2).
+PROVIDER_KEY_2 = "mock-provider-key-2"
 #: The client's key, checked by key_auth (sent as x-api-key).
 CLIENT_KEY = "client-key-team-a"
 #: What the OpenAI SDK sends as `Authorization: Bearer ...`; must never reach a provider.
@@ -86,7 +88,7 @@ def stop_process(proc, first=signal.SIGINT, timeout=5.0):
 class MockProviders:
     """The mock provider server in a subprocess. ``url``, ``port``, ``requests()``, ``reset()``."""
 
-    def __init__(self, keys=(PROVIDER_KEY,)):
+    def __init__(self, keys=(PROVIDER_KEY, PROVIDER_KEY_2)):
         self.keys = list(keys)
         self.dir = Path(tempfile.mkdtemp(prefix="portico-mock-"))
         self.log_path = self.dir / "mock.log"
@@ -173,6 +175,10 @@ ai:
     # Only for 429 scripts: a 429 cools the key down, which must not touch the other tests' providers.
     oai-limited: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
     claude-limited: {{kind: anthropic, base_url: "{mock}", keys: [{{env: MOCK_KEY_1}}]}}
+    # Only for the 429 without Retry-After.
+    oai-bare: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
+    # Two keys, for the scripts that echo the key they got.
+    leaky: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}, {{env: MOCK_KEY_2}}]}}
   models:
     claude-sonnet: {{targets: [{{provider: claude, model: claude-sonnet-4}}]}}
     gemini-flash: {{targets: [{{provider: gem, model: gemini-2.0-flash}}]}}
@@ -194,7 +200,7 @@ def ai_support(binary):
     try:
         cfg = work / "portico.yaml"
         cfg.write_text(gateway_config(free_port(), free_port(), free_port(), work))
-        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY)
+        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, MOCK_KEY_2=PROVIDER_KEY_2)
         res = subprocess.run([str(binary), "check", "-c", str(cfg)], env=env, capture_output=True, text=True,
                              timeout=60)
         out = (res.stdout + res.stderr).strip()
@@ -219,7 +225,7 @@ class Gateway:
 
     def start(self, timeout=30.0, attempts=3):
         """Start on fresh free ports; retry when the process dies early (a port taken in between)."""
-        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, RUST_BACKTRACE="1")
+        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, MOCK_KEY_2=PROVIDER_KEY_2, RUST_BACKTRACE="1")
         for attempt in range(attempts):
             self.port, self.admin_port = free_port(), free_port()
             self.config = self.dir / "portico.yaml"

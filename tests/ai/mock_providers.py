@@ -20,6 +20,7 @@ Accepted keys come from ``--keys`` or env ``MOCK_KEYS`` (comma-separated). A wro
 
 Behaviour is scripted by the requested model name (body ``model`` for OpenAI/Anthropic, path for Gemini):
   fail-429  429 + ``Retry-After: 1``, provider-shaped error "rate limited by mock"
+  fail-429-bare  the same 429 without Retry-After
   fail-500  500, provider-shaped error
   garbage   200 with body ``not json at all``
   cut       streams start normally, then the connection is closed mid-stream (no final events)
@@ -27,6 +28,7 @@ Behaviour is scripted by the requested model name (body ``model`` for OpenAI/Ant
   tools     answer is two tool calls, get_weather({"city":"Paris"}) and get_time({"tz":"CET"})
             (Anthropic puts a short text block before them, as Claude does)
   json      answer text is {"label":"positive","score":0.9}
+  leak-key  400 whose message echoes the credential received, as real providers do
   otherwise answer text is "Hello from <provider> <model>".
 A request whose history holds tool results is answered "Tool said: <r1> | <r2> ..." whatever the model
 (except the failure scripts), so a tool round trip can use the same `tools` model twice.
@@ -101,6 +103,10 @@ def error_body(provider, err):
 
 def scripted_failure(model):
     """The Reject (or "garbage") a model name asks for, else None."""
+    if "fail-429-bare" in model:
+        err = Reject(429, "rate_limit", "rate limited by mock, no Retry-After")
+        err.bare = True
+        return err
     if "fail-429" in model:
         return Reject(429, "rate_limit", "rate limited by mock")
     if "fail-500" in model:
@@ -246,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self.route(url.path, headers, body, provider)
         except Reject as err:
-            extra = [("Retry-After", "1")] if err.status == 429 else []
+            extra = [("Retry-After", "1")] if err.status == 429 and not getattr(err, "bare", False) else []
             if provider == "anthropic":
                 extra.append(("request-id", "req_mock"))
             self.send(err.status, error_body(provider, err), headers=extra)
@@ -311,6 +317,13 @@ class Handler(BaseHTTPRequestHandler):
             return None
         if failure:
             raise failure
+        if "leak-key" in model:
+            # As real providers do: the credential echoed in the error text.
+            h = {k.lower(): v for k, v in self.headers.items()}
+            got = h.get("authorization") or h.get("x-api-key") or h.get("x-goog-api-key") or ""
+            raise Reject(400, "bad_request",
+                         f"Incorrect API key provided: {got}. You can find your key at sk-live-abcdef123456 "
+                         f"or AIzaSyA1234567890abcdefghijklmnop.")
         self.slow = stream and "slow" in model
         return plan_answer(provider, model, tool_results)
 

@@ -349,6 +349,33 @@ class TestFallbackAndErrors(GatewayTest):
             self.client.chat.completions.create(model="claude-limited/claude-fail-429", messages=QUESTION)
         self.assert_openai_error(cm.exception, (429,))
 
+    def test_a_429_always_says_when_to_retry(self):
+        """A provider 429 without Retry-After still reaches the client with one: the key's cooldown."""
+        with self.assertRaises(openai.RateLimitError) as cm:
+            self.client.chat.completions.create(model="oai-bare/fail-429-bare", messages=QUESTION)
+        retry_after = cm.exception.response.headers.get("retry-after")
+        self.assertIsNotNone(retry_after, "no Retry-After on the 429")
+        self.assertGreaterEqual(int(retry_after), 1)
+
+    def test_provider_keys_never_reach_the_client_or_the_log(self):
+        """A provider that echoes its key in an error: every configured key, and anything shaped like a key,
+        is scrubbed from what the client gets and from Portico's log."""
+        secrets = (harness.PROVIDER_KEY, harness.PROVIDER_KEY_2, "sk-live-abcdef123456",
+                   "AIzaSyA1234567890abcdefghijklmnop")
+        for model in ("leaky/leak-key",) * 4 + ("claude/claude-leak-key", "gem/gemini-leak-key"):
+            with self.subTest(model=model):
+                with self.assertRaises(openai.APIStatusError) as cm:
+                    self.client.chat.completions.create(model=model, messages=QUESTION)
+                text = json.dumps(cm.exception.body) + str(cm.exception)
+                self.assertIn("Incorrect API key provided", text)
+                for s in secrets:
+                    self.assertNotIn(s, text)
+        got = {r["headers"].get("authorization", "") for r in MOCK.requests("/v1/chat")}
+        self.assertIn(f"Bearer {harness.PROVIDER_KEY_2}", got, "the second key was never echoed")
+        log = GATEWAY.log(lines=1_000_000)
+        for s in secrets:
+            self.assertNotIn(s, log)
+
     def test_wrong_client_key(self):
         with self.assertRaises(openai.AuthenticationError) as cm:
             client(key="not-the-key").chat.completions.create(model="claude-sonnet", messages=QUESTION)
