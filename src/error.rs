@@ -29,6 +29,8 @@ pub enum GatewayError {
     ModelNotFound,
     /// Every provider target failed; the message carries the last provider's reason.
     ProviderError,
+    /// A provider refused Portico's key (401/403): the operator's to fix.
+    ProviderAuth,
     Internal,
 }
 
@@ -49,7 +51,7 @@ impl GatewayError {
             GatewayError::RateLimited => 429,
             GatewayError::DependencyUnavailable => 503,
             GatewayError::ModelNotFound => 404,
-            GatewayError::ProviderError => 502,
+            GatewayError::ProviderError | GatewayError::ProviderAuth => 502,
             GatewayError::Internal => 500,
         }
     }
@@ -72,6 +74,7 @@ impl GatewayError {
             GatewayError::DependencyUnavailable => "dependency_unavailable",
             GatewayError::ModelNotFound => "model_not_found",
             GatewayError::ProviderError => "provider_error",
+            GatewayError::ProviderAuth => "provider_auth_error",
             GatewayError::Internal => "internal_error",
         }
     }

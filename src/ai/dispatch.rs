@@ -148,13 +148,30 @@ pub(crate) async fn call(
             }
         };
         let p = &target.provider;
-        let keys = p.keys_to_try(crate::upstream::now_ms());
+        let now = crate::upstream::now_ms();
+        let keys = p.keys_to_try(now, &target.model);
         if keys.is_empty() {
-            let now = crate::upstream::now_ms();
-            let wait_ms = p.keys.iter().map(|k| k.cooling_for(now)).min().unwrap_or(0);
+            if p.keys.iter().all(|k| k.refused(now)) {
+                // The operator's problem, not the client's: no Retry-After.
+                all_rate_limited = false;
+                last = Some(Failure::new(
+                    GatewayError::ProviderAuth,
+                    format!("provider {}: every key was refused (401/403)", p.name),
+                ));
+                continue;
+            }
+            let wait_ms = p
+                .keys
+                .iter()
+                .map(|k| k.cooling_for(now, &target.model))
+                .min()
+                .unwrap_or(0);
             let mut f = Failure::new(
                 GatewayError::RateLimited,
-                format!("provider {}: every key is cooling down after 429 or 401", p.name),
+                format!(
+                    "provider {}: every key is cooling down after a 429 for {}",
+                    p.name, target.model
+                ),
             );
             f.retry_after = Some(wait_ms.div_ceil(1000).max(1));
             last = Some(f);
@@ -215,7 +232,8 @@ pub(crate) async fn call(
             match status {
                 429 => {
                     if let Some(k) = key {
-                        k.cool_down(now, retry_after.map_or(reg.key_cooldown, Duration::from_secs));
+                        let rest = retry_after.map_or(reg.key_cooldown, Duration::from_secs);
+                        k.cool_model(now, &target.model, rest);
                     }
                     let mut f = Failure::new(GatewayError::RateLimited, reason);
                     // The client always learns when to retry: the provider's
@@ -225,10 +243,14 @@ pub(crate) async fn call(
                 }
                 401 | 403 => {
                     if let Some(k) = key {
-                        k.cool_down(now, reg.key_cooldown);
+                        k.refuse(now, reg.key_cooldown);
+                        crate::telemetry::metrics::METRICS
+                            .ai_provider_auth_failures_total
+                            .with_label_values(&[p.name.as_str(), k.label.as_str()])
+                            .inc();
                     }
                     all_rate_limited = false;
-                    last = Some(Failure::new(GatewayError::ProviderError, reason));
+                    last = Some(Failure::new(GatewayError::ProviderAuth, reason));
                 }
                 404 => {
                     all_rate_limited = false;

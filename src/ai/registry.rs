@@ -13,32 +13,73 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many per-model cool-down slots a key has; models that share a slot
+/// (by hash) cool down together, which only ever errs on the cautious side.
+const MODEL_SLOTS: usize = 16;
+
 /// One API key of a provider. The secret never leaves this struct except
 /// into the provider request's auth header.
+///
+/// Providers limit per key and per model, so a 429 cools the key for that
+/// model only; a 401/403 (the key itself refused) takes the whole key out.
 pub struct Key {
     secret: String,
-    /// `keys[i]`, for logs.
+    /// `provider.keys[i]`, for logs and metrics.
     pub label: String,
-    cooldown_until_ms: AtomicU64,
+    /// Until when the key as a whole is out: its provider refused it.
+    refused_until_ms: AtomicU64,
+    /// Until when the key is out for the models of each slot: a 429.
+    model_until_ms: [AtomicU64; MODEL_SLOTS],
+}
+
+fn model_slot(model: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    model.hash(&mut h);
+    (h.finish() as usize) % MODEL_SLOTS
 }
 
 impl Key {
+    fn new(secret: String, label: String) -> Key {
+        Key {
+            secret,
+            label,
+            refused_until_ms: AtomicU64::new(0),
+            model_until_ms: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
     pub fn secret(&self) -> &str {
         &self.secret
     }
 
-    pub fn cooling(&self, now_ms: u64) -> bool {
-        self.cooldown_until_ms.load(Ordering::Relaxed) > now_ms
+    /// True while the provider refused this key (401/403).
+    pub fn refused(&self, now_ms: u64) -> bool {
+        self.refused_until_ms.load(Ordering::Relaxed) > now_ms
     }
 
-    /// Milliseconds until the key may be used again.
-    pub fn cooling_for(&self, now_ms: u64) -> u64 {
-        self.cooldown_until_ms.load(Ordering::Relaxed).saturating_sub(now_ms)
+    /// True while the key may not be used for `model`.
+    pub fn cooling(&self, now_ms: u64, model: &str) -> bool {
+        self.cooling_for(now_ms, model) > 0
     }
 
-    pub fn cool_down(&self, now_ms: u64, d: Duration) {
-        let until = now_ms.saturating_add(d.as_millis() as u64);
-        self.cooldown_until_ms.fetch_max(until, Ordering::Relaxed);
+    /// Milliseconds until the key may be used again for `model`.
+    pub fn cooling_for(&self, now_ms: u64, model: &str) -> u64 {
+        let refused = self.refused_until_ms.load(Ordering::Relaxed);
+        let limited = self.model_until_ms[model_slot(model)].load(Ordering::Relaxed);
+        refused.max(limited).saturating_sub(now_ms)
+    }
+
+    /// A 429 for `model`: the key rests for `d` for that model.
+    pub fn cool_model(&self, now_ms: u64, model: &str, d: Duration) {
+        let until = now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.model_until_ms[model_slot(model)].fetch_max(until, Ordering::Relaxed);
+    }
+
+    /// A 401/403: the whole key rests for `d`.
+    pub fn refuse(&self, now_ms: u64, d: Duration) {
+        let until = now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self.refused_until_ms.fetch_max(until, Ordering::Relaxed);
     }
 }
 
@@ -65,15 +106,15 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// Keys to try for one call: rotated, cooling ones last-resort excluded.
-    pub fn keys_to_try(&self, now_ms: u64) -> Vec<Option<&Key>> {
+    /// Keys to try for one call of `model`: rotated, cooling ones excluded.
+    pub fn keys_to_try(&self, now_ms: u64, model: &str) -> Vec<Option<&Key>> {
         if self.keys.is_empty() {
             return vec![None];
         }
         let start = self.next_key.fetch_add(1, Ordering::Relaxed);
         (0..self.keys.len())
             .map(|i| &self.keys[(start + i) % self.keys.len()])
-            .filter(|k| !k.cooling(now_ms))
+            .filter(|k| !k.cooling(now_ms, model))
             .map(Some)
             .collect()
     }
@@ -148,11 +189,7 @@ impl AiRegistry {
             let mut keys = Vec::new();
             for (i, k) in p.keys.iter().enumerate() {
                 match k.read(base_dir) {
-                    Ok(secret) => keys.push(Key {
-                        secret,
-                        label: format!("{name}.keys[{i}]"),
-                        cooldown_until_ms: AtomicU64::new(0),
-                    }),
+                    Ok(secret) => keys.push(Key::new(secret, format!("{name}.keys[{i}]"))),
                     Err(e) => issues.add(format!("{path}.keys[{i}]"), e),
                 }
             }

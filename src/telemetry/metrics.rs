@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     pub access_log_dropped_total: IntCounter,
     /// Clients too slow to send their request head or body, by phase.
     pub client_timeouts_total: IntCounterVec,
+    /// Provider keys refused by their provider (401/403), by provider and key.
+    pub ai_provider_auth_failures_total: IntCounterVec,
     pub ai_tokens_total: IntCounterVec,
     pub ai_cost_usd_total: CounterVec,
 }
@@ -69,6 +71,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["phase"],
     )?;
+    let ai_provider_auth_failures_total = IntCounterVec::new(
+        Opts::new(
+            "ai_provider_auth_failures_total",
+            "Provider answers 401/403 to a configured key, by provider and key (`provider.keys[i]`).",
+        ),
+        &["provider", "key"],
+    )?;
     let access_log_dropped_total = IntCounter::new(
         "access_log_dropped_total",
         "Access log lines dropped because the writer fell behind.",
@@ -97,6 +106,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(config_reloads_total.clone()))?;
     registry.register(Box::new(access_log_dropped_total.clone()))?;
     registry.register(Box::new(client_timeouts_total.clone()))?;
+    registry.register(Box::new(ai_provider_auth_failures_total.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -111,6 +121,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         config_reloads_total,
         access_log_dropped_total,
         client_timeouts_total,
+        ai_provider_auth_failures_total,
     })
 }
 

@@ -35,6 +35,8 @@ MOCK_SCRIPT = HERE / "mock_providers.py"
 PROVIDER_KEY = "mock-provider-key-1"
 #: The second key of the multi-key provider `leaky` (env MOCK_KEY_2).
 PROVIDER_KEY_2 = "mock-provider-key-2"
+#: A key the mock refuses (env MOCK_BAD_KEY), for the provider `oai-badkey`.
+BAD_PROVIDER_KEY = "revoked-provider-key"
 #: The client's key, checked by key_auth (sent as x-api-key).
 CLIENT_KEY = "client-key-team-a"
 #: What the OpenAI SDK sends as `Authorization: Bearer ...`; must never reach a provider.
@@ -177,6 +179,10 @@ ai:
     claude-limited: {{kind: anthropic, base_url: "{mock}", keys: [{{env: MOCK_KEY_1}}]}}
     # Only for the 429 without Retry-After.
     oai-bare: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
+    # A key the mock refuses.
+    oai-badkey: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_BAD_KEY}}]}}
+    # One key, for a 429 on one model beside calls of another.
+    oai-permodel: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
     # Two keys, for the scripts that echo the key they got.
     leaky: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}, {{env: MOCK_KEY_2}}]}}
   models:
@@ -200,7 +206,7 @@ def ai_support(binary):
     try:
         cfg = work / "portico.yaml"
         cfg.write_text(gateway_config(free_port(), free_port(), free_port(), work))
-        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, MOCK_KEY_2=PROVIDER_KEY_2)
+        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, MOCK_KEY_2=PROVIDER_KEY_2, MOCK_BAD_KEY=BAD_PROVIDER_KEY)
         res = subprocess.run([str(binary), "check", "-c", str(cfg)], env=env, capture_output=True, text=True,
                              timeout=60)
         out = (res.stdout + res.stderr).strip()
@@ -225,7 +231,8 @@ class Gateway:
 
     def start(self, timeout=30.0, attempts=3):
         """Start on fresh free ports; retry when the process dies early (a port taken in between)."""
-        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, MOCK_KEY_2=PROVIDER_KEY_2, RUST_BACKTRACE="1")
+        env = dict(os.environ, MOCK_KEY_1=PROVIDER_KEY, MOCK_KEY_2=PROVIDER_KEY_2, MOCK_BAD_KEY=BAD_PROVIDER_KEY,
+                   RUST_BACKTRACE="1")
         for attempt in range(attempts):
             self.port, self.admin_port = free_port(), free_port()
             self.config = self.dir / "portico.yaml"

@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import unittest
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -348,6 +349,29 @@ class TestFallbackAndErrors(GatewayTest):
         with self.assertRaises(openai.RateLimitError) as cm:  # one target only: nothing to fall back to
             self.client.chat.completions.create(model="claude-limited/claude-fail-429", messages=QUESTION)
         self.assert_openai_error(cm.exception, (429,))
+
+    def test_a_refused_provider_key_is_502_every_time(self):
+        """A provider refusing Portico's key is the operator's problem: 502 provider_auth_error every time,
+        never a 429 to retry, and a metric names the key."""
+        for attempt in range(3):
+            with self.subTest(attempt=attempt):
+                with self.assertRaises(openai.APIStatusError) as cm:
+                    self.client.chat.completions.create(model="oai-badkey/gpt-4o", messages=QUESTION)
+                self.assertEqual(cm.exception.status_code, 502, cm.exception.body)
+                self.assertEqual(cm.exception.body.get("type"), "provider_auth_error", cm.exception.body)
+                self.assertIsNone(cm.exception.response.headers.get("retry-after"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{GATEWAY.admin_port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        self.assertIn('portico_ai_provider_auth_failures_total{key="oai-badkey.keys[0]",provider="oai-badkey"} 1',
+                      metrics)
+
+    def test_a_429_cools_the_key_for_that_model_only(self):
+        """Providers limit per key and model: right after a 429 on one model, another model of the same
+        provider and key is still served."""
+        with self.assertRaises(openai.RateLimitError):
+            self.client.chat.completions.create(model="oai-permodel/fail-429", messages=QUESTION)
+        r = self.client.chat.completions.create(model="oai-permodel/gpt-4o", messages=QUESTION)
+        self.assertEqual(r.choices[0].message.content, "Hello from openai gpt-4o")
 
     def test_a_429_always_says_when_to_retry(self):
         """A provider 429 without Retry-After still reaches the client with one: the key's cooldown."""
