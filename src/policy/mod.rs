@@ -109,6 +109,9 @@ pub struct CompileEnv<'a> {
     /// settings are unchanged: state (counters, fetched keys, cached
     /// responses) carries over instead of starting empty.
     pub previous: Option<&'a Policy>,
+    /// The route serves the AI API: `key_auth` then also takes the key the
+    /// way the SDKs send it (`Authorization: Bearer`).
+    pub ai_route: bool,
 }
 
 impl Policy {
@@ -118,7 +121,7 @@ impl Policy {
         Ok(match cfg {
             PolicyConfig::Ip(c) => Policy::Ip(traffic::ip::IpRules::new(c)?),
             PolicyConfig::Cors(c) => Policy::Cors(cors::Cors::new(c)?),
-            PolicyConfig::KeyAuth(c) => Policy::KeyAuth(auth::key::KeyAuth::new(c)?),
+            PolicyConfig::KeyAuth(c) => Policy::KeyAuth(auth::key::KeyAuth::new(c, env.ai_route)?),
             PolicyConfig::BasicAuth(c) => Policy::BasicAuth(auth::basic::BasicAuth::new(c)),
             PolicyConfig::Jwt(c) => {
                 let auth = auth::token::JwtAuth::new(c, env.base_dir)?;

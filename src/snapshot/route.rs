@@ -108,6 +108,7 @@ fn compile_policies(
             base_dir,
             route: &r.name,
             previous,
+            ai_route: r.ai.is_some(),
         };
         match Policy::compile(c, &env) {
             Ok(p) => steps.push(Arc::new(p)),

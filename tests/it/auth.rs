@@ -248,3 +248,36 @@ routes:\n  - name: r\n    upstream: a\n    policies:\n      - key_auth: {{option
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `key_auth: {scheme: bearer}` takes `Authorization: Bearer KEY`, the scheme
+/// in any case (RFC 6750), as the OpenAI SDK sends `api_key`; the header is
+/// removed before proxying.
+#[tokio::test]
+async fn key_auth_with_the_bearer_scheme() {
+    let up = Upstream::start("a").await;
+    let yaml = format!(
+        "upstreams:\n  a:\n    targets:\n      - address: {}\nconsumers:\n  - name: bob\n    credentials:\n      \
+         api_keys:\n        - sha256: {}\nroutes:\n  - name: r\n    upstream: a\n    policies:\n      \
+         - key_auth: {{scheme: bearer}}\n",
+        up.addr,
+        sha256_hex("bob-key")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let c = client();
+    for value in ["Bearer bob-key", "bearer bob-key", "BEARER  bob-key "] {
+        let r = c.get(gw.url("/x")).header("authorization", value).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{value:?}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["headers"].get("authorization").is_none(),
+            "the key was forwarded: {v}"
+        );
+    }
+    // Another scheme, and a key of nobody's.
+    for value in ["Basic bob-key", "Bearer alice-key"] {
+        let r = c.get(gw.url("/x")).header("authorization", value).send().await.unwrap();
+        expect_error(r, 401, "unauthorized").await;
+    }
+    let r = c.get(gw.url("/x")).header("x-api-key", "bob-key").send().await.unwrap();
+    expect_error(r, 401, "unauthorized").await;
+}

@@ -6,9 +6,12 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthConfig {
-    /// Header carrying the key.
-    #[serde(default = "default_header")]
-    pub header: String,
+    /// Header carrying the key; default `x-api-key`, or `authorization` with
+    /// `scheme: bearer`.
+    pub header: Option<String>,
+    /// `bearer`: the header's value is `Bearer KEY` (the scheme in any case,
+    /// RFC 6750), as the OpenAI SDK sends `api_key`.
+    pub scheme: Option<KeyScheme>,
     /// Query parameter carrying the key; off unless named.
     pub query: Option<String>,
     /// Remove the key from the request before proxying.
@@ -20,8 +23,12 @@ pub struct KeyAuthConfig {
     pub optional: bool,
 }
 
-fn default_header() -> String {
-    "x-api-key".into()
+/// How a header carries the key.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScheme {
+    /// `Authorization: Bearer KEY`.
+    Bearer,
 }
 
 fn default_true() -> bool {

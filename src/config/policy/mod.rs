@@ -24,7 +24,7 @@ pub(crate) use cors::CorsConfig;
 pub(crate) use introspection::IntrospectionConfig;
 pub(crate) use ip::IpRulesConfig;
 pub(crate) use jwt::{JwtConfig, JwtKeyConfig};
-pub(crate) use key_auth::KeyAuthConfig;
+pub(crate) use key_auth::{KeyAuthConfig, KeyScheme};
 pub(crate) use rate_limit::{LimitKey, OnError, RateLimitConfig, RedisLimitConfig};
 pub(crate) use size_limit::SizeLimitConfig;
 pub(crate) use transform::{HeaderOpsConfig, TransformConfig};
