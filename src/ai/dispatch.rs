@@ -149,7 +149,7 @@ pub(crate) async fn call(
         };
         let p = &target.provider;
         let now = crate::upstream::now_ms();
-        let keys = p.keys_to_try(now, &target.model);
+        let keys = p.keys_to_try(now, target);
         if keys.is_empty() {
             if p.keys.iter().all(|k| k.refused(now)) {
                 // The operator's problem, not the client's: no Retry-After.
@@ -160,12 +160,7 @@ pub(crate) async fn call(
                 ));
                 continue;
             }
-            let wait_ms = p
-                .keys
-                .iter()
-                .map(|k| k.cooling_for(now, &target.model))
-                .min()
-                .unwrap_or(0);
+            let wait_ms = p.keys.iter().map(|k| k.cooling_for(now, target)).min().unwrap_or(0);
             let mut f = Failure::new(
                 GatewayError::RateLimited,
                 format!(
@@ -233,7 +228,7 @@ pub(crate) async fn call(
                 429 => {
                     if let Some(k) = key {
                         let rest = retry_after.map_or(reg.key_cooldown, Duration::from_secs);
-                        k.cool_model(now, &target.model, rest);
+                        k.cool_model(now, target, rest);
                     }
                     let mut f = Failure::new(GatewayError::RateLimited, reason);
                     // The client always learns when to retry: the provider's

@@ -32,6 +32,7 @@ pub struct Key {
     model_until_ms: [AtomicU64; MODEL_SLOTS],
 }
 
+/// The cool-down slot of `model`, computed once per target.
 fn model_slot(model: &str) -> usize {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -58,22 +59,22 @@ impl Key {
         self.refused_until_ms.load(Ordering::Relaxed) > now_ms
     }
 
-    /// True while the key may not be used for `model`.
-    pub fn cooling(&self, now_ms: u64, model: &str) -> bool {
-        self.cooling_for(now_ms, model) > 0
+    /// True while the key may not be used for the model of `target`.
+    pub fn cooling(&self, now_ms: u64, target: &Target) -> bool {
+        self.cooling_for(now_ms, target) > 0
     }
 
-    /// Milliseconds until the key may be used again for `model`.
-    pub fn cooling_for(&self, now_ms: u64, model: &str) -> u64 {
+    /// Milliseconds until the key may be used again for the model of `target`.
+    pub fn cooling_for(&self, now_ms: u64, target: &Target) -> u64 {
         let refused = self.refused_until_ms.load(Ordering::Relaxed);
-        let limited = self.model_until_ms[model_slot(model)].load(Ordering::Relaxed);
+        let limited = self.model_until_ms[target.slot].load(Ordering::Relaxed);
         refused.max(limited).saturating_sub(now_ms)
     }
 
-    /// A 429 for `model`: the key rests for `d` for that model.
-    pub fn cool_model(&self, now_ms: u64, model: &str, d: Duration) {
+    /// A 429 for the model of `target`: the key rests for `d` for that model.
+    pub fn cool_model(&self, now_ms: u64, target: &Target, d: Duration) {
         let until = now_ms.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        self.model_until_ms[model_slot(model)].fetch_max(until, Ordering::Relaxed);
+        self.model_until_ms[target.slot].fetch_max(until, Ordering::Relaxed);
     }
 
     /// A 401/403: the whole key rests for `d`.
@@ -106,15 +107,15 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// Keys to try for one call of `model`: rotated, cooling ones excluded.
-    pub fn keys_to_try(&self, now_ms: u64, model: &str) -> Vec<Option<&Key>> {
+    /// Keys to try for one call of `target`: rotated, cooling ones excluded.
+    pub fn keys_to_try(&self, now_ms: u64, target: &Target) -> Vec<Option<&Key>> {
         if self.keys.is_empty() {
             return vec![None];
         }
         let start = self.next_key.fetch_add(1, Ordering::Relaxed);
         (0..self.keys.len())
             .map(|i| &self.keys[(start + i) % self.keys.len()])
-            .filter(|k| !k.cooling(now_ms, model))
+            .filter(|k| !k.cooling(now_ms, target))
             .map(Some)
             .collect()
     }
@@ -126,6 +127,20 @@ pub struct Target {
     pub provider: Arc<Provider>,
     pub model: String,
     pub weight: u32,
+    /// The model's cool-down slot in each key.
+    slot: usize,
+}
+
+impl Target {
+    fn new(provider: Arc<Provider>, model: String, weight: u32) -> Target {
+        let slot = model_slot(&model);
+        Target {
+            provider,
+            model,
+            weight,
+            slot,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -224,11 +239,7 @@ impl AiRegistry {
             let mut targets = Vec::new();
             for (i, t) in m.targets.iter().enumerate() {
                 match providers.get(&t.provider) {
-                    Some(p) => targets.push(Target {
-                        provider: Arc::clone(p),
-                        model: t.model.clone(),
-                        weight: t.weight,
-                    }),
+                    Some(p) => targets.push(Target::new(Arc::clone(p), t.model.clone(), t.weight)),
                     None if cfg.providers.contains_key(&t.provider) => {}
                     None => issues.add(
                         format!("{path}.targets[{i}].provider"),
@@ -299,11 +310,7 @@ impl AiRegistry {
         }
         let (provider, model) = requested.split_once('/')?;
         let p = self.providers.get(provider)?;
-        Some(vec![Target {
-            provider: Arc::clone(p),
-            model: model.to_string(),
-            weight: 1,
-        }])
+        Some(vec![Target::new(Arc::clone(p), model.to_string(), 1)])
     }
 
     /// What `/v1/models` lists: every alias.

@@ -9,18 +9,13 @@ use pingora_proxy::Session;
 /// Who is calling on `session`, under `snapshot`'s `trusted_proxies`.
 pub(super) fn client(session: &Session, snapshot: &Snapshot) -> Client {
     let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-    let trusted = &snapshot.trusted_proxies;
-    if trusted.is_empty() {
-        let addr = crate::policy::traffic::ip::client_address(peer, &[], trusted);
-        return Client { peer, addr };
-    }
-    let xff: Vec<&[u8]> = session
+    // X-Forwarded-For is read only when the peer is trusted, in place.
+    let xff = session
         .req_header()
         .headers
         .get_all("x-forwarded-for")
-        .iter()
-        .map(|v| v.as_bytes())
-        .collect();
-    let addr = crate::policy::traffic::ip::client_address(peer, &xff, trusted);
+        .into_iter()
+        .map(|v| v.as_bytes());
+    let addr = crate::policy::traffic::ip::client_address(peer, xff, &snapshot.trusted_proxies);
     Client { peer, addr }
 }

@@ -12,22 +12,6 @@ const HOP_BY_HOP: [HeaderName; 4] = [
     HeaderName::from_static("trailer"),
 ];
 
-/// Why an HTTP/1.1 request's Host is unusable (RFC 9112 section 3.2): it
-/// has none, or several that differ. HTTP/1.0 may omit it; HTTP/2 carries
-/// `:authority` instead.
-pub(super) fn host_problem(req: &pingora_http::RequestHeader) -> Option<&'static str> {
-    if req.version != http::Version::HTTP_11 {
-        return None;
-    }
-    let mut hosts = req.headers.get_all(http::header::HOST).iter();
-    let Some(first) = hosts.next() else {
-        return Some("an HTTP/1.1 request needs a Host header");
-    };
-    hosts
-        .any(|other| other != first)
-        .then_some("the request has several different Host headers")
-}
-
 /// The options listed in the Connection header, as sent (any case).
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers

@@ -88,11 +88,6 @@ impl ProxyHttp for Gateway {
             ctx.fail(GatewayError::BadRequest);
             return Error::e_explain(ErrorType::HTTPStatus(400), "Content-Length with Transfer-Encoding");
         }
-        if let Some(problem) = headers::host_problem(session.req_header()) {
-            ctx.fail(GatewayError::BadRequest);
-            ctx.failure.message = Some(problem.to_string());
-            return Error::e_explain(ErrorType::HTTPStatus(400), problem);
-        }
         Ok(())
     }
 

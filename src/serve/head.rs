@@ -11,6 +11,7 @@
 //! over as the session's "pipelined prefix").
 
 use super::http1::malformed_head;
+use crate::error::GatewayError;
 use bytes::BytesMut;
 use pingora_core::protocols::Stream;
 use std::mem::MaybeUninit;
@@ -36,29 +37,28 @@ pub(crate) struct HeadRules {
     pub(crate) idle: Duration,
 }
 
-/// Why a request head is refused: the JSON error's status, type and message.
+/// Why a request head is refused: the error (its status and type come from
+/// [`GatewayError`], as every other refusal's do) and the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
-    pub(crate) status: u16,
-    pub(crate) kind: &'static str,
+    pub(crate) error: GatewayError,
     pub(crate) message: String,
 }
 
 impl Refusal {
-    fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Refusal {
+    fn new(error: GatewayError, message: impl Into<String>) -> Refusal {
         Refusal {
-            status,
-            kind,
+            error,
             message: message.into(),
         }
     }
 
     fn bad(message: impl Into<String>) -> Refusal {
-        Refusal::new(400, "bad_request", message)
+        Refusal::new(GatewayError::BadRequest, message)
     }
 
     fn too_large(message: impl Into<String>) -> Refusal {
-        Refusal::new(431, "request_header_too_large", message)
+        Refusal::new(GatewayError::HeadersTooLarge, message)
     }
 }
 
@@ -104,8 +104,7 @@ pub(crate) async fn read_head(
                     .with_label_values(&["head"])
                     .inc();
                 return Err(Some(Refusal::new(
-                    408,
-                    "request_timeout",
+                    GatewayError::RequestTimeout,
                     format!("the request head did not arrive within {:?}", rules.timeout),
                 )));
             }
@@ -169,18 +168,19 @@ fn semantic_problem(req: &httparse::Request) -> Option<Refusal> {
         )));
     }
     if req.method == Some("CONNECT") {
-        return Some(Refusal::new(405, "method_not_allowed", "CONNECT is not supported"));
+        return Some(Refusal::new(GatewayError::MethodNotAllowed, "CONNECT is not supported"));
     }
     let http11 = req.version == Some(1);
     let named = |name: &'static str| req.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name));
-    let hosts: Vec<&[u8]> = named("host").map(|h| h.value).collect();
-    match hosts.as_slice() {
-        [] if http11 => return Some(Refusal::bad("an HTTP/1.1 request needs a Host header")),
-        [_, _, ..] => return Some(Refusal::bad("the request has several Host headers")),
-        [host] if host.contains(&b'@') => return Some(Refusal::bad("userinfo in the Host header")),
+    let mut hosts = named("host").map(|h| h.value);
+    let host = hosts.next();
+    match (host, hosts.next()) {
+        (None, _) if http11 => return Some(Refusal::bad("an HTTP/1.1 request needs a Host header")),
+        (Some(_), Some(_)) => return Some(Refusal::bad("the request has several Host headers")),
+        (Some(h), None) if h.contains(&b'@') => return Some(Refusal::bad("userinfo in the Host header")),
         _ => {}
     }
-    if let Some(problem) = target_problem(path.as_bytes(), hosts.first().copied()) {
+    if let Some(problem) = target_problem(path.as_bytes(), host) {
         return Some(Refusal::bad(problem));
     }
     let mut te = named("transfer-encoding").peekable();
@@ -253,7 +253,7 @@ mod tests {
 
     fn refusal(head: &str) -> (u16, String) {
         match check(head) {
-            HeadCheck::Refuse(r) => (r.status, r.message),
+            HeadCheck::Refuse(r) => (r.error.status(), r.message),
             other => panic!("{head:?}: {other:?}"),
         }
     }

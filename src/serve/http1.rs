@@ -172,14 +172,14 @@ fn repairable_request_line(buf: &[u8]) -> bool {
 /// closes: the rest of the bytes cannot be framed.
 async fn reply_refusal(stream: &mut Stream, refusal: &Refusal) {
     let id = crate::error::new_request_id();
-    let body = crate::error::error_body(&refusal.message, refusal.kind, refusal.status, &id);
-    let reason = http::StatusCode::from_u16(refusal.status)
+    let status = refusal.error.status();
+    let body = crate::error::error_body(&refusal.message, refusal.error.kind(), status, &id);
+    let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Bad Request");
     let head = format!(
-        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
-        refusal.status,
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
         body.len()
     );
     log::debug!(

@@ -235,19 +235,7 @@ async fn consistent_hash_on_client_ip_hashes_the_forwarded_client() {
         .await
         .expect("request");
     assert_eq!(r.status(), 200);
-    let log = gw.dir.join("access.log");
-    let line = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.contains("client-address-check"))
-            .map(str::to_string)
-    };
-    wait_until("the access-log line", Duration::from_secs(10), || async {
-        line().is_some()
-    })
-    .await;
-    let v: serde_json::Value = serde_json::from_str(&line().unwrap_or_default()).expect("JSON line");
+    let v = gw.access_log_line("client-address-check").await;
     assert_eq!(v["client_ip"], "10.9.8.7", "{v}");
 }
 

@@ -193,17 +193,9 @@ async fn a_reload_that_would_remove_every_route_needs_routes_written_empty() {
         let gw = &gw;
         async move { gw.metric("portico_config_reloads_total{result=\"error\"}").await == Some(n) }
     };
-    let hup = || {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(gw.pid() as i32),
-            nix::sys::signal::Signal::SIGHUP,
-        )
-        .expect("SIGHUP")
-    };
-
     let original = std::fs::read_to_string(gw.config_path()).expect("config");
     std::fs::write(gw.config_path(), "").expect("truncate");
-    hup();
+    gw.hup();
     wait_until("the empty file rejected", std::time::Duration::from_secs(20), || {
         rejected(1.0)
     })
@@ -214,7 +206,7 @@ async fn a_reload_that_would_remove_every_route_needs_routes_written_empty() {
     // Only the server block: the save was cut short before the routes.
     std::fs::write(gw.config_path(), &original).expect("restore");
     rewrite_config(&gw, "upstreams:\n  a:\n    targets:\n      - address: 127.0.0.1:9\n");
-    hup();
+    gw.hup();
     wait_until(
         "the routeless file rejected",
         std::time::Duration::from_secs(20),
@@ -229,23 +221,6 @@ async fn a_reload_that_would_remove_every_route_needs_routes_written_empty() {
     reload_and_wait(&gw, 1).await;
     let (status, v) = get_json(&c, &gw.url("/gone")).await;
     assert_eq!(status, 404, "{v}");
-}
-
-/// The access-log line with `request_id`, once written.
-async fn log_line(gw: &Gateway, request_id: &str) -> serde_json::Value {
-    let log = gw.dir.join("access.log");
-    let line = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.contains(request_id))
-            .map(str::to_string)
-    };
-    wait_until("the access-log line", std::time::Duration::from_secs(20), || async {
-        line().is_some()
-    })
-    .await;
-    serde_json::from_str(&line().unwrap_or_default()).expect("a JSON line")
 }
 
 /// A request its client abandoned is logged and counted as 499
@@ -280,7 +255,7 @@ async fn aborted_requests_are_499_and_upstream_hangups_are_named() {
     })
     .await;
     drop(conn);
-    let v = log_line(&gw, "gone-early").await;
+    let v = gw.access_log_line("gone-early").await;
     assert_eq!(v["status"], 499, "{v}");
     assert_eq!(v["error"], "client_closed", "{v}");
     wait_until("the 499 counted", std::time::Duration::from_secs(10), || async {
@@ -298,7 +273,7 @@ async fn aborted_requests_are_499_and_upstream_hangups_are_named() {
     if let Ok(r) = r {
         assert!(r.bytes().await.is_err(), "the body was cut short");
     }
-    let v = log_line(&gw, "cut-short").await;
+    let v = gw.access_log_line("cut-short").await;
     assert_eq!(v["error"], "upstream_reset", "{v}");
     assert_eq!(v["status"], 200, "{v}");
 }

@@ -2,8 +2,6 @@
 //! access log, and zero failed requests across reloads and upgrades under load.
 
 use crate::support::*;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn fixed(body: &str) -> String {
@@ -59,11 +57,7 @@ async fn reload_changes_routing_and_bad_reload_keeps_serving() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no upstream named \"nowhere\""));
     // ...and a raw SIGHUP is rejected by the process, which keeps the old config.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(gw.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
+    gw.hup();
     let gw_ref = &gw;
     wait_until("reload error counted", Duration::from_secs(20), || async move {
         gw_ref.metric("portico_config_reloads_total{result=\"error\"}").await == Some(1.0)
@@ -183,38 +177,7 @@ async fn load_through(reloads: usize, upgrades: usize) {
         routes("t0")
     ))
     .await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let ok = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let (stop, ok, failed, failures, url) = (
-            stop.clone(),
-            ok.clone(),
-            failed.clone(),
-            failures.clone(),
-            gw.url("/load"),
-        );
-        workers.push(tokio::spawn(async move {
-            let c = client();
-            // Bounded: at most 100k requests per worker, and it stops when told.
-            for _ in 0..100_000 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                match c.get(&url).send().await {
-                    Ok(r) if r.status() == 200 => {
-                        ok.fetch_add(1, Ordering::SeqCst);
-                    }
-                    other => {
-                        failed.fetch_add(1, Ordering::SeqCst);
-                        failures.lock().unwrap().push(format!("{other:?}"));
-                    }
-                }
-            }
-        }));
-    }
+    let load = Load::start(gw.url("/load"), 4);
     let conf = gw.config_path();
     let conf_s = conf.to_str().unwrap().to_string();
     for i in 1..=reloads {
@@ -238,7 +201,7 @@ async fn load_through(reloads: usize, upgrades: usize) {
         })
         .await;
     }
-    let before = ok.load(Ordering::SeqCst);
+    let before = load.ok();
     for _ in 0..upgrades {
         let out = portico(&["upgrade", "-c", &conf_s, "--timeout", "30s"]);
         assert!(
@@ -248,12 +211,7 @@ async fn load_through(reloads: usize, upgrades: usize) {
             gw.log()
         );
         // Keep load running through the old process's drain.
-        let target = ok.load(Ordering::SeqCst) + 200;
-        let ok_ref = &ok;
-        wait_until("traffic after upgrade", Duration::from_secs(60), || async move {
-            ok_ref.load(Ordering::SeqCst) >= target
-        })
-        .await;
+        load.wait_for(200, "traffic after upgrade").await;
     }
     // The first process has handed over and exited after its grace period.
     let first = gw.pid() as i32;
@@ -264,18 +222,14 @@ async fn load_through(reloads: usize, upgrades: usize) {
             || std::fs::read_to_string(format!("/proc/{first}/stat")).is_ok_and(|s| s.contains(") Z "))
     })
     .await;
-    stop.store(true, Ordering::SeqCst);
-    for w in workers {
-        w.await.unwrap();
-    }
-    let total_ok = ok.load(Ordering::SeqCst);
-    assert!(total_ok > before || upgrades == 0, "no traffic during upgrades");
-    assert!(total_ok > 0, "no traffic at all");
-    assert_eq!(
-        failed.load(Ordering::SeqCst),
-        0,
-        "failed requests: {:?}\n{}",
-        failures.lock().unwrap().iter().take(5).collect::<Vec<_>>(),
+    let seen = load.stop().await;
+    assert!(seen.ok > before || upgrades == 0, "no traffic during upgrades");
+    assert!(seen.ok > 0, "no traffic at all");
+    assert!(
+        seen.failures.is_empty(),
+        "{} failed requests: {:?}\n{}",
+        seen.failures.len(),
+        seen.failures.iter().take(5).collect::<Vec<_>>(),
         gw.log()
     );
     assert_eq!(body(&gw.url("/tag")).await, format!("t{reloads}"));

@@ -6,9 +6,6 @@
 use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// A config whose old process drains quickly.
 const SERVER: &str = "server:\n  listeners:\n    - address: 127.0.0.1:${PORT}\n  threads: 2\n  \
@@ -88,25 +85,7 @@ async fn upgrades_start_the_binary_installed_over_the_running_one() {
     let gw = Gateway::start_from(&installed, &format!("{SERVER}{}", one_upstream(up.addr, "", ""))).await;
     assert_eq!(build_of(gw.pid() as i32), "1");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let mut load = Vec::new();
-    for _ in 0..2 {
-        let (stop, ok, failed, url) = (stop.clone(), ok.clone(), failed.clone(), gw.url("/load"));
-        load.push(tokio::spawn(async move {
-            let c = client();
-            // Bounded: stops when told, or after 100k requests.
-            for _ in 0..100_000 {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                match c.get(&url).send().await {
-                    Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::SeqCst),
-                    _ => failed.fetch_add(1, Ordering::SeqCst),
-                };
-            }
-        }));
-    }
+    let load = Load::start(gw.url("/load"), 2);
     for mark in ["2", "3", "4"] {
         install(&build(&dir, mark), &installed);
         let out = upgrade(&gw.config_path(), &["--timeout", "30s"]);
@@ -119,18 +98,15 @@ async fn upgrades_start_the_binary_installed_over_the_running_one() {
         );
         let pid = new_pid(&stdout);
         assert_eq!(build_of(pid), mark, "pid {pid} is not the build just installed");
-        let target = ok.load(Ordering::SeqCst) + 100;
-        let ok_ref = &ok;
-        wait_until("traffic on the new process", Duration::from_secs(60), || async move {
-            ok_ref.load(Ordering::SeqCst) >= target
-        })
-        .await;
+        load.wait_for(100, "traffic on the new process").await;
     }
-    stop.store(true, Ordering::SeqCst);
-    for l in load {
-        l.await.expect("load task");
-    }
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "failed requests\n{}", gw.log());
+    let seen = load.stop().await;
+    assert!(
+        seen.failures.is_empty(),
+        "failed requests: {:?}\n{}",
+        seen.failures.iter().take(5).collect::<Vec<_>>(),
+        gw.log()
+    );
 
     // `--binary` starts the one named instead.
     let named = build(&dir, "5");

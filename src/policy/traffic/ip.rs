@@ -84,13 +84,17 @@ fn forbidden(msg: &str) -> Step {
 /// The client's address: the peer, unless the peer is a trusted proxy, in
 /// which case X-Forwarded-For is read from the right, skipping trusted hops;
 /// the first untrusted address is the client.
-pub(crate) fn client_address(peer: Option<IpAddr>, xff: &[&[u8]], trusted: &[IpNet]) -> Option<IpAddr> {
+pub(crate) fn client_address<'a>(
+    peer: Option<IpAddr>,
+    xff: impl DoubleEndedIterator<Item = &'a [u8]>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
     let peer = peer.map(canonical)?;
     if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
         return Some(peer);
     }
     let mut client = peer;
-    for header in xff.iter().rev() {
+    for header in xff.rev() {
         let Ok(text) = std::str::from_utf8(header) else {
             return Some(client);
         };
@@ -111,6 +115,10 @@ pub(crate) fn client_address(peer: Option<IpAddr>, xff: &[&[u8]], trusted: &[IpN
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn xff<'a>(v: &'a [&'a [u8]]) -> impl DoubleEndedIterator<Item = &'a [u8]> {
+        v.iter().copied()
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -142,27 +150,30 @@ mod tests {
         let peer = Some(ip("127.0.0.1"));
         // Untrusted peer: XFF ignored.
         assert_eq!(
-            client_address(Some(ip("8.8.8.8")), &[b"1.2.3.4"], &trusted),
+            client_address(Some(ip("8.8.8.8")), xff(&[b"1.2.3.4"]), &trusted),
             Some(ip("8.8.8.8"))
         );
         // Trusted peer: rightmost untrusted hop wins, a spoofed leftmost one is ignored.
         assert_eq!(
-            client_address(peer, &[b"6.6.6.6, 1.2.3.4, 10.0.0.2"], &trusted),
+            client_address(peer, xff(&[b"6.6.6.6, 1.2.3.4, 10.0.0.2"]), &trusted),
             Some(ip("1.2.3.4"))
         );
         assert_eq!(
-            client_address(peer, &[b"6.6.6.6", b"1.2.3.4"], &trusted),
+            client_address(peer, xff(&[b"6.6.6.6", b"1.2.3.4"]), &trusted),
             Some(ip("1.2.3.4"))
         );
         assert_eq!(
-            client_address(peer, &[b"garbage, 1.2.3.4"], &trusted),
+            client_address(peer, xff(&[b"garbage, 1.2.3.4"]), &trusted),
             Some(ip("1.2.3.4"))
         );
         assert_eq!(
-            client_address(peer, &[b"1.2.3.4, garbage"], &trusted),
+            client_address(peer, xff(&[b"1.2.3.4, garbage"]), &trusted),
             Some(ip("127.0.0.1"))
         );
-        assert_eq!(client_address(peer, &[], &trusted), Some(ip("127.0.0.1")));
-        assert_eq!(client_address(peer, &[b"10.0.0.5"], &trusted), Some(ip("10.0.0.5")));
+        assert_eq!(client_address(peer, xff(&[]), &trusted), Some(ip("127.0.0.1")));
+        assert_eq!(
+            client_address(peer, xff(&[b"10.0.0.5"]), &trusted),
+            Some(ip("10.0.0.5"))
+        );
     }
 }

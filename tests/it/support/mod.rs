@@ -2,7 +2,10 @@
 //! Portico process started from the built binary with a generated config.
 #![allow(dead_code)]
 
+mod load;
 mod raw;
+#[allow(unused_imports)]
+pub(crate) use load::*;
 #[allow(unused_imports)]
 pub(crate) use raw::*;
 
@@ -278,6 +281,33 @@ impl Gateway {
         self.child.id()
     }
 
+    /// Sends SIGHUP (reload) to the process started.
+    pub(crate) fn hup(&self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("SIGHUP");
+    }
+
+    /// The access-log line (`${DIR}/access.log`) of the request with
+    /// `request_id`, once the writer thread has written it.
+    pub(crate) async fn access_log_line(&self, request_id: &str) -> serde_json::Value {
+        let log = self.dir.join("access.log");
+        let line = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .find(|l| l.contains(request_id))
+                .map(str::to_string)
+        };
+        wait_until("the access-log line", Duration::from_secs(20), || async {
+            line().is_some()
+        })
+        .await;
+        serde_json::from_str(&line().unwrap_or_default()).expect("a JSON line")
+    }
+
     pub(crate) fn config_path(&self) -> PathBuf {
         self.dir.join("portico.yaml")
     }
@@ -402,11 +432,7 @@ pub(crate) async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json
 
 /// Sends SIGHUP and waits until the gateway counts `n` successful reloads in all.
 pub(crate) async fn reload_and_wait(gw: &Gateway, n: u32) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(gw.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .expect("SIGHUP");
+    gw.hup();
     wait_until("reload applied", Duration::from_secs(20), || async move {
         gw.metric("portico_config_reloads_total{result=\"ok\"}").await == Some(n as f64)
     })
