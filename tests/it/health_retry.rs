@@ -390,11 +390,7 @@ async fn health_state_survives_a_reload() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let gw_ref = &gw;
-    wait_until("reload applied", WAIT, || async move {
-        gw_ref.metric("portico_config_reloads_total{result=\"ok\"}").await == Some(1.0)
-    })
-    .await;
+    wait_for_reloads(&gw, "ok", 1).await;
     assert!(
         all_on(&c, &gw, "b", 20).await,
         "a came back after the reload:\n{}",

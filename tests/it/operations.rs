@@ -58,11 +58,7 @@ async fn reload_changes_routing_and_bad_reload_keeps_serving() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no upstream named \"nowhere\""));
     // ...and a raw SIGHUP is rejected by the process, which keeps the old config.
     gw.hup();
-    let gw_ref = &gw;
-    wait_until("reload error counted", Duration::from_secs(20), || async move {
-        gw_ref.metric("portico_config_reloads_total{result=\"error\"}").await == Some(1.0)
-    })
-    .await;
+    wait_for_reloads(&gw, "error", 1).await;
     assert_eq!(body(&gw.url("/v")).await, "two");
     let log = gw.log();
     assert!(

@@ -433,8 +433,15 @@ pub(crate) async fn get_json(c: &reqwest::Client, url: &str) -> (u16, serde_json
 /// Sends SIGHUP and waits until the gateway counts `n` successful reloads in all.
 pub(crate) async fn reload_and_wait(gw: &Gateway, n: u32) {
     gw.hup();
-    wait_until("reload applied", Duration::from_secs(20), || async move {
-        gw.metric("portico_config_reloads_total{result=\"ok\"}").await == Some(n as f64)
+    wait_for_reloads(gw, "ok", n).await;
+}
+
+/// Waits until `portico_config_reloads_total{result}` reaches `n`.
+pub(crate) async fn wait_for_reloads(gw: &Gateway, result: &str, n: u32) {
+    let series = format!("portico_config_reloads_total{{result=\"{result}\"}}");
+    let what = format!("{n} reload(s) counted {result}");
+    wait_until(&what, Duration::from_secs(20), || async {
+        gw.metric(&series).await == Some(f64::from(n))
     })
     .await;
 }
