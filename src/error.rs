@@ -31,6 +31,10 @@ pub enum GatewayError {
     ProviderError,
     /// A provider refused Portico's key (401/403): the operator's to fix.
     ProviderAuth,
+    /// A model or deployment name a provider's URL cannot carry.
+    InvalidModel,
+    /// A model without a price, refused because a USD budget applies.
+    ModelUnpriced,
     Internal,
 }
 
@@ -51,11 +55,14 @@ impl GatewayError {
             GatewayError::RateLimited => 429,
             GatewayError::DependencyUnavailable => 503,
             GatewayError::ModelNotFound => 404,
+            GatewayError::InvalidModel => 400,
+            GatewayError::ModelUnpriced => 403,
             GatewayError::ProviderError | GatewayError::ProviderAuth => 502,
             GatewayError::Internal => 500,
         }
     }
 
+    /// The machine-readable reason: the error's `code`.
     pub fn kind(self) -> &'static str {
         match self {
             GatewayError::RouteNotFound => "route_not_found",
@@ -75,7 +82,33 @@ impl GatewayError {
             GatewayError::ModelNotFound => "model_not_found",
             GatewayError::ProviderError => "provider_error",
             GatewayError::ProviderAuth => "provider_auth_error",
+            GatewayError::InvalidModel => "invalid_model",
+            GatewayError::ModelUnpriced => "model_unpriced",
             GatewayError::Internal => "internal_error",
+        }
+    }
+
+    /// OpenAI's error category: the error's `type`, what SDKs branch on.
+    pub fn category(self) -> &'static str {
+        match self {
+            GatewayError::Unauthorized => "authentication_error",
+            GatewayError::Forbidden | GatewayError::ModelUnpriced => "permission_error",
+            GatewayError::RouteNotFound | GatewayError::ModelNotFound => "not_found_error",
+            GatewayError::RateLimited => "rate_limit_error",
+            GatewayError::MethodNotAllowed
+            | GatewayError::BadRequest
+            | GatewayError::HeadersTooLarge
+            | GatewayError::RequestTimeout
+            | GatewayError::PayloadTooLarge
+            | GatewayError::InvalidModel => "invalid_request_error",
+            GatewayError::NoHealthyUpstream
+            | GatewayError::UpstreamConnect
+            | GatewayError::UpstreamTimeout
+            | GatewayError::UpstreamReset
+            | GatewayError::DependencyUnavailable
+            | GatewayError::ProviderError
+            | GatewayError::ProviderAuth
+            | GatewayError::Internal => "server_error",
         }
     }
 
@@ -106,17 +139,30 @@ impl GatewayError {
     }
 }
 
-/// `{"error": {"message", "type", "code", "request_id"}}`
-pub(crate) fn error_body(message: &str, kind: &str, status: u16, request_id: &str) -> Bytes {
-    let v = serde_json::json!({
+/// `{"error": {"message", "type", "param", "code", "request_id"}}` with
+/// OpenAI's field types: `type` the category, `code` Portico's reason as a
+/// string, `param` the request field at fault or null. The HTTP status
+/// carries the number.
+pub(crate) fn error_body(message: &str, err: GatewayError, param: Option<&str>, request_id: &str) -> Bytes {
+    Bytes::from(error_value(message, err, param, request_id).to_string())
+}
+
+/// [`error_body`] as a JSON value, for an error event in a stream.
+pub(crate) fn error_value(
+    message: &str,
+    err: GatewayError,
+    param: Option<&str>,
+    request_id: &str,
+) -> serde_json::Value {
+    serde_json::json!({
         "error": {
             "message": message,
-            "type": kind,
-            "code": status,
+            "type": err.category(),
+            "param": param,
+            "code": err.kind(),
             "request_id": request_id,
         }
-    });
-    Bytes::from(v.to_string())
+    })
 }
 
 /// The request id every response and log line carries: the client's own
@@ -140,10 +186,11 @@ mod tests {
 
     #[test]
     fn shape() {
-        let b = error_body("no route for GET /x", "route_not_found", 404, "abc");
+        let b = error_body("no route for GET /x", GatewayError::RouteNotFound, None, "abc");
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        assert_eq!(v["error"]["code"], 404);
-        assert_eq!(v["error"]["type"], "route_not_found");
+        assert_eq!(v["error"]["code"], "route_not_found");
+        assert_eq!(v["error"]["type"], "not_found_error");
+        assert!(v["error"]["param"].is_null());
         assert_eq!(v["error"]["request_id"], "abc");
     }
 

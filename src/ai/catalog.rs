@@ -11,6 +11,30 @@ pub enum Wire {
     Gemini,
 }
 
+impl Wire {
+    /// Whether the model (or Azure deployment) name goes into the request URL.
+    pub fn model_in_url(self) -> bool {
+        matches!(self, Wire::AzureOpenAi | Wire::Gemini)
+    }
+}
+
+/// Whether `model` may be put into a provider's URL path: letters, digits,
+/// `.`, `-` and `_` only (every Azure deployment and Gemini model name is of
+/// these), and not a dot segment; a Gemini name may start with `models/`.
+/// Anything else could change the path the provider sees (`../`, `?`, `#`).
+pub(crate) fn url_safe_model(wire: Wire, model: &str) -> bool {
+    let name = match wire {
+        Wire::Gemini => model.strip_prefix("models/").unwrap_or(model),
+        _ => model,
+    };
+    !name.is_empty()
+        && name.len() <= 256
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
 /// How the key is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Auth {
@@ -105,4 +129,36 @@ pub(crate) fn lookup(kind: &str) -> Option<Kind> {
 
 pub(crate) fn names() -> Vec<&'static str> {
     CATALOG.iter().map(|(k, _)| *k).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_in_urls() {
+        for ok in [
+            "gpt-4o",
+            "my_deployment.v2",
+            "gemini-2.5-flash",
+            "models/gemini-2.0-flash",
+        ] {
+            assert!(url_safe_model(Wire::Gemini, ok), "{ok}");
+        }
+        assert!(!url_safe_model(Wire::AzureOpenAi, "models/gpt-4o"));
+        for bad in [
+            "",
+            "..",
+            ".x",
+            "x/../../../v1/embeddings#",
+            "dalle3/images/generations?api-version=2024-02-01#",
+            "a b",
+            "a%2Fb",
+            "a:b",
+            "a?b",
+        ] {
+            assert!(!url_safe_model(Wire::AzureOpenAi, bad), "{bad:?}");
+            assert!(!url_safe_model(Wire::Gemini, bad), "{bad:?}");
+        }
+    }
 }

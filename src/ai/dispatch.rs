@@ -27,15 +27,24 @@ pub(crate) struct Failure {
     pub message: String,
     /// Seconds from a provider's Retry-After, passed on with a 429.
     pub retry_after: Option<u64>,
+    /// The request field at fault, the error's `param`.
+    pub param: Option<&'static str>,
 }
 
 impl Failure {
-    fn new(error: GatewayError, message: impl Into<String>) -> Failure {
+    pub(crate) fn new(error: GatewayError, message: impl Into<String>) -> Failure {
         Failure {
             error,
             message: message.into(),
             retry_after: None,
+            param: None,
         }
+    }
+
+    /// Names the request field at fault.
+    pub(crate) fn at(mut self, param: &'static str) -> Failure {
+        self.param = Some(param);
+        self
     }
 }
 
@@ -50,6 +59,16 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 fn provider_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> Result<ProviderCall, Failure> {
     let p = &target.provider;
+    if p.wire.model_in_url() && !super::catalog::url_safe_model(p.wire, &target.model) {
+        return Err(Failure::new(
+            GatewayError::InvalidModel,
+            format!(
+                "model {:?} cannot name a {} model: use letters, digits, '.', '-' and '_'",
+                target.model, p.name
+            ),
+        )
+        .at("model"));
+    }
     let bad = |e: TranslateError| Failure::new(GatewayError::BadRequest, e.to_string());
     let model = target.model.as_str();
     let call = match (p.wire, endpoint) {

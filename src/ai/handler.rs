@@ -5,18 +5,18 @@
 
 use super::catalog::Wire;
 use super::dispatch::{self, Accepted, Endpoint, Failure};
+use super::endpoints::{self, ApiPath};
 use super::exchange::AiExchange;
 use super::registry::AiRegistry;
 use super::wire::{anthropic, gemini, openai};
-use super::{usage, TranslateError, Usage};
+use super::{estimate, price, stream, usage, Usage};
 use crate::error::GatewayError;
-use crate::serve::respond::{respond, respond_error};
+use crate::serve::respond::{respond, respond_error_at};
 use bytes::Bytes;
-use http::{header, HeaderName, HeaderValue};
+use http::{header, HeaderValue};
 use pingora_core::Result;
-use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// What one AI call used, for the access log.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +27,10 @@ pub(crate) struct AiCall {
     pub provider_model: String,
     pub usage: Usage,
     pub cost_usd: f64,
+    /// Some or all of `usage` is Portico's estimate ([`super::estimate`]).
+    pub usage_estimated: bool,
+    /// The model has no price; `cost_usd` is 0.
+    pub unpriced: bool,
 }
 
 /// Largest answer read from a provider when not streaming.
@@ -37,15 +41,11 @@ pub(crate) async fn fail(session: &mut Session, ctx: &AiExchange<'_>, f: Failure
     if let Some(s) = f.retry_after {
         headers.push((header::RETRY_AFTER, HeaderValue::from(s)));
     }
-    respond_error(session, ctx, f.error, &f.message, headers).await
+    respond_error_at(session, ctx, f.error, &f.message, f.param, headers).await
 }
 
 fn failure(error: GatewayError, message: impl Into<String>) -> Failure {
-    Failure {
-        error,
-        message: message.into(),
-        retry_after: None,
-    }
+    Failure::new(error, message)
 }
 
 /// Reads the request body as a JSON object, within `max` bytes.
@@ -94,23 +94,22 @@ pub(crate) async fn serve(
     path: &str,
 ) -> Result<()> {
     let method = session.req_header().method.clone();
-    let outcome = if path.ends_with("/models") && method == http::Method::GET {
-        let data: Vec<Value> = reg
-            .aliases()
-            .iter()
-            .filter(|a| allowed.is_empty() || allowed.iter().any(|m| m == *a))
-            .map(|a| json!({"id": a, "object": "model", "created": 0, "owned_by": "portico"}))
-            .collect();
-        return respond_json(session, ctx, 200, &json!({"object": "list", "data": data})).await;
-    } else if path.ends_with("/chat/completions") && method == http::Method::POST {
-        chat(session, ctx, reg, allowed, Endpoint::Chat).await
-    } else if path.ends_with("/embeddings") && method == http::Method::POST {
-        chat(session, ctx, reg, allowed, Endpoint::Embeddings).await
-    } else {
-        Err(failure(
+    let outcome = match ApiPath::parse(path) {
+        None => Err(failure(
             GatewayError::RouteNotFound,
-            format!("no AI endpoint for {method} {path}; use POST /v1/chat/completions, POST /v1/embeddings or GET /v1/models"),
-        ))
+            format!("no AI endpoint at {path}; use POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models or GET /v1/models/{{id}}"),
+        )),
+        Some(api) if api.method() != method => Err(failure(
+            GatewayError::MethodNotAllowed,
+            format!("{path} answers {} only", api.method()),
+        )),
+        Some(ApiPath::Models) => return respond_json(session, ctx, 200, &endpoints::list(reg, allowed)).await,
+        Some(ApiPath::Model(id)) => match endpoints::retrieve(reg, allowed, &id) {
+            Some(v) => return respond_json(session, ctx, 200, &v).await,
+            None => Err(failure(GatewayError::ModelNotFound, format!("model {id:?} does not exist")).at("model")),
+        },
+        Some(ApiPath::Chat) => chat(session, ctx, reg, allowed, Endpoint::Chat).await,
+        Some(ApiPath::Embeddings) => chat(session, ctx, reg, allowed, Endpoint::Embeddings).await,
     };
     match outcome {
         Ok(()) => Ok(()),
@@ -134,7 +133,7 @@ pub(crate) async fn start_call(
         .get("model")
         .and_then(|m| m.as_str())
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| failure(GatewayError::BadRequest, "`model` is required"))?
+        .ok_or_else(|| failure(GatewayError::BadRequest, "`model` is required").at("model"))?
         .to_string();
     match endpoint {
         Endpoint::Chat => {
@@ -143,12 +142,12 @@ pub(crate) async fn start_call(
                 .and_then(|m| m.as_array())
                 .is_some_and(|m| !m.is_empty());
             if !ok {
-                return Err(failure(GatewayError::BadRequest, "`messages` must be a non-empty list"));
+                return Err(failure(GatewayError::BadRequest, "`messages` must be a non-empty list").at("messages"));
             }
         }
         Endpoint::Embeddings => {
             if req.get("input").is_none_or(|i| i.is_null()) {
-                return Err(failure(GatewayError::BadRequest, "`input` is required"));
+                return Err(failure(GatewayError::BadRequest, "`input` is required").at("input"));
             }
         }
     }
@@ -156,16 +155,14 @@ pub(crate) async fn start_call(
         return Err(failure(
             GatewayError::Forbidden,
             format!("model {model:?} is not available on this route"),
-        ));
+        )
+        .at("model"));
     }
     let targets = reg
         .resolve(&model)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| failure(GatewayError::ModelNotFound, format!("model {model:?} does not exist")))?;
-    let consumer = ctx.consumer.to_string();
-    if let Err(msg) = reg.budgets.check(&consumer, &model) {
-        return Err(failure(GatewayError::RateLimited, msg));
-    }
+        .ok_or_else(|| failure(GatewayError::ModelNotFound, format!("model {model:?} does not exist")).at("model"))?;
+    let targets = usage::admit(reg, ctx.consumer, targets)?;
     ctx.call = Some(AiCall {
         model: model.clone(),
         ..AiCall::default()
@@ -179,18 +176,34 @@ pub(crate) async fn start_call(
 }
 
 /// Counts a finished call: metrics, budgets, the access log record.
-pub(crate) fn finish_call(ctx: &mut AiExchange<'_>, reg: &AiRegistry, accepted: &Accepted, u: Usage) {
-    let consumer = ctx.consumer.to_string();
-    let p = &accepted.target.provider;
-    let price = reg.prices.price(&p.name, &p.kind, &accepted.target.model);
-    let usd = usage::cost(&u, price);
-    let alias = ctx.call.as_ref().map(|c| c.model.clone()).unwrap_or_default();
-    usage::record(&consumer, &alias, &u, usd);
-    reg.budgets.charge(&consumer, &alias, &u, usd);
+/// `estimated`: some of `u` is Portico's estimate.
+pub(crate) fn finish_call(ctx: &mut AiExchange<'_>, reg: &AiRegistry, accepted: &Accepted, u: Usage, estimated: bool) {
+    let target = &accepted.target;
+    if estimated {
+        crate::telemetry::metrics::METRICS
+            .ai_usage_estimated_total
+            .with_label_values(&[target.provider.name.as_str()])
+            .inc();
+    }
+    let usd = price::cost(&u, target.price);
+    let alias = ctx.call.as_ref().map_or("", |c| c.model.as_str());
+    usage::record(ctx.consumer, alias, target, &u, usd);
+    reg.budgets.charge(ctx.consumer, target, &u, usd);
     if let Some(call) = ctx.call.as_mut() {
         call.usage = u;
         call.cost_usd = usd;
+        call.usage_estimated = estimated;
+        call.unpriced = target.price.is_none();
     }
+}
+
+/// A whole answer in OpenAI's shape, with its usage.
+pub(crate) struct Answer {
+    pub body: Value,
+    pub usage: Usage,
+    /// Some of `usage` is an estimate: the provider reported none.
+    pub estimated: bool,
+    pub accepted: Accepted,
 }
 
 /// Reads a whole (non-streamed) answer and translates it to OpenAI's shape.
@@ -200,7 +213,7 @@ pub(crate) async fn whole_answer(
     endpoint: Endpoint,
     req: &Value,
     accepted: Accepted,
-) -> std::result::Result<(Value, Usage, Accepted), Failure> {
+) -> std::result::Result<Answer, Failure> {
     let Accepted { target, mut response } = accepted;
     let mut body = Vec::new();
     loop {
@@ -244,7 +257,17 @@ pub(crate) async fn whole_answer(
             reg.scrubber.scrub(&format!("provider {}: {}", target.provider.name, e)),
         )
     })?;
-    Ok((v, u, Accepted { target, response }))
+    let (u, estimated) = estimate::complete(
+        u,
+        || estimate::prompt_tokens(model, req),
+        || estimate::answer_tokens(model, &v),
+    );
+    Ok(Answer {
+        body: v,
+        usage: u,
+        estimated,
+        accepted: Accepted { target, response },
+    })
 }
 
 async fn chat(
@@ -258,126 +281,12 @@ async fn chat(
     let stream = endpoint == Endpoint::Chat && req.get("stream").and_then(|s| s.as_bool()) == Some(true);
     let accepted = start_call(ctx, reg, allowed, endpoint, &req, stream).await?;
     if !stream {
-        let (v, u, accepted) = whole_answer(ctx, reg, endpoint, &req, accepted).await?;
-        finish_call(ctx, reg, &accepted, u);
-        return respond_json(session, ctx, 200, &v)
+        let answer = whole_answer(ctx, reg, endpoint, &req, accepted).await?;
+        finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
+        return respond_json(session, ctx, 200, &answer.body)
             .await
             .map_err(|_| failure(GatewayError::Internal, "write failed"));
     }
-    let include_usage = req.pointer("/stream_options/include_usage").and_then(|v| v.as_bool()) == Some(true);
-    stream_answer(session, ctx, reg, accepted, include_usage).await;
+    stream::answer(session, ctx, reg, &req, accepted).await;
     Ok(())
-}
-
-enum Translator {
-    Pass(openai::PassThrough),
-    Anthropic(anthropic::StreamTranslator),
-    Gemini(gemini::StreamTranslator),
-}
-
-impl Translator {
-    fn push(&mut self, b: &[u8]) -> std::result::Result<Vec<Bytes>, TranslateError> {
-        match self {
-            Translator::Pass(t) => t.push(b),
-            Translator::Anthropic(t) => t.push(b),
-            Translator::Gemini(t) => t.push(b),
-        }
-    }
-    fn finish(&mut self) -> std::result::Result<Vec<Bytes>, TranslateError> {
-        match self {
-            Translator::Pass(t) => t.finish(),
-            Translator::Anthropic(t) => t.finish(),
-            Translator::Gemini(t) => t.finish(),
-        }
-    }
-    fn usage(&self) -> Usage {
-        match self {
-            Translator::Pass(t) => t.usage(),
-            Translator::Anthropic(t) => t.usage(),
-            Translator::Gemini(t) => t.usage(),
-        }
-    }
-}
-
-/// Streams the accepted answer to the client, translated event by event.
-/// Once the first byte is sent nothing is retried; a failure mid-stream ends
-/// it with an OpenAI error event (and no `[DONE]`).
-async fn stream_answer(
-    session: &mut Session,
-    ctx: &mut AiExchange<'_>,
-    reg: &AiRegistry,
-    mut accepted: Accepted,
-    include_usage: bool,
-) {
-    let id = format!("chatcmpl-{}", ctx.request_id);
-    let created = now_secs();
-    let model = accepted.target.model.clone();
-    let mut tr = match accepted.target.provider.wire {
-        Wire::OpenAi | Wire::AzureOpenAi => Translator::Pass(openai::PassThrough::new(include_usage)),
-        Wire::Anthropic => Translator::Anthropic(anthropic::StreamTranslator::new(&id, &model, created, include_usage)),
-        Wire::Gemini => Translator::Gemini(gemini::StreamTranslator::new(&id, &model, created, include_usage)),
-    };
-    let Ok(mut resp) = ResponseHeader::build(200, Some(5)) else {
-        return;
-    };
-    let _ = resp.insert_header(header::CONTENT_TYPE, "text/event-stream");
-    let _ = resp.insert_header(header::CACHE_CONTROL, "no-cache");
-    let _ = resp.insert_header(HeaderName::from_static("x-request-id"), ctx.request_id);
-    if session.req_header().version != http::Version::HTTP_2 {
-        let _ = resp.insert_header(header::TRANSFER_ENCODING, "chunked");
-    }
-    if session.write_response_header(Box::new(resp), false).await.is_err() {
-        return;
-    }
-    let provider = accepted.target.provider.name.clone();
-    let mut error: Option<String> = None;
-    loop {
-        match tokio::time::timeout(reg.timeout, accepted.response.chunk()).await {
-            Ok(Ok(Some(bytes))) => match tr.push(&bytes) {
-                Ok(events) => {
-                    for e in events {
-                        if session.write_response_body(Some(e), false).await.is_err() {
-                            // The client left; count what was used so far.
-                            finish_call(ctx, reg, &accepted, tr.usage());
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    error = Some(e.to_string());
-                    break;
-                }
-            },
-            Ok(Ok(None)) => {
-                match tr.finish() {
-                    Ok(events) => {
-                        for e in events {
-                            let _ = session.write_response_body(Some(e), false).await;
-                        }
-                    }
-                    Err(e) => error = Some(e.to_string()),
-                }
-                break;
-            }
-            Ok(Err(_)) => {
-                error = Some("the provider closed the stream early".into());
-                break;
-            }
-            Err(_) => {
-                error = Some(format!("the provider sent nothing for {:?}", reg.timeout));
-                break;
-            }
-        }
-    }
-    if let Some(msg) = error {
-        ctx.failure = Some(GatewayError::ProviderError);
-        let message = reg.scrubber.scrub(&format!("provider {provider}: {msg}"));
-        let event = json!({"error": {"message": message, "type": "provider_error",
-                                     "code": 502, "request_id": ctx.request_id}});
-        let _ = session
-            .write_response_body(Some(crate::ai::wire::sse_data(&event)), false)
-            .await;
-    }
-    let _ = session.write_response_body(None, true).await;
-    finish_call(ctx, reg, &accepted, tr.usage());
 }

@@ -14,17 +14,27 @@
 //! Files: `catalog` (vendor base URLs and auth styles), `registry` (the
 //! compiled providers, models and keys; the YAML schema is
 //! [`crate::config::ai`]), `wire` (OpenAI's, Anthropic's and Gemini's wire
-//! formats and SSE), `dispatch` (attempts and fallback),
-//! `handler` (the HTTP side), `usage` (prices, cost, budgets, metrics),
+//! formats and SSE), `endpoints` (the API's paths and the model list),
+//! `dispatch` (attempts and fallback), `estimate` (usage a provider did not
+//! report),
+//! `handler` (the HTTP side), `stream` (streamed answers, drained
+//! when the client leaves), `price` (the price table and cost),
+//! `budget` (budgets per consumer and model), `usage` (admission by budget
+//! and price, metrics),
 //! `prompt` (prompt APIs and their OpenAPI document).
 
+pub(crate) mod budget;
 pub(crate) mod catalog;
 pub(crate) mod dispatch;
+pub(crate) mod endpoints;
+pub(crate) mod estimate;
 pub(crate) mod exchange;
 pub(crate) mod handler;
+pub(crate) mod price;
 pub(crate) mod prompt;
 pub(crate) mod registry;
 pub(crate) mod scrub;
+pub(crate) mod stream;
 pub(crate) mod usage;
 pub(crate) mod wire;
 

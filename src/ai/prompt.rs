@@ -163,11 +163,7 @@ impl PromptApi {
 }
 
 fn bad(msg: impl Into<String>) -> Failure {
-    Failure {
-        error: GatewayError::BadRequest,
-        message: msg.into(),
-        retry_after: None,
-    }
+    Failure::new(GatewayError::BadRequest, msg)
 }
 
 /// Serves one call of a prompt API.
@@ -197,18 +193,15 @@ async fn run(
     let prompt = api.render(&vars).map_err(bad)?;
     let req = api.chat_request(prompt);
     let accepted = start_call(ctx, reg, &[], Endpoint::Chat, &req, false).await?;
-    let (v, u, accepted) = whole_answer(ctx, reg, Endpoint::Chat, &req, accepted).await?;
-    finish_call(ctx, reg, &accepted, u);
-    let text = v
+    let answer = whole_answer(ctx, reg, Endpoint::Chat, &req, accepted).await?;
+    finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
+    let text = answer
+        .body
         .pointer("/choices/0/message/content")
         .and_then(|c| c.as_str())
         .unwrap_or_default()
         .to_string();
-    let provider_error = |m: String| Failure {
-        error: GatewayError::ProviderError,
-        message: m,
-        retry_after: None,
-    };
+    let provider_error = |m: String| Failure::new(GatewayError::ProviderError, m);
     let write_err = |_| provider_error("write failed".into());
     match &api.output_schema {
         None => {
@@ -327,8 +320,8 @@ pub(crate) fn openapi(apis: &[&PromptApi]) -> Value {
         "info": {"title": "Portico prompt APIs", "version": "1"},
         "paths": paths,
         "components": {"schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-            "message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "integer"},
-            "request_id": {"type": "string"}}}}}}},
+            "message": {"type": "string"}, "type": {"type": "string"}, "param": {"type": "string", "nullable": true},
+            "code": {"type": "string", "nullable": true}, "request_id": {"type": "string"}}}}}}},
     })
 }
 

@@ -2,9 +2,10 @@
 //! model aliases with their targets, prices and budgets. Built at config load
 //! and held by the Snapshot; a request only reads it.
 
+use super::budget::Budgets;
 use super::catalog::{self, Auth, Wire};
-use super::usage::{Budgets, Prices};
-use crate::config::ai::{AiConfig, Strategy};
+use super::price::Prices;
+use crate::config::ai::{AiConfig, PriceConfig, Strategy, Unpriced};
 use crate::config::Issues;
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
@@ -127,17 +128,21 @@ pub struct Target {
     pub provider: Arc<Provider>,
     pub model: String,
     pub weight: u32,
+    /// The model's price; None when the price table does not name it.
+    pub price: Option<PriceConfig>,
     /// The model's cool-down slot in each key.
     slot: usize,
 }
 
 impl Target {
-    fn new(provider: Arc<Provider>, model: String, weight: u32) -> Target {
+    fn new(provider: Arc<Provider>, model: String, weight: u32, prices: &Prices) -> Target {
         let slot = model_slot(&model);
+        let price = prices.price(&provider.name, &provider.kind, &model);
         Target {
             provider,
             model,
             weight,
+            price,
             slot,
         }
     }
@@ -155,6 +160,10 @@ pub struct AiRegistry {
     pub models: BTreeMap<String, ModelRoute>,
     pub prices: Prices,
     pub budgets: Budgets,
+    /// `ai.unpriced`; None: refused where a USD budget applies.
+    pub unpriced: Option<Unpriced>,
+    /// How long a stream is read on after its client left.
+    pub drain_after_disconnect: Duration,
     pub timeout: Duration,
     pub key_cooldown: Duration,
     pub max_body: usize,
@@ -230,6 +239,7 @@ impl AiRegistry {
                 }),
             );
         }
+        let prices = Prices::load(cfg, base_dir, issues);
         let mut models = BTreeMap::new();
         for (alias, m) in &cfg.models {
             let path = format!("ai.models.{alias}");
@@ -239,7 +249,14 @@ impl AiRegistry {
             let mut targets = Vec::new();
             for (i, t) in m.targets.iter().enumerate() {
                 match providers.get(&t.provider) {
-                    Some(p) => targets.push(Target::new(Arc::clone(p), t.model.clone(), t.weight)),
+                    Some(p) if p.wire.model_in_url() && !catalog::url_safe_model(p.wire, &t.model) => issues.add(
+                        format!("{path}.targets[{i}].model"),
+                        format!(
+                            "{:?} cannot go into a {} URL: use letters, digits, '.', '-' and '_'",
+                            t.model, p.kind
+                        ),
+                    ),
+                    Some(p) => targets.push(Target::new(Arc::clone(p), t.model.clone(), t.weight, &prices)),
                     None if cfg.providers.contains_key(&t.provider) => {}
                     None => issues.add(
                         format!("{path}.targets[{i}].provider"),
@@ -255,8 +272,22 @@ impl AiRegistry {
                 },
             );
         }
-        let prices = Prices::load(cfg, base_dir, issues);
-        let budgets = Budgets::build(&cfg.budgets, previous.map(|p| &p.budgets), issues);
+        let targets_of = |name: &str| -> Option<Vec<(String, String)>> {
+            if let Some(route) = models.get(name) {
+                let route: &ModelRoute = route;
+                return Some(
+                    route
+                        .targets
+                        .iter()
+                        .map(|t| (t.provider.name.clone(), t.model.clone()))
+                        .collect(),
+                );
+            }
+            let (provider, model) = name.split_once('/')?;
+            (providers.contains_key(provider) && !model.is_empty())
+                .then(|| vec![(provider.to_string(), model.to_string())])
+        };
+        let budgets = Budgets::build(&cfg.budgets, previous.map(|p| &p.budgets), &targets_of, issues);
         let client = previous.map(|p| p.client.clone()).unwrap_or_else(|| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -265,6 +296,9 @@ impl AiRegistry {
                 .build()
                 .unwrap_or_default()
         });
+        if !providers.is_empty() {
+            super::estimate::warm_up();
+        }
         let scrubber = super::scrub::Scrubber::new(providers.values().flat_map(|p| p.keys.iter().map(|k| k.secret())));
         AiRegistry {
             scrubber,
@@ -272,6 +306,8 @@ impl AiRegistry {
             models,
             prices,
             budgets,
+            unpriced: cfg.unpriced,
+            drain_after_disconnect: cfg.drain_after_disconnect.0,
             timeout: cfg.timeout.0,
             key_cooldown: cfg.key_cooldown.0,
             max_body: usize::try_from(cfg.max_request_body.0).unwrap_or(usize::MAX),
@@ -310,7 +346,7 @@ impl AiRegistry {
         }
         let (provider, model) = requested.split_once('/')?;
         let p = self.providers.get(provider)?;
-        Some(vec![Target::new(Arc::clone(p), model.to_string(), 1)])
+        Some(vec![Target::new(Arc::clone(p), model.to_string(), 1, &self.prices)])
     }
 
     /// What `/v1/models` lists: every alias.

@@ -30,12 +30,32 @@ pub struct AiConfig {
     pub max_request_body: ConfSize,
     #[serde(default)]
     pub budgets: Vec<BudgetConfig>,
+    /// What a call of a model without a price does; default: refused where a
+    /// USD budget applies, allowed (at $0, counted) elsewhere.
+    pub unpriced: Option<Unpriced>,
+    /// How long Portico keeps reading a provider's stream after its client
+    /// left, to learn the usage it is charged for.
+    #[serde(default = "default_drain")]
+    pub drain_after_disconnect: ConfDuration,
+}
+
+/// `ai.unpriced`.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Unpriced {
+    /// Every call of an unpriced model is refused (403 model_unpriced).
+    Refuse,
+    /// Unpriced calls run, cost $0, and are counted; USD budgets do not see them.
+    Allow,
 }
 
 fn default_timeout() -> ConfDuration {
     ConfDuration(Duration::from_secs(120))
 }
 fn default_cooldown() -> ConfDuration {
+    ConfDuration(Duration::from_secs(30))
+}
+fn default_drain() -> ConfDuration {
     ConfDuration(Duration::from_secs(30))
 }
 fn default_max_body() -> ConfSize {
@@ -53,6 +73,8 @@ impl Default for AiConfig {
             key_cooldown: default_cooldown(),
             max_request_body: default_max_body(),
             budgets: Vec::new(),
+            unpriced: None,
+            drain_after_disconnect: default_drain(),
         }
     }
 }
@@ -120,7 +142,9 @@ pub struct PriceConfig {
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     pub consumer: String,
-    /// Limits this model alias only; without it, all of the consumer's calls count.
+    /// Limits one model only: an alias (every model it routes to) or
+    /// `provider/model`, matched by the model actually called; without it,
+    /// all of the consumer's calls count.
     pub model: Option<String>,
     pub tokens_per_minute: Option<u64>,
     pub usd_per_day: Option<f64>,

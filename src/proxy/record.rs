@@ -59,6 +59,8 @@ impl Gateway {
                     completion_tokens: c.usage.completion_tokens,
                     cached_tokens: c.usage.cached_tokens,
                     cost_usd: c.cost_usd,
+                    usage_estimated: c.usage_estimated,
+                    unpriced: c.unpriced,
                 })
             }),
         });

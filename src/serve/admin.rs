@@ -42,7 +42,7 @@ impl ServeHttp for AdminApp {
             _ => reply(
                 404,
                 "application/json",
-                br#"{"error":{"message":"unknown admin path","type":"route_not_found","code":404}}"#.to_vec(),
+                br#"{"error":{"message":"unknown admin path","type":"not_found_error","param":null,"code":"route_not_found"}}"#.to_vec(),
             ),
         }
     }

@@ -173,7 +173,7 @@ fn repairable_request_line(buf: &[u8]) -> bool {
 async fn reply_refusal(stream: &mut Stream, refusal: &Refusal) {
     let id = crate::error::new_request_id();
     let status = refusal.error.status();
-    let body = crate::error::error_body(&refusal.message, refusal.error.kind(), status, &id);
+    let body = crate::error::error_body(&refusal.message, refusal.error, None, &id);
     let reason = http::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())

@@ -62,10 +62,22 @@ pub(crate) async fn respond_error(
     ctx: &dyn ResponseContext,
     err: GatewayError,
     message: &str,
+    headers: Vec<(HeaderName, HeaderValue)>,
+) -> Result<()> {
+    respond_error_at(session, ctx, err, message, None, headers).await
+}
+
+/// [`respond_error`] naming the request field at fault (`param`).
+pub(crate) async fn respond_error_at(
+    session: &mut Session,
+    ctx: &dyn ResponseContext,
+    err: GatewayError,
+    message: &str,
+    param: Option<&str>,
     mut headers: Vec<(HeaderName, HeaderValue)>,
 ) -> Result<()> {
     let status = err.status();
-    let body = error_body(message, err.kind(), status, ctx.request_id());
+    let body = error_body(message, err, param, ctx.request_id());
     headers.push((http::header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
     respond(session, ctx, status, &headers, body).await
 }

@@ -70,6 +70,11 @@ pub(crate) struct AiFields {
     pub completion_tokens: u64,
     pub cached_tokens: u64,
     pub cost_usd: f64,
+    /// The provider reported no usage (or not all of it): the tokens are
+    /// Portico's estimate, charged like reported ones.
+    pub usage_estimated: bool,
+    /// The model has no price: `cost_usd` is 0 because nothing is known.
+    pub unpriced: bool,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

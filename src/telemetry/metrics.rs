@@ -22,6 +22,10 @@ pub(crate) struct Metrics {
     pub client_timeouts_total: IntCounterVec,
     /// Provider keys refused by their provider (401/403), by provider and key.
     pub ai_provider_auth_failures_total: IntCounterVec,
+    /// AI calls of a model the price table has no price for, by provider and model.
+    pub ai_unpriced_requests_total: IntCounterVec,
+    /// AI calls whose usage was estimated (the provider reported none).
+    pub ai_usage_estimated_total: IntCounterVec,
     pub ai_tokens_total: IntCounterVec,
     pub ai_cost_usd_total: CounterVec,
 }
@@ -78,6 +82,20 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["provider", "key"],
     )?;
+    let ai_unpriced_requests_total = IntCounterVec::new(
+        Opts::new(
+            "ai_unpriced_requests_total",
+            "AI calls of a model without a price (cost counted as 0, or refused), by provider and model.",
+        ),
+        &["provider", "model"],
+    )?;
+    let ai_usage_estimated_total = IntCounterVec::new(
+        Opts::new(
+            "ai_usage_estimated_total",
+            "AI calls charged an estimate because the provider reported no usage (e.g. the client left mid-stream), by provider.",
+        ),
+        &["provider"],
+    )?;
     let access_log_dropped_total = IntCounter::new(
         "access_log_dropped_total",
         "Access log lines dropped because the writer fell behind.",
@@ -107,6 +125,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(access_log_dropped_total.clone()))?;
     registry.register(Box::new(client_timeouts_total.clone()))?;
     registry.register(Box::new(ai_provider_auth_failures_total.clone()))?;
+    registry.register(Box::new(ai_unpriced_requests_total.clone()))?;
+    registry.register(Box::new(ai_usage_estimated_total.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -121,6 +141,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         config_reloads_total,
         access_log_dropped_total,
         client_timeouts_total,
+        ai_unpriced_requests_total,
+        ai_usage_estimated_total,
         ai_provider_auth_failures_total,
     })
 }

@@ -39,6 +39,9 @@ PROVIDER_KEY_2 = "mock-provider-key-2"
 BAD_PROVIDER_KEY = "revoked-provider-key"
 #: The client's key, checked by key_auth (sent as x-api-key).
 CLIENT_KEY = "client-key-team-a"
+#: Consumers with budgets (test_charging.py): frank on one model, grace on everything.
+FRANK_KEY = "client-key-frank"
+GRACE_KEY = "client-key-grace"
 #: What the OpenAI SDK sends as `Authorization: Bearer ...`; must never reach a provider.
 CLIENT_BEARER = "sk-client-bearer-must-not-leak"
 
@@ -169,6 +172,12 @@ consumers:
   - name: team-a
     credentials:
       api_keys: [{{sha256: {sha256_hex(CLIENT_KEY)}}}]
+  - name: frank
+    credentials:
+      api_keys: [{{sha256: {sha256_hex(FRANK_KEY)}}}]
+  - name: grace
+    credentials:
+      api_keys: [{{sha256: {sha256_hex(GRACE_KEY)}}}]
 ai:
   providers:
     oai: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
@@ -185,7 +194,22 @@ ai:
     oai-permodel: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
     # Two keys, for the scripts that echo the key they got.
     leaky: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}, {{env: MOCK_KEY_2}}]}}
+    # Azure OpenAI: the deployment goes into the URL path.
+    az: {{kind: azure_openai, base_url: "{mock}", api_version: "2024-10-21", keys: [{{env: MOCK_KEY_1}}]}}
+  # The mock's scripted models, priced so that what they cost shows (USD per million tokens).
+  prices:
+    long: {{input: 1.0, output: 2.0}}
+    nousage-long: {{input: 1.0, output: 2.0}}
+    gemini-long: {{input: 1.0, output: 2.0}}
+    gemini-nousage-long: {{input: 1.0, output: 2.0}}
+  budgets:
+    # frank may spend $0.0001 a day on gpt-4o, whatever he calls it; one mock call costs $0.0000725.
+    - {{consumer: frank, model: frank-4o, usd_per_day: 0.0001}}
+    # grace has a USD budget on everything: unpriced models are refused for her.
+    - {{consumer: grace, usd_per_day: 1000}}
   models:
+    frank-4o: {{targets: [{{provider: oai, model: gpt-4o}}]}}
+    frank-any: {{targets: [{{provider: oai, model: gpt-4o}}, {{provider: claude, model: claude-sonnet-4}}]}}
     claude-sonnet: {{targets: [{{provider: claude, model: claude-sonnet-4}}]}}
     gemini-flash: {{targets: [{{provider: gem, model: gemini-2.0-flash}}]}}
     resilient: {{targets: [{{provider: oai-limited, model: fail-429}}, {{provider: claude, model: claude-sonnet-4}}]}}

@@ -25,6 +25,8 @@ Behaviour is scripted by the requested model name (body ``model`` for OpenAI/Ant
   garbage   200 with body ``not json at all``
   cut       streams start normally, then the connection is closed mid-stream (no final events)
   slow      streams wait 0.3 s before each event after the first
+  long      the answer is LONG_WORDS words, streamed one word per event, LONG_DELAY apart
+  nousage   no usage at all: none in the answer, no usage chunk, no usageMetadata (OpenAI and Gemini)
   tools     answer is two tool calls, get_weather({"city":"Paris"}) and get_time({"tz":"CET"})
             (Anthropic puts a short text block before them, as Claude does)
   json      answer text is {"label":"positive","score":0.9}
@@ -56,10 +58,13 @@ from urllib.parse import urlsplit
 
 PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS = 11, 4, 5
 SLOW_DELAY = 0.3
+LONG_DELAY = 0.05
+LONG_WORDS = 40
 JSON_ANSWER = '{"label":"positive","score":0.9}'
 TOOL_CALLS = [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})]
 OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "text-embedding-3-small"]
 GEMINI_PATH = re.compile(r"^/v1beta/models/([^/:]+):(generateContent|streamGenerateContent|batchEmbedContents)$")
+AZURE_PATH = re.compile(r"^/openai/deployments/([A-Za-z0-9._-]+)/(chat/completions|embeddings)$")
 
 
 class Reject(Exception):
@@ -124,6 +129,8 @@ def plan_answer(provider, model, tool_results):
         return "tools", None
     if "json" in model:
         return "text", JSON_ANSWER
+    if "long" in model:
+        return "text", " ".join(f"word{i}" for i in range(LONG_WORDS))
     return "text", f"Hello from {provider} {model}"
 
 
@@ -212,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
     def event(self, text):
         """Send one SSE event as one chunk, after the `slow` delay when asked for."""
         if self.slow and self.events_sent:
-            time.sleep(SLOW_DELAY)
+            time.sleep(self.slow)
         raw = text.encode()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
         self.wfile.flush()
@@ -248,7 +255,8 @@ class Handler(BaseHTTPRequestHandler):
             self.server.records.append({"method": self.command, "path": self.path, "headers": headers, "body": body})
         self.slow = False
         provider = "gemini" if url.path.startswith("/v1beta/") else (
-            "anthropic" if url.path.startswith("/v1/messages") else "openai")
+            "anthropic" if url.path.startswith("/v1/messages") else (
+                "azure" if url.path.startswith("/openai/") else "openai"))
         try:
             self.route(url.path, headers, body, provider)
         except Reject as err:
@@ -273,6 +281,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send(404, {"error": "unknown control path"})
 
     def route(self, path, headers, body, provider):
+        az = AZURE_PATH.match(path)
+        if provider == "azure":  # Azure OpenAI: the deployment in the path, `api-key`, `api-version`
+            if not az or "api-version=" not in urlsplit(self.path).query:
+                raise Reject(404, "not_found", f"mock: no Azure route for {self.command} {self.path}")
+            if headers.get("api-key") not in self.server.keys:
+                raise Reject(401, "auth", "Access denied due to invalid subscription key (mock)")
+            body["model"] = az.group(1)
+            return self.openai_chat(body) if az.group(2) == "chat/completions" else self.openai_embeddings(body)
         m = GEMINI_PATH.match(path)
         known = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings"), ("GET", "/v1/models"),
                  ("POST", "/v1/messages")}
@@ -324,7 +340,7 @@ class Handler(BaseHTTPRequestHandler):
             raise Reject(400, "bad_request",
                          f"Incorrect API key provided: {got}. You can find your key at sk-live-abcdef123456 "
                          f"or AIzaSyA1234567890abcdefghijklmnop.")
-        self.slow = stream and "slow" in model
+        self.slow = (SLOW_DELAY if "slow" in model else LONG_DELAY if "long" in model else 0) if stream else 0
         return plan_answer(provider, model, tool_results)
 
     # -- OpenAI --------------------------------------------------------------------------------------------
@@ -354,9 +370,12 @@ class Handler(BaseHTTPRequestHandler):
             msg = {"role": "assistant", "content": text, "refusal": None}
             if kind == "tools":
                 msg["tool_calls"] = calls
-            return self.send(200, dict(base, object="chat.completion", usage=usage, choices=[
-                {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}]))
-        with_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            answer = dict(base, object="chat.completion", usage=usage, choices=[
+                {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}])
+            if "nousage" in model:
+                del answer["usage"]
+            return self.send(200, answer)
+        with_usage = bool((body.get("stream_options") or {}).get("include_usage")) and "nousage" not in model
 
         def chunk(delta, finish_reason=None):
             c = dict(base, object="chat.completion.chunk",
@@ -526,9 +545,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             parts = [{"text": text}]
         if not stream:
-            return self.send(200, {"candidates": [{"content": {"role": "model", "parts": parts},
-                                                   "finishReason": "STOP", "index": 0}],
-                                   "usageMetadata": usage, "modelVersion": model, "responseId": "mock-resp"})
+            answer = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                      "usageMetadata": usage, "modelVersion": model, "responseId": "mock-resp"}
+            if "nousage" in model:
+                del answer["usageMetadata"]
+            return self.send(200, answer)
         pieces = [[{"text": t}] for t in text_pieces(text)] if kind == "text" else [[p] for p in parts]
         self.start_stream()
         for n, piece in enumerate(pieces):
@@ -537,7 +558,8 @@ class Handler(BaseHTTPRequestHandler):
             event = {"candidates": [cand], "modelVersion": model, "responseId": "mock-resp"}
             if last:
                 cand["finishReason"] = "STOP"
-                event["usageMetadata"] = usage
+                if "nousage" not in model:
+                    event["usageMetadata"] = usage
             self.event(f"data: {json.dumps(event)}\r\n\r\n")
         if "cut" in model:
             return self.cut_stream()

@@ -161,6 +161,23 @@ class TestChat(GatewayTest):
         ids = {m.id for m in self.client.models.list()}
         self.assertLessEqual({"claude-sonnet", "gemini-flash", "resilient"}, ids)
 
+    def test_models_retrieve(self):
+        m = self.client.models.retrieve("claude-sonnet")
+        self.assertEqual((m.id, m.object), ("claude-sonnet", "model"))
+        m = self.client.models.retrieve("oai/gpt-4o-mini")  # provider/model, the id holds a slash
+        self.assertEqual((m.id, m.owned_by), ("oai/gpt-4o-mini", "oai"))
+        with self.assertRaises(openai.NotFoundError) as cm:
+            self.client.models.retrieve("no-such-model")
+        self.assertEqual((cm.exception.code, cm.exception.param), ("model_not_found", "model"))
+
+    def test_only_the_documented_paths(self):
+        for path in ("/v1/x/chat/completions", "/v1/chat/completions/extra", "/v1/completions"):
+            with self.subTest(path=path):
+                with self.assertRaises(openai.NotFoundError) as cm:
+                    self.client.post(path, body={"model": "claude-sonnet", "messages": QUESTION}, cast_to=object)
+                self.assertEqual(cm.exception.code, "route_not_found")
+        self.assertEqual(MOCK.requests(), [], "nothing is sent to a provider")
+
 
 class TestStreaming(GatewayTest):
     def test_stream_matches_non_stream_with_usage(self):
@@ -327,6 +344,20 @@ class TestFallbackAndErrors(GatewayTest):
         self.assertIn("no-such-model", self.assert_openai_error(cm.exception, (400, 404)))
         self.assertEqual(MOCK.requests(), [], "nothing is sent to a provider")
 
+    def test_errors_have_openais_field_types(self):
+        """`type` a category, `code` a string, `param` present (null when no field is at fault)."""
+        with self.assertRaises(openai.NotFoundError) as cm:
+            self.client.chat.completions.create(model="no-such-model", messages=QUESTION)
+        e = cm.exception
+        self.assertEqual((e.type, e.code, e.param), ("not_found_error", "model_not_found", "model"))
+        self.assertTrue(e.body.get("request_id"), e.body)
+        with self.assertRaises(openai.AuthenticationError) as cm:
+            client(key="wrong").chat.completions.create(model="claude-sonnet", messages=QUESTION)
+        e = cm.exception
+        self.assertEqual((e.type, e.code), ("authentication_error", "unauthorized"))
+        self.assertIn("param", e.body)
+        self.assertIsNone(e.body["param"])
+
     def test_no_messages(self):
         with self.assertRaises(openai.BadRequestError) as cm:
             self.client.chat.completions.create(model="claude-sonnet", messages=[])
@@ -357,7 +388,7 @@ class TestFallbackAndErrors(GatewayTest):
                 with self.assertRaises(openai.APIStatusError) as cm:
                     self.client.chat.completions.create(model="oai-badkey/gpt-4o", messages=QUESTION)
                 self.assertEqual(cm.exception.status_code, 502, cm.exception.body)
-                self.assertEqual(cm.exception.body.get("type"), "provider_auth_error", cm.exception.body)
+                self.assertEqual(cm.exception.code, "provider_auth_error", cm.exception.body)
                 self.assertIsNone(cm.exception.response.headers.get("retry-after"))
         with urllib.request.urlopen(f"http://127.0.0.1:{GATEWAY.admin_port}/metrics", timeout=10) as r:
             metrics = r.read().decode()

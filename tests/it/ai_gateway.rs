@@ -149,7 +149,7 @@ async fn fallback_key_cooldown_usage_and_secrecy() {
     // Every target failing: the last provider's reason, in OpenAI's error shape.
     let (s, v) = chat(&gw, hello("gem/fail-500")).await;
     assert_eq!(s, 502);
-    assert_eq!(v["error"]["type"], "provider_error");
+    assert_eq!(v["error"]["code"], "provider_error");
     assert!(v["error"]["message"].as_str().unwrap().contains("provider gem"), "{v}");
     // Only 429s: the client gets a 429 with the provider's Retry-After.
     let r = client()
@@ -269,7 +269,7 @@ async fn bad_requests_get_openai_shaped_errors() {
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
     assert!(text.contains("\"content\":\"Hello\""), "{text}");
-    assert!(text.contains("\"type\":\"provider_error\""), "{text}");
+    assert!(text.contains("\"code\":\"provider_error\""), "{text}");
     assert!(!text.contains("[DONE]"), "{text}");
 }
 

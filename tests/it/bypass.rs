@@ -36,7 +36,7 @@ async fn path_tricks_reach_the_admin_policies_or_are_refused() {
     ] {
         let (status, v) = raw_get(gw.port, target).await;
         assert_eq!(status, 401, "{target} must hit the admin route's key_auth: {v}");
-        assert_eq!(v["error"]["type"], "unauthorized", "{target}");
+        assert_eq!(v["error"]["code"], "unauthorized", "{target}");
     }
     // Encoded slashes and backslashes are refused outright.
     for target in [
@@ -47,7 +47,7 @@ async fn path_tricks_reach_the_admin_policies_or_are_refused() {
     ] {
         let (status, v) = raw_get(gw.port, target).await;
         assert_eq!(status, 400, "{target}: {v}");
-        assert_eq!(v["error"]["type"], "bad_request");
+        assert_eq!(v["error"]["code"], "bad_request");
     }
     assert_eq!(up.hits(), 0, "nothing reached the upstream");
 

@@ -145,7 +145,7 @@ async fn malformed_heads_get_the_json_400() {
     c.send(b"NOT HTTP AT ALL\r\n\r\n").await;
     let resp = c.response().await.expect("an answer to garbage");
     assert_eq!(resp.status, 400);
-    assert_eq!(resp.json()["error"]["type"], "bad_request", "{}", resp.head);
+    assert_eq!(resp.json()["error"]["code"], "bad_request", "{}", resp.head);
     assert_eq!(
         resp.json()["error"]["message"],
         "malformed request: invalid HTTP version"

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 /// Token counts of one call, in OpenAI's terms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Includes cached prompt tokens.
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -20,12 +20,12 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }
 
     /// OpenAI's `usage` object.
-    pub fn to_json(self) -> serde_json::Value {
+    pub(crate) fn to_json(self) -> serde_json::Value {
         serde_json::json!({
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -36,7 +36,7 @@ impl Usage {
     }
 
     /// Reads OpenAI's `usage` object.
-    pub fn from_openai(v: &serde_json::Value) -> Option<Usage> {
+    pub(crate) fn from_openai(v: &serde_json::Value) -> Option<Usage> {
         let n = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
         v.is_object().then(|| Usage {
             prompt_tokens: n("/prompt_tokens"),

@@ -394,12 +394,24 @@ pub(crate) async fn expect_error(
     let e = v["error"].as_object().expect("error object");
     let mut keys: Vec<&str> = e.keys().map(|k| k.as_str()).collect();
     keys.sort();
-    assert_eq!(keys, ["code", "message", "request_id", "type"], "{v}");
+    assert_eq!(keys, ["code", "message", "param", "request_id", "type"], "{v}");
     assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert_eq!(e["type"], kind, "{v}");
-    assert_eq!(e["code"], status, "{v}");
+    assert_eq!(e["code"], kind, "{v}");
+    assert_eq!(e["type"], error_category(status), "{v}");
     assert_eq!(e["request_id"], rid.as_str(), "{v}");
     (headers, v)
+}
+
+/// OpenAI's error category (`type`) Portico sends with each status.
+pub(crate) fn error_category(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        500.. => "server_error",
+        _ => "invalid_request_error",
+    }
 }
 
 /// A config with one upstream `a` at `addr` and one route `api` to it;
