@@ -52,6 +52,8 @@ impl Failure {
 pub(crate) struct Accepted {
     pub target: Target,
     pub response: reqwest::Response,
+    /// Provider requests sent for this call, the accepted one included.
+    pub attempts: u32,
 }
 
 /// Longest error body read from a provider.
@@ -155,6 +157,7 @@ pub(crate) async fn call(
 ) -> Result<Accepted, Failure> {
     let mut last: Option<Failure> = None;
     let mut all_rate_limited = true;
+    let mut attempts = 0;
     for target in targets {
         let call = match provider_call(target, endpoint, req, stream) {
             Ok(c) => c,
@@ -192,6 +195,7 @@ pub(crate) async fn call(
             continue;
         }
         for key in keys {
+            attempts += 1;
             let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key).send()).await;
             let resp = match sent {
                 Ok(Ok(r)) => r,
@@ -223,6 +227,7 @@ pub(crate) async fn call(
                 return Ok(Accepted {
                     target: target.clone(),
                     response: resp,
+                    attempts,
                 });
             }
             let retry_after = resp

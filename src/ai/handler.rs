@@ -13,7 +13,7 @@ use super::{estimate, price, stream, usage, Usage};
 use crate::error::GatewayError;
 use crate::serve::respond::{respond, respond_error_at};
 use bytes::Bytes;
-use http::{header, HeaderValue};
+use http::{header, HeaderName, HeaderValue};
 use pingora_core::Result;
 use pingora_proxy::Session;
 use serde_json::Value;
@@ -31,6 +31,8 @@ pub(crate) struct AiCall {
     pub usage_estimated: bool,
     /// The model has no price; `cost_usd` is 0.
     pub unpriced: bool,
+    /// Provider requests sent, the answering one included.
+    pub attempts: u32,
 }
 
 /// Largest answer read from a provider when not streaming.
@@ -75,8 +77,46 @@ pub(crate) async fn read_json(session: &mut Session, max: usize) -> std::result:
 }
 
 pub(crate) async fn respond_json(session: &mut Session, ctx: &AiExchange<'_>, status: u16, v: &Value) -> Result<()> {
-    let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    respond_json_with(session, ctx, status, v, Vec::new()).await
+}
+
+/// [`respond_json`] with more headers.
+pub(crate) async fn respond_json_with(
+    session: &mut Session,
+    ctx: &AiExchange<'_>,
+    status: u16,
+    v: &Value,
+    mut headers: Vec<(HeaderName, HeaderValue)>,
+) -> Result<()> {
+    headers.push((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
     respond(session, ctx, status, &headers, Bytes::from(v.to_string())).await
+}
+
+/// The headers that say what answered a call: `x-portico-provider`,
+/// `x-portico-model` (the model that answered, after fallback),
+/// `x-portico-attempts` and, when the answer is whole and priced,
+/// `x-portico-cost-usd`.
+pub(crate) fn call_headers(accepted: &Accepted, cost_usd: Option<f64>) -> Vec<(HeaderName, HeaderValue)> {
+    let mut h = Vec::with_capacity(4);
+    let t = &accepted.target;
+    for (name, value) in [
+        ("x-portico-provider", t.provider.name.as_str()),
+        ("x-portico-model", t.model.as_str()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.push((HeaderName::from_static(name), v));
+        }
+    }
+    h.push((
+        HeaderName::from_static("x-portico-attempts"),
+        HeaderValue::from(accepted.attempts),
+    ));
+    if let Some(usd) = cost_usd {
+        if let Ok(v) = HeaderValue::from_str(&format!("{usd:.8}")) {
+            h.push((HeaderName::from_static("x-portico-cost-usd"), v));
+        }
+    }
+    h
 }
 
 fn now_secs() -> u64 {
@@ -176,8 +216,15 @@ pub(crate) async fn start_call(
 }
 
 /// Counts a finished call: metrics, budgets, the access log record.
-/// `estimated`: some of `u` is Portico's estimate.
-pub(crate) fn finish_call(ctx: &mut AiExchange<'_>, reg: &AiRegistry, accepted: &Accepted, u: Usage, estimated: bool) {
+/// `estimated`: some of `u` is Portico's estimate. The cost, when the model
+/// has a price.
+pub(crate) fn finish_call(
+    ctx: &mut AiExchange<'_>,
+    reg: &AiRegistry,
+    accepted: &Accepted,
+    u: Usage,
+    estimated: bool,
+) -> Option<f64> {
     let target = &accepted.target;
     if estimated {
         crate::telemetry::metrics::METRICS
@@ -194,7 +241,9 @@ pub(crate) fn finish_call(ctx: &mut AiExchange<'_>, reg: &AiRegistry, accepted: 
         call.cost_usd = usd;
         call.usage_estimated = estimated;
         call.unpriced = target.price.is_none();
+        call.attempts = accepted.attempts;
     }
+    target.price.map(|_| usd)
 }
 
 /// A whole answer in OpenAI's shape, with its usage.
@@ -214,7 +263,11 @@ pub(crate) async fn whole_answer(
     req: &Value,
     accepted: Accepted,
 ) -> std::result::Result<Answer, Failure> {
-    let Accepted { target, mut response } = accepted;
+    let Accepted {
+        target,
+        mut response,
+        attempts,
+    } = accepted;
     let mut body = Vec::new();
     loop {
         match tokio::time::timeout(reg.timeout, response.chunk()).await {
@@ -266,7 +319,11 @@ pub(crate) async fn whole_answer(
         body: v,
         usage: u,
         estimated,
-        accepted: Accepted { target, response },
+        accepted: Accepted {
+            target,
+            response,
+            attempts,
+        },
     })
 }
 
@@ -282,8 +339,9 @@ async fn chat(
     let accepted = start_call(ctx, reg, allowed, endpoint, &req, stream).await?;
     if !stream {
         let answer = whole_answer(ctx, reg, endpoint, &req, accepted).await?;
-        finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
-        return respond_json(session, ctx, 200, &answer.body)
+        let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
+        let headers = call_headers(&answer.accepted, usd);
+        return respond_json_with(session, ctx, 200, &answer.body, headers)
             .await
             .map_err(|_| failure(GatewayError::Internal, "write failed"));
     }

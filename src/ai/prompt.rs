@@ -8,7 +8,7 @@
 
 use super::dispatch::{Endpoint, Failure};
 use super::exchange::AiExchange;
-use super::handler::{fail, finish_call, read_json, respond_json, start_call, whole_answer};
+use super::handler::{call_headers, fail, finish_call, read_json, respond_json_with, start_call, whole_answer};
 use super::registry::AiRegistry;
 use crate::config::ai::{PromptApiConfig, VariableConfig};
 use crate::error::GatewayError;
@@ -194,7 +194,8 @@ async fn run(
     let req = api.chat_request(prompt);
     let accepted = start_call(ctx, reg, &[], Endpoint::Chat, &req, false).await?;
     let answer = whole_answer(ctx, reg, Endpoint::Chat, &req, accepted).await?;
-    finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
+    let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
+    let mut headers = call_headers(&answer.accepted, usd);
     let text = answer
         .body
         .pointer("/choices/0/message/content")
@@ -205,10 +206,10 @@ async fn run(
     let write_err = |_| provider_error("write failed".into());
     match &api.output_schema {
         None => {
-            let headers = [(
+            headers.push((
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
-            )];
+            ));
             respond(session, ctx, 200, &headers, Bytes::from(text))
                 .await
                 .map_err(write_err)
@@ -221,7 +222,9 @@ async fn run(
                     "the model's answer does not match the output schema: {e}"
                 )));
             }
-            respond_json(session, ctx, 200, &answer).await.map_err(write_err)
+            respond_json_with(session, ctx, 200, &answer, headers)
+                .await
+                .map_err(write_err)
         }
     }
 }

@@ -13,11 +13,12 @@ use super::catalog::Wire;
 use super::dispatch::Accepted;
 use super::estimate::{self, Sent};
 use super::exchange::AiExchange;
-use super::handler::finish_call;
+use super::handler::{call_headers, finish_call};
 use super::registry::AiRegistry;
 use super::wire::{anthropic, gemini, openai};
 use super::{TranslateError, Usage};
 use crate::error::GatewayError;
+use crate::serve::respond::ResponseContext;
 use bytes::Bytes;
 use http::{header, HeaderName};
 use pingora_http::ResponseHeader;
@@ -85,7 +86,7 @@ pub(crate) async fn answer(
         Wire::Gemini => Translator::Gemini(gemini::StreamTranslator::new(&id, &model, created, include_usage)),
     };
     let mut sent = Sent::default();
-    let end = if write_head(session, ctx).await {
+    let end = if write_head(session, ctx, &accepted).await {
         relay(session, reg, &mut accepted, &mut tr, &mut sent).await
     } else {
         End::ClientLeft
@@ -116,13 +117,17 @@ pub(crate) async fn answer(
 }
 
 /// The event stream's response head; false when the client is gone.
-async fn write_head(session: &mut Session, ctx: &AiExchange<'_>) -> bool {
-    let Ok(mut resp) = ResponseHeader::build(200, Some(5)) else {
+async fn write_head(session: &mut Session, ctx: &AiExchange<'_>, accepted: &Accepted) -> bool {
+    let Ok(mut resp) = ResponseHeader::build(200, Some(8)) else {
         return false;
     };
+    for (name, value) in call_headers(accepted, None) {
+        let _ = resp.insert_header(name, value);
+    }
     let _ = resp.insert_header(header::CONTENT_TYPE, "text/event-stream");
     let _ = resp.insert_header(header::CACHE_CONTROL, "no-cache");
     let _ = resp.insert_header(HeaderName::from_static("x-request-id"), ctx.request_id);
+    ctx.decorate(session.req_header(), &mut resp);
     if session.req_header().version != http::Version::HTTP_2 {
         let _ = resp.insert_header(header::TRANSFER_ENCODING, "chunked");
     }

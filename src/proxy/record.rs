@@ -61,6 +61,7 @@ impl Gateway {
                     cost_usd: c.cost_usd,
                     usage_estimated: c.usage_estimated,
                     unpriced: c.unpriced,
+                    attempts: c.attempts,
                 })
             }),
         });

@@ -75,6 +75,8 @@ pub(crate) struct AiFields {
     pub usage_estimated: bool,
     /// The model has no price: `cost_usd` is 0 because nothing is known.
     pub unpriced: bool,
+    /// Provider requests sent, the answering one included.
+    pub attempts: u32,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

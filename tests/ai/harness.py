@@ -209,6 +209,7 @@ ai:
     - {{consumer: grace, usd_per_day: 1000}}
   models:
     frank-4o: {{targets: [{{provider: oai, model: gpt-4o}}]}}
+    fallback-500: {{targets: [{{provider: oai, model: fail-500}}, {{provider: claude, model: claude-sonnet-4}}]}}
     frank-any: {{targets: [{{provider: oai, model: gpt-4o}}, {{provider: claude, model: claude-sonnet-4}}]}}
     claude-sonnet: {{targets: [{{provider: claude, model: claude-sonnet-4}}]}}
     gemini-flash: {{targets: [{{provider: gem, model: gemini-2.0-flash}}]}}

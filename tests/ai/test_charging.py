@@ -188,6 +188,27 @@ class TestPrices(ChargingTest):
         self.assertGreater(ai["cost_usd"], 0)
 
 
+class TestWhatAnswered(ChargingTest):
+    def test_headers_say_which_provider_and_model_answered_and_what_it_cost(self):
+        """After a fallback: x-portico-provider and -model name the target that answered, -attempts counts
+        the provider requests, and a whole answer carries its cost (claude-sonnet-4: 7 fresh and 4 cached
+        prompt tokens, 5 completion tokens)."""
+        raw = client().chat.completions.with_raw_response.create(model="fallback-500", messages=QUESTION)
+        h = raw.headers
+        self.assertEqual((h["x-portico-provider"], h["x-portico-model"], h["x-portico-attempts"]),
+                         ("claude", "claude-sonnet-4", "2"))
+        usd = (7 * 3.0 + 4 * 0.30 + 5 * 15.0) / 1e6
+        self.assertAlmostEqual(float(h["x-portico-cost-usd"]), usd, places=8)
+        ai = access_record(h["x-request-id"])["ai"]
+        self.assertEqual((ai["attempts"], ai["provider"], ai["provider_model"]), (2, "claude", "claude-sonnet-4"))
+        raw = client().chat.completions.with_raw_response.create(model="fallback-500", messages=QUESTION,
+                                                                 stream=True)
+        h = raw.headers
+        self.assertEqual((h["x-portico-provider"], h["x-portico-attempts"]), ("claude", "2"))
+        self.assertNotIn("x-portico-cost-usd", h, "a stream's cost is not known when its head is sent")
+        self.assertTrue(list(raw.parse()))
+
+
 class TestModelNamesInUrls(ChargingTest):
     def test_names_that_would_change_the_providers_url_are_refused(self):
         """Azure puts the deployment, Gemini the model, into the URL: a name with '/', '?', '#' or '..' is
