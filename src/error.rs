@@ -35,6 +35,8 @@ pub enum GatewayError {
     InvalidModel,
     /// A model without a price, refused because a USD budget applies.
     ModelUnpriced,
+    /// A model the route does not offer or the caller was not granted.
+    ModelNotAllowed,
     Internal,
 }
 
@@ -56,7 +58,7 @@ impl GatewayError {
             GatewayError::DependencyUnavailable => 503,
             GatewayError::ModelNotFound => 404,
             GatewayError::InvalidModel => 400,
-            GatewayError::ModelUnpriced => 403,
+            GatewayError::ModelUnpriced | GatewayError::ModelNotAllowed => 403,
             GatewayError::ProviderError | GatewayError::ProviderAuth => 502,
             GatewayError::Internal => 500,
         }
@@ -84,6 +86,7 @@ impl GatewayError {
             GatewayError::ProviderAuth => "provider_auth_error",
             GatewayError::InvalidModel => "invalid_model",
             GatewayError::ModelUnpriced => "model_unpriced",
+            GatewayError::ModelNotAllowed => "model_not_allowed",
             GatewayError::Internal => "internal_error",
         }
     }
@@ -92,7 +95,7 @@ impl GatewayError {
     pub fn category(self) -> &'static str {
         match self {
             GatewayError::Unauthorized => "authentication_error",
-            GatewayError::Forbidden | GatewayError::ModelUnpriced => "permission_error",
+            GatewayError::Forbidden | GatewayError::ModelUnpriced | GatewayError::ModelNotAllowed => "permission_error",
             GatewayError::RouteNotFound | GatewayError::ModelNotFound => "not_found_error",
             GatewayError::RateLimited => "rate_limit_error",
             GatewayError::MethodNotAllowed

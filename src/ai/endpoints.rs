@@ -6,6 +6,7 @@
 //! `/v1/`. Anything else on an AI route is 404, and a known path with the
 //! wrong method is 405.
 
+use super::access::Allowed;
 use super::registry::AiRegistry;
 use http::Method;
 use serde_json::{json, Value};
@@ -49,12 +50,12 @@ fn model_object(id: &str, owned_by: &str) -> Value {
     json!({"id": id, "object": "model", "created": 0, "owned_by": owned_by})
 }
 
-/// `GET /v1/models`: the aliases this route may call.
-pub(crate) fn list(reg: &AiRegistry, allowed: &[String]) -> Value {
+/// `GET /v1/models`: the aliases this route and caller may call.
+pub(crate) fn list(reg: &AiRegistry, allowed: Allowed<'_>) -> Value {
     let data: Vec<Value> = reg
         .aliases()
         .into_iter()
-        .filter(|a| allowed.is_empty() || allowed.iter().any(|m| m == a))
+        .filter(|a| allowed.allows(a))
         .map(|a| model_object(a, "portico"))
         .collect();
     json!({"object": "list", "data": data})
@@ -62,8 +63,8 @@ pub(crate) fn list(reg: &AiRegistry, allowed: &[String]) -> Value {
 
 /// `GET /v1/models/{id}`: an alias, or `provider/model` of a configured
 /// provider, that this route may call; None when it may not.
-pub(crate) fn retrieve(reg: &AiRegistry, allowed: &[String], id: &str) -> Option<Value> {
-    if !allowed.is_empty() && !allowed.iter().any(|m| m == id) {
+pub(crate) fn retrieve(reg: &AiRegistry, allowed: Allowed<'_>, id: &str) -> Option<Value> {
+    if !allowed.allows(id) {
         return None;
     }
     if reg.models.contains_key(id) {

@@ -3,6 +3,7 @@
 //! answers in OpenAI's shape, translating a streamed answer event by event.
 //! Every error is OpenAI's error shape ([`crate::error`]).
 
+use super::access::Allowed;
 use super::catalog::Wire;
 use super::dispatch::{self, Accepted, Endpoint, Failure};
 use super::endpoints::{self, ApiPath};
@@ -130,10 +131,14 @@ pub(crate) async fn serve(
     session: &mut Session,
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
-    allowed: &[String],
+    route_models: &[String],
     path: &str,
 ) -> Result<()> {
     let method = session.req_header().method.clone();
+    let allowed = Allowed {
+        route: route_models,
+        caller: reg.access.grant(ctx.consumer),
+    };
     let outcome = match ApiPath::parse(path) {
         None => Err(failure(
             GatewayError::RouteNotFound,
@@ -164,7 +169,7 @@ pub(crate) async fn serve(
 pub(crate) async fn start_call(
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
-    allowed: &[String],
+    allowed: Allowed<'_>,
     endpoint: Endpoint,
     req: &Value,
     stream: bool,
@@ -191,10 +196,17 @@ pub(crate) async fn start_call(
             }
         }
     }
-    if !allowed.is_empty() && !allowed.contains(&model) {
+    if !allowed.on_route(&model) {
         return Err(failure(
-            GatewayError::Forbidden,
+            GatewayError::ModelNotAllowed,
             format!("model {model:?} is not available on this route"),
+        )
+        .at("model"));
+    }
+    if !allowed.for_caller(&model) {
+        return Err(failure(
+            GatewayError::ModelNotAllowed,
+            format!("consumer {:?} may not use model {model:?}", ctx.consumer),
         )
         .at("model"));
     }
@@ -331,7 +343,7 @@ async fn chat(
     session: &mut Session,
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
-    allowed: &[String],
+    allowed: Allowed<'_>,
     endpoint: Endpoint,
 ) -> std::result::Result<(), Failure> {
     let req = read_json(session, reg.max_body).await?;

@@ -11,7 +11,7 @@
 //! are translated event by event. Provider calls go through one pooled
 //! `reqwest` client (hyper underneath, rustls).
 //!
-//! Files: `catalog` (vendor base URLs and auth styles), `registry` (the
+//! Files: `access` (models granted per consumer and group), `catalog` (vendor base URLs and auth styles), `registry` (the
 //! compiled providers, models and keys; the YAML schema is
 //! [`crate::config::ai`]), `wire` (OpenAI's, Anthropic's and Gemini's wire
 //! formats and SSE), `endpoints` (the API's paths and the model list),
@@ -23,6 +23,7 @@
 //! and price, metrics),
 //! `prompt` (prompt APIs and their OpenAPI document).
 
+pub(crate) mod access;
 pub(crate) mod budget;
 pub(crate) mod catalog;
 pub(crate) mod dispatch;

@@ -2,11 +2,12 @@
 //! model aliases with their targets, prices and budgets. Built at config load
 //! and held by the Snapshot; a request only reads it.
 
+use super::access::Access;
 use super::budget::Budgets;
 use super::catalog::{self, Auth, Wire};
 use super::price::Prices;
 use crate::config::ai::{AiConfig, PriceConfig, Strategy, Unpriced};
-use crate::config::Issues;
+use crate::config::{ConsumerConfig, Issues};
 use http::{HeaderName, HeaderValue};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -160,6 +161,8 @@ pub struct AiRegistry {
     pub models: BTreeMap<String, ModelRoute>,
     pub prices: Prices,
     pub budgets: Budgets,
+    /// Models granted to consumers and groups.
+    pub(crate) access: Access,
     /// `ai.unpriced`; None: refused where a USD budget applies.
     pub unpriced: Option<Unpriced>,
     /// How long a stream is read on after its client left.
@@ -174,7 +177,13 @@ pub struct AiRegistry {
 }
 
 impl AiRegistry {
-    pub fn build(cfg: &AiConfig, base_dir: &Path, issues: &mut Issues, previous: Option<&AiRegistry>) -> AiRegistry {
+    pub fn build(
+        cfg: &AiConfig,
+        consumers: &[ConsumerConfig],
+        base_dir: &Path,
+        issues: &mut Issues,
+        previous: Option<&AiRegistry>,
+    ) -> AiRegistry {
         let mut providers = BTreeMap::new();
         for (name, p) in &cfg.providers {
             let path = format!("ai.providers.{name}");
@@ -288,6 +297,11 @@ impl AiRegistry {
                 .then(|| vec![(provider.to_string(), model.to_string())])
         };
         let budgets = Budgets::build(&cfg.budgets, previous.map(|p| &p.budgets), &targets_of, issues);
+        let known = |name: &str| match name.strip_suffix("/*") {
+            Some(provider) => providers.contains_key(provider),
+            None => targets_of(name).is_some(),
+        };
+        let access = Access::build(&cfg.access, consumers, &known, issues);
         let client = previous.map(|p| p.client.clone()).unwrap_or_else(|| {
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
@@ -306,6 +320,7 @@ impl AiRegistry {
             models,
             prices,
             budgets,
+            access,
             unpriced: cfg.unpriced,
             drain_after_disconnect: cfg.drain_after_disconnect.0,
             timeout: cfg.timeout.0,

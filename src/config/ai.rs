@@ -30,6 +30,10 @@ pub struct AiConfig {
     pub max_request_body: ConfSize,
     #[serde(default)]
     pub budgets: Vec<BudgetConfig>,
+    /// Models granted to consumers and groups; a caller no entry names may
+    /// use every model its route offers.
+    #[serde(default)]
+    pub access: Vec<AccessConfig>,
     /// What a call of a model without a price does; default: refused where a
     /// USD budget applies, allowed (at $0, counted) elsewhere.
     pub unpriced: Option<Unpriced>,
@@ -73,6 +77,7 @@ impl Default for AiConfig {
             key_cooldown: default_cooldown(),
             max_request_body: default_max_body(),
             budgets: Vec::new(),
+            access: Vec::new(),
             unpriced: None,
             drain_after_disconnect: default_drain(),
         }
@@ -149,6 +154,16 @@ pub struct BudgetConfig {
     pub tokens_per_minute: Option<u64>,
     pub usd_per_day: Option<f64>,
     pub usd_per_month: Option<f64>,
+}
+
+/// One `ai.access` entry: models granted to a consumer or to a group.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    pub consumer: Option<String>,
+    pub group: Option<String>,
+    /// Aliases, `provider/model`, or `provider/*`.
+    pub models: Vec<String>,
 }
 
 /// A route's `ai:`: the route answers the OpenAI-compatible API.

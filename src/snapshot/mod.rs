@@ -98,6 +98,7 @@ impl Snapshot {
         let ai = cfg.ai.as_ref().map(|a| {
             Arc::new(crate::ai::registry::AiRegistry::build(
                 a,
+                &cfg.consumers,
                 &base_dir,
                 issues,
                 previous.and_then(|s| s.ai.as_deref()),

@@ -176,6 +176,7 @@ consumers:
     credentials:
       api_keys: [{{sha256: {sha256_hex(FRANK_KEY)}}}]
   - name: grace
+    groups: [researchers]
     credentials:
       api_keys: [{{sha256: {sha256_hex(GRACE_KEY)}}}]
 ai:
@@ -207,6 +208,10 @@ ai:
     - {{consumer: frank, model: frank-4o, usd_per_day: 0.0001}}
     # grace has a USD budget on everything: unpriced models are refused for her.
     - {{consumer: grace, usd_per_day: 1000}}
+  # frank and grace's group may use only these; team-a, named by no entry, may use everything.
+  access:
+    - {{consumer: frank, models: [frank-4o, frank-any, oai/*]}}
+    - {{group: researchers, models: [oai/*, gemini-flash]}}
   models:
     frank-4o: {{targets: [{{provider: oai, model: gpt-4o}}]}}
     fallback-500: {{targets: [{{provider: oai, model: fail-500}}, {{provider: claude, model: claude-sonnet-4}}]}}
@@ -218,6 +223,12 @@ routes:
   - name: llm
     paths: [/v1/*]
     ai: {{}}
+    policies:
+      - key_auth: {{}}
+  # A route offering one alias, mounted below a prefix.
+  - name: llm-restricted
+    paths: [/restricted/v1/*]
+    ai: {{models: [claude-sonnet]}}
     policies:
       - key_auth: {{}}
 """

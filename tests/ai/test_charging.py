@@ -209,6 +209,40 @@ class TestWhatAnswered(ChargingTest):
         self.assertTrue(list(raw.parse()))
 
 
+class TestModelAccess(ChargingTest):
+    def test_a_consumer_and_a_group_use_only_what_they_were_granted(self):
+        """frank is granted frank-4o, frank-any and oai/*; grace, through her group, oai/* and gemini-flash.
+        Anything else is 403 model_not_allowed naming the model, before any provider is called, and
+        /v1/models lists only what the caller may use. team-a, named by no grant, may use everything."""
+        for key, granted, refused in ((harness.FRANK_KEY, "oai/gpt-4o-mini", "gemini-flash"),
+                                      (harness.GRACE_KEY, "gemini-flash", "claude-sonnet")):
+            with self.subTest(key=key):
+                c = client(key)
+                c.chat.completions.create(model=granted, messages=QUESTION)
+                MOCK.reset()
+                with self.assertRaises(openai.PermissionDeniedError) as cm:
+                    c.chat.completions.create(model=refused, messages=QUESTION)
+                self.assertEqual((cm.exception.code, cm.exception.param), ("model_not_allowed", "model"))
+                self.assertIn(refused, cm.exception.message)
+                self.assertEqual(MOCK.requests(), [])
+                with self.assertRaises(openai.NotFoundError):
+                    c.models.retrieve(refused)
+        self.assertEqual({m.id for m in client(harness.FRANK_KEY).models.list()}, {"frank-4o", "frank-any"})
+        self.assertEqual({m.id for m in client(harness.GRACE_KEY).models.list()}, {"gemini-flash"})
+        self.assertIn("claude-sonnet", {m.id for m in client().models.list()})
+
+    def test_a_route_offers_only_its_models(self):
+        """A route with ai.models offers those alone, below its own prefix."""
+        c = openai.OpenAI(base_url=GATEWAY.url + "/restricted/v1", api_key=harness.CLIENT_KEY, max_retries=0,
+                          timeout=20)
+        r = c.chat.completions.create(model="claude-sonnet", messages=QUESTION)
+        self.assertEqual(r.choices[0].message.content, "Hello from anthropic claude-sonnet-4")
+        with self.assertRaises(openai.PermissionDeniedError) as cm:
+            c.chat.completions.create(model="gemini-flash", messages=QUESTION)
+        self.assertEqual(cm.exception.code, "model_not_allowed")
+        self.assertEqual([m.id for m in c.models.list()], ["claude-sonnet"])
+
+
 class TestModelNamesInUrls(ChargingTest):
     def test_names_that_would_change_the_providers_url_are_refused(self):
         """Azure puts the deployment, Gemini the model, into the URL: a name with '/', '?', '#' or '..' is
