@@ -7,6 +7,7 @@
 //! begun reaching the client is never replayed.
 
 use super::catalog::{Auth, Wire};
+use super::inbound::Api;
 use super::registry::{AiRegistry, Key, Target};
 use super::wire::{anthropic, gemini, openai};
 use super::{ProviderCall, TranslateError};
@@ -54,12 +55,42 @@ pub(crate) struct Accepted {
     pub response: reqwest::Response,
     /// Provider requests sent for this call, the accepted one included.
     pub attempts: u32,
+    /// The provider answered the client's own API (not Chat Completions).
+    pub native: bool,
+}
+
+/// What one call sends: the client's request in its own API, and as Chat
+/// Completions for the providers that do not speak that API.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallRequest<'a> {
+    pub api: Api,
+    /// The client's body.
+    pub original: &'a Value,
+    /// The body as Chat Completions (`original` itself for chat).
+    pub chat: &'a Value,
+}
+
+impl<'a> CallRequest<'a> {
+    /// A Chat Completions (or Embeddings) request.
+    pub(crate) fn chat(req: &'a Value) -> CallRequest<'a> {
+        CallRequest {
+            api: Api::Chat,
+            original: req,
+            chat: req,
+        }
+    }
 }
 
 /// Longest error body read from a provider.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-fn provider_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> Result<ProviderCall, Failure> {
+/// The provider call of `target`, and whether it is in the client's own API.
+fn provider_call(
+    target: &Target,
+    endpoint: Endpoint,
+    req: &CallRequest<'_>,
+    stream: bool,
+) -> Result<(ProviderCall, bool), Failure> {
     let p = &target.provider;
     if p.wire.model_in_url() && !super::catalog::url_safe_model(p.wire, &target.model) {
         return Err(Failure::new(
@@ -71,6 +102,15 @@ fn provider_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool)
         )
         .at("model"));
     }
+    if req.api != Api::Chat && req.api.native(target) {
+        return Ok((req.api.native_call(target, req.original, stream), true));
+    }
+    chat_call(target, endpoint, req.chat, stream).map(|c| (c, false))
+}
+
+/// The provider call of a Chat Completions or Embeddings request.
+fn chat_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> Result<ProviderCall, Failure> {
+    let p = &target.provider;
     let bad = |e: TranslateError| Failure::new(GatewayError::BadRequest, e.to_string());
     let model = target.model.as_str();
     let call = match (p.wire, endpoint) {
@@ -152,14 +192,14 @@ pub(crate) async fn call(
     reg: &AiRegistry,
     targets: &[Target],
     endpoint: Endpoint,
-    req: &Value,
+    req: &CallRequest<'_>,
     stream: bool,
 ) -> Result<Accepted, Failure> {
     let mut last: Option<Failure> = None;
     let mut all_rate_limited = true;
     let mut attempts = 0;
     for target in targets {
-        let call = match provider_call(target, endpoint, req, stream) {
+        let (call, native) = match provider_call(target, endpoint, req, stream) {
             Ok(c) => c,
             // The client's request cannot be expressed for this provider.
             Err(f) if targets.len() == 1 => return Err(f),
@@ -228,6 +268,7 @@ pub(crate) async fn call(
                     target: target.clone(),
                     response: resp,
                     attempts,
+                    native,
                 });
             }
             let retry_after = resp

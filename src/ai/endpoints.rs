@@ -16,6 +16,10 @@ use serde_json::{json, Value};
 pub(crate) enum ApiPath {
     Chat,
     Embeddings,
+    /// OpenAI's Responses API.
+    Responses,
+    /// Anthropic's Messages API.
+    Messages,
     Models,
     /// `GET /v1/models/{id}`; the id percent-decoded (it may hold `/`).
     Model(String),
@@ -28,6 +32,8 @@ impl ApiPath {
         match rest {
             "chat/completions" => Some(ApiPath::Chat),
             "embeddings" => Some(ApiPath::Embeddings),
+            "responses" => Some(ApiPath::Responses),
+            "messages" => Some(ApiPath::Messages),
             "models" => Some(ApiPath::Models),
             _ => {
                 let id = rest.strip_prefix("models/")?;
@@ -40,7 +46,7 @@ impl ApiPath {
     /// The method the endpoint answers.
     pub(crate) fn method(&self) -> Method {
         match self {
-            ApiPath::Chat | ApiPath::Embeddings => Method::POST,
+            ApiPath::Chat | ApiPath::Embeddings | ApiPath::Responses | ApiPath::Messages => Method::POST,
             ApiPath::Models | ApiPath::Model(_) => Method::GET,
         }
     }

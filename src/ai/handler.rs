@@ -5,14 +5,15 @@
 
 use super::access::Allowed;
 use super::catalog::Wire;
-use super::dispatch::{self, Accepted, Endpoint, Failure};
+use super::dispatch::{self, Accepted, CallRequest, Endpoint, Failure};
 use super::endpoints::{self, ApiPath};
 use super::exchange::AiExchange;
+use super::inbound::Api;
 use super::registry::AiRegistry;
 use super::wire::{anthropic, gemini, openai};
-use super::{estimate, price, stream, usage, Usage};
+use super::{estimate, price, stream, usage, TranslateError, Usage};
 use crate::error::GatewayError;
-use crate::serve::respond::{respond, respond_error_at};
+use crate::serve::respond::respond;
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue};
 use pingora_core::Result;
@@ -40,11 +41,17 @@ pub(crate) struct AiCall {
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
 pub(crate) async fn fail(session: &mut Session, ctx: &AiExchange<'_>, f: Failure) -> Result<()> {
-    let mut headers = Vec::new();
+    fail_in(session, ctx, f, Api::Chat).await
+}
+
+/// Writes `f` in the error shape of the client's `api`.
+async fn fail_in(session: &mut Session, ctx: &AiExchange<'_>, f: Failure, api: Api) -> Result<()> {
+    let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     if let Some(s) = f.retry_after {
         headers.push((header::RETRY_AFTER, HeaderValue::from(s)));
     }
-    respond_error_at(session, ctx, f.error, &f.message, f.param, headers).await
+    let body = api.error_body(f.error, &f.message, f.param, ctx.request_id);
+    respond(session, ctx, f.error.status(), &headers, body).await
 }
 
 fn failure(error: GatewayError, message: impl Into<String>) -> Failure {
@@ -139,7 +146,13 @@ pub(crate) async fn serve(
         route: route_models,
         caller: reg.access.grant(ctx.consumer),
     };
-    let outcome = match ApiPath::parse(path) {
+    let parsed = ApiPath::parse(path);
+    let api = match parsed {
+        Some(ApiPath::Messages) => Api::Messages,
+        Some(ApiPath::Responses) => Api::Responses,
+        _ => Api::Chat,
+    };
+    let outcome = match parsed {
         None => Err(failure(
             GatewayError::RouteNotFound,
             format!("no AI endpoint at {path}; use POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models or GET /v1/models/{{id}}"),
@@ -153,14 +166,16 @@ pub(crate) async fn serve(
             Some(v) => return respond_json(session, ctx, 200, &v).await,
             None => Err(failure(GatewayError::ModelNotFound, format!("model {id:?} does not exist")).at("model")),
         },
-        Some(ApiPath::Chat) => chat(session, ctx, reg, allowed, Endpoint::Chat).await,
-        Some(ApiPath::Embeddings) => chat(session, ctx, reg, allowed, Endpoint::Embeddings).await,
+        Some(ApiPath::Chat) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Chat).await,
+        Some(ApiPath::Embeddings) => call_api(session, ctx, reg, allowed, Endpoint::Embeddings, Api::Chat).await,
+        Some(ApiPath::Responses) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Responses).await,
+        Some(ApiPath::Messages) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Messages).await,
     };
     match outcome {
         Ok(()) => Ok(()),
         Err(f) => {
             ctx.failure = Some(f.error);
-            fail(session, ctx, f).await
+            fail_in(session, ctx, f, api).await
         }
     }
 }
@@ -171,9 +186,10 @@ pub(crate) async fn start_call(
     reg: &AiRegistry,
     allowed: Allowed<'_>,
     endpoint: Endpoint,
-    req: &Value,
+    call: &CallRequest<'_>,
     stream: bool,
 ) -> std::result::Result<Accepted, Failure> {
+    let req = call.chat;
     let model = req
         .get("model")
         .and_then(|m| m.as_str())
@@ -219,7 +235,7 @@ pub(crate) async fn start_call(
         model: model.clone(),
         ..AiCall::default()
     });
-    let accepted = dispatch::call(reg, &targets, endpoint, req, stream).await?;
+    let accepted = dispatch::call(reg, &targets, endpoint, call, stream).await?;
     if let Some(call) = ctx.call.as_mut() {
         call.provider = accepted.target.provider.name.clone();
         call.provider_model = accepted.target.model.clone();
@@ -272,14 +288,16 @@ pub(crate) async fn whole_answer(
     ctx: &AiExchange<'_>,
     reg: &AiRegistry,
     endpoint: Endpoint,
-    req: &Value,
+    call: &CallRequest<'_>,
     accepted: Accepted,
 ) -> std::result::Result<Answer, Failure> {
     let Accepted {
         target,
         mut response,
         attempts,
+        native,
     } = accepted;
+    let req = call.chat;
     let mut body = Vec::new();
     loop {
         match tokio::time::timeout(reg.timeout, response.chunk()).await {
@@ -308,6 +326,9 @@ pub(crate) async fn whole_answer(
     let created = now_secs();
     let model = target.model.as_str();
     let translated = match (target.provider.wire, endpoint) {
+        _ if native => serde_json::from_slice::<Value>(&body)
+            .map(|v| (v, call.api.native_usage(&body)))
+            .map_err(|_| TranslateError::BadResponse("the answer is not JSON".into())),
         (Wire::OpenAi | Wire::AzureOpenAi, Endpoint::Chat) => openai::response(&body, "choices"),
         (Wire::OpenAi | Wire::AzureOpenAi, Endpoint::Embeddings) => openai::response(&body, "data"),
         (Wire::Anthropic, _) => anthropic::chat_response(&body, &id, model, created),
@@ -325,38 +346,58 @@ pub(crate) async fn whole_answer(
     let (u, estimated) = estimate::complete(
         u,
         || estimate::prompt_tokens(model, req),
-        || estimate::answer_tokens(model, &v),
+        || if native { 0 } else { estimate::answer_tokens(model, &v) },
     );
+    let body = if native {
+        v
+    } else {
+        call.api.from_chat(v, call.original, ctx.request_id)
+    };
     Ok(Answer {
-        body: v,
+        body,
         usage: u,
         estimated,
         accepted: Accepted {
             target,
             response,
             attempts,
+            native,
         },
     })
 }
 
-async fn chat(
+/// Serves one call in the client's `api`.
+async fn call_api(
     session: &mut Session,
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     allowed: Allowed<'_>,
     endpoint: Endpoint,
+    api: Api,
 ) -> std::result::Result<(), Failure> {
     let req = read_json(session, reg.max_body).await?;
     let stream = endpoint == Endpoint::Chat && req.get("stream").and_then(|s| s.as_bool()) == Some(true);
-    let accepted = start_call(ctx, reg, allowed, endpoint, &req, stream).await?;
+    let chat_req = match api {
+        Api::Chat => None,
+        _ => Some(
+            api.to_chat(&req)
+                .map_err(|e| failure(GatewayError::BadRequest, e.to_string()))?,
+        ),
+    };
+    let call = CallRequest {
+        api,
+        original: &req,
+        chat: chat_req.as_ref().unwrap_or(&req),
+    };
+    let accepted = start_call(ctx, reg, allowed, endpoint, &call, stream).await?;
     if !stream {
-        let answer = whole_answer(ctx, reg, endpoint, &req, accepted).await?;
+        let answer = whole_answer(ctx, reg, endpoint, &call, accepted).await?;
         let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
         let headers = call_headers(&answer.accepted, usd);
         return respond_json_with(session, ctx, 200, &answer.body, headers)
             .await
             .map_err(|_| failure(GatewayError::Internal, "write failed"));
     }
-    stream::answer(session, ctx, reg, &req, accepted).await;
+    stream::answer(session, ctx, reg, &call, accepted).await;
     Ok(())
 }

@@ -31,6 +31,7 @@ pub(crate) mod endpoints;
 pub(crate) mod estimate;
 pub(crate) mod exchange;
 pub(crate) mod handler;
+pub(crate) mod inbound;
 pub(crate) mod price;
 pub(crate) mod prompt;
 pub(crate) mod registry;

@@ -7,7 +7,7 @@
 //! `GET /apis/openapi.json` describes every prompt API.
 
 use super::access::Allowed;
-use super::dispatch::{Endpoint, Failure};
+use super::dispatch::{CallRequest, Endpoint, Failure};
 use super::exchange::AiExchange;
 use super::handler::{call_headers, fail, finish_call, read_json, respond_json_with, start_call, whole_answer};
 use super::registry::AiRegistry;
@@ -193,8 +193,8 @@ async fn run(
     let vars = body.as_object().cloned().unwrap_or_default();
     let prompt = api.render(&vars).map_err(bad)?;
     let req = api.chat_request(prompt);
-    let accepted = start_call(ctx, reg, Allowed::ANY, Endpoint::Chat, &req, false).await?;
-    let answer = whole_answer(ctx, reg, Endpoint::Chat, &req, accepted).await?;
+    let accepted = start_call(ctx, reg, Allowed::ANY, Endpoint::Chat, &CallRequest::chat(&req), false).await?;
+    let answer = whole_answer(ctx, reg, Endpoint::Chat, &CallRequest::chat(&req), accepted).await?;
     let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
     let mut headers = call_headers(&answer.accepted, usd);
     let text = answer

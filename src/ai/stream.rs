@@ -10,10 +10,11 @@
 //! charged, and the call is marked `usage_estimated`.
 
 use super::catalog::Wire;
-use super::dispatch::Accepted;
+use super::dispatch::{Accepted, CallRequest};
 use super::estimate::{self, Sent};
 use super::exchange::AiExchange;
 use super::handler::{call_headers, finish_call};
+use super::inbound::{Encoder, Sniffer};
 use super::registry::AiRegistry;
 use super::wire::{anthropic, gemini, openai};
 use super::{TranslateError, Usage};
@@ -57,12 +58,84 @@ impl Translator {
 
 /// How the stream ended.
 enum End {
-    /// The provider finished; its last events are written.
+    /// The provider finished.
     Done,
     /// The client went away.
     ClientLeft,
     /// The provider failed mid-stream.
     Failed(String),
+}
+
+/// Provider bytes to the client's events.
+enum Pipe {
+    /// The provider speaks the client's API: bytes pass as they come.
+    Native(Box<dyn Sniffer>),
+    /// Translated to chat chunks and, for another API, re-encoded.
+    Translated {
+        tr: Translator,
+        encoder: Option<Box<dyn Encoder>>,
+    },
+}
+
+impl Pipe {
+    /// The client's events for `bytes` from the provider; chat chunks are
+    /// kept in `sent` for an output estimate.
+    fn push(&mut self, bytes: &[u8], sent: &mut Sent) -> Result<Vec<Bytes>, TranslateError> {
+        match self {
+            Pipe::Native(sniffer) => {
+                sniffer.push(bytes);
+                Ok(vec![Bytes::copy_from_slice(bytes)])
+            }
+            Pipe::Translated { tr, encoder } => {
+                let chunks = tr.push(bytes)?;
+                Ok(reencode(encoder, chunks, sent))
+            }
+        }
+    }
+
+    /// The provider's stream ended: its last events, and the client's final
+    /// ones once `usage` (what is charged) is known.
+    fn finish(&mut self, sent: &mut Sent) -> Result<Vec<Bytes>, TranslateError> {
+        match self {
+            Pipe::Native(_) => Ok(Vec::new()),
+            Pipe::Translated { tr, encoder } => {
+                let chunks = tr.finish()?;
+                Ok(reencode(encoder, chunks, sent))
+            }
+        }
+    }
+
+    fn close(&mut self, usage: &Usage) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        if let Pipe::Translated { encoder: Some(enc), .. } = self {
+            enc.finish(usage, &mut out);
+        }
+        out
+    }
+
+    fn usage(&self) -> Usage {
+        match self {
+            Pipe::Native(s) => s.usage(),
+            Pipe::Translated { tr, .. } => tr.usage(),
+        }
+    }
+}
+
+/// Keeps chat chunks for the estimate and re-encodes them when the client
+/// speaks another API (`[DONE]` is left to the encoder's finish).
+fn reencode(encoder: &mut Option<Box<dyn Encoder>>, chunks: Vec<Bytes>, sent: &mut Sent) -> Vec<Bytes> {
+    chunks.iter().for_each(|c| sent.keep(c));
+    let Some(enc) = encoder else { return chunks };
+    let mut out = Vec::new();
+    for c in &chunks {
+        let Some(data) = std::str::from_utf8(c).ok().and_then(|s| s.strip_prefix("data: ")) else {
+            continue;
+        };
+        if let Ok(v) = serde_json::from_str::<Value>(data.trim_end()) {
+            enc.chunk(&v, &mut out);
+        }
+    }
+    out
 }
 
 /// Streams the accepted answer to the client, translated event by event,
@@ -71,48 +144,82 @@ pub(crate) async fn answer(
     session: &mut Session,
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
-    req: &Value,
+    call: &CallRequest<'_>,
     mut accepted: Accepted,
 ) {
     let id = format!("chatcmpl-{}", ctx.request_id);
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
     let model = accepted.target.model.clone();
-    let mut tr = match accepted.target.provider.wire {
-        Wire::OpenAi | Wire::AzureOpenAi => Translator::Pass(openai::PassThrough::new(include_usage)),
-        Wire::Anthropic => Translator::Anthropic(anthropic::StreamTranslator::new(&id, &model, created, include_usage)),
-        Wire::Gemini => Translator::Gemini(gemini::StreamTranslator::new(&id, &model, created, include_usage)),
+    let mut pipe = if accepted.native {
+        Pipe::Native(call.api.sniffer())
+    } else {
+        let encoder = call.api.encoder(call.original, ctx.request_id, &model);
+        // An encoder needs the usage chunk; a chat client gets it when asked.
+        let include_usage = encoder.is_some()
+            || call
+                .chat
+                .pointer("/stream_options/include_usage")
+                .and_then(Value::as_bool)
+                == Some(true);
+        let tr = match accepted.target.provider.wire {
+            Wire::OpenAi | Wire::AzureOpenAi => Translator::Pass(openai::PassThrough::new(include_usage)),
+            Wire::Anthropic => {
+                Translator::Anthropic(anthropic::StreamTranslator::new(&id, &model, created, include_usage))
+            }
+            Wire::Gemini => Translator::Gemini(gemini::StreamTranslator::new(&id, &model, created, include_usage)),
+        };
+        Pipe::Translated { tr, encoder }
     };
     let mut sent = Sent::default();
     let end = if write_head(session, ctx, &accepted).await {
-        relay(session, reg, &mut accepted, &mut tr, &mut sent).await
+        relay(session, reg, &mut accepted, &mut pipe, &mut sent).await
     } else {
         End::ClientLeft
     };
+    if let End::ClientLeft = end {
+        drain(reg, &mut accepted, &mut pipe, &mut sent).await;
+    }
+    let native_text = match &pipe {
+        Pipe::Native(s) => Some(estimate::count(&model, s.text())),
+        Pipe::Translated { .. } => None,
+    };
+    let (usage, estimated) = estimate::complete(
+        pipe.usage(),
+        || estimate::prompt_tokens(&model, call.chat),
+        || native_text.unwrap_or_else(|| sent.tokens(&model)),
+    );
     let client_left = matches!(end, End::ClientLeft);
     match end {
-        End::Done => {}
-        End::ClientLeft => drain(reg, &mut accepted, &mut tr, &mut sent).await,
+        End::Done => {
+            for e in pipe.close(&usage) {
+                let _ = session.write_response_body(Some(e), false).await;
+            }
+        }
+        End::ClientLeft => {}
         End::Failed(msg) => {
             ctx.failure = Some(GatewayError::ProviderError);
             let provider = &accepted.target.provider.name;
             let message = reg.scrubber.scrub(&format!("provider {provider}: {msg}"));
-            let event = crate::error::error_value(&message, GatewayError::ProviderError, None, ctx.request_id);
-            let _ = session
-                .write_response_body(Some(crate::ai::wire::sse_data(&event)), false)
-                .await;
+            let mut out = Vec::new();
+            match call.api.encoder(call.original, ctx.request_id, &model) {
+                Some(mut enc) => enc.fail(&message, &mut out),
+                None => out.push(crate::ai::wire::sse_data(&crate::error::error_value(
+                    &message,
+                    GatewayError::ProviderError,
+                    None,
+                    ctx.request_id,
+                ))),
+            }
+            for e in out {
+                let _ = session.write_response_body(Some(e), false).await;
+            }
         }
     }
     if !client_left {
         let _ = session.write_response_body(None, true).await;
     }
-    let (usage, estimated) = estimate::complete(
-        tr.usage(),
-        || estimate::prompt_tokens(&model, req),
-        || sent.tokens(&model),
-    );
     finish_call(ctx, reg, &accepted, usage, estimated);
 }
 
@@ -139,20 +246,21 @@ async fn relay(
     session: &mut Session,
     reg: &AiRegistry,
     accepted: &mut Accepted,
-    tr: &mut Translator,
+    pipe: &mut Pipe,
     sent: &mut Sent,
 ) -> End {
     loop {
         let events = match tokio::time::timeout(reg.timeout, accepted.response.chunk()).await {
-            Ok(Ok(Some(bytes))) => match tr.push(&bytes) {
+            Ok(Ok(Some(bytes))) => match pipe.push(&bytes, sent) {
                 Ok(events) => events,
                 Err(e) => return End::Failed(e.to_string()),
             },
-            Ok(Ok(None)) => match tr.finish() {
+            Ok(Ok(None)) => match pipe.finish(sent) {
                 Ok(events) => {
                     for e in events {
-                        sent.keep(&e);
-                        let _ = session.write_response_body(Some(e), false).await;
+                        if session.write_response_body(Some(e), false).await.is_err() {
+                            return End::ClientLeft;
+                        }
                     }
                     return End::Done;
                 }
@@ -162,7 +270,6 @@ async fn relay(
             Err(_) => return End::Failed(format!("the provider sent nothing for {:?}", reg.timeout)),
         };
         for e in events {
-            sent.keep(&e);
             if session.write_response_body(Some(e), false).await.is_err() {
                 return End::ClientLeft;
             }
@@ -172,18 +279,17 @@ async fn relay(
 
 /// The client left: reads on, within `ai.drain_after_disconnect`, for the
 /// usage the provider reports at the end of its stream.
-async fn drain(reg: &AiRegistry, accepted: &mut Accepted, tr: &mut Translator, sent: &mut Sent) {
+async fn drain(reg: &AiRegistry, accepted: &mut Accepted, pipe: &mut Pipe, sent: &mut Sent) {
     let deadline = tokio::time::Instant::now() + reg.drain_after_disconnect;
     loop {
         match tokio::time::timeout_at(deadline, accepted.response.chunk()).await {
-            Ok(Ok(Some(bytes))) => match tr.push(&bytes) {
-                Ok(events) => events.iter().for_each(|e| sent.keep(e)),
-                Err(_) => return,
-            },
-            Ok(Ok(None)) => {
-                if let Ok(events) = tr.finish() {
-                    events.iter().for_each(|e| sent.keep(e));
+            Ok(Ok(Some(bytes))) => {
+                if pipe.push(&bytes, sent).is_err() {
+                    return;
                 }
+            }
+            Ok(Ok(None)) => {
+                let _ = pipe.finish(sent);
                 return;
             }
             Ok(Err(_)) | Err(_) => {

@@ -1,0 +1,131 @@
+//! The APIs a client may speak besides OpenAI's Chat Completions: OpenAI's
+//! Responses API (`POST /v1/responses`) and Anthropic's Messages API
+//! (`POST /v1/messages`). Each reaches every provider:
+//!
+//! - **natively** where the provider speaks it (Responses to OpenAI and
+//!   Azure, Messages to Anthropic): the client's body goes through with the
+//!   model replaced, the answer comes back as the provider sent it, and only
+//!   its usage is read ([`Sniffer`] for a stream);
+//! - **through Chat Completions** everywhere else: the request becomes a chat
+//!   request ([`Api::to_chat`]), which the provider's wire translation
+//!   handles as any chat call, and the chat answer, or each chat chunk of a
+//!   stream ([`Encoder`]), becomes the client's API again.
+//!
+//! Either way the call has the same fallback, keys, usage, cost and budgets
+//! as a chat call.
+
+pub(crate) mod messages;
+pub(crate) mod responses;
+
+use super::catalog::Wire;
+use super::registry::Target;
+use super::{ProviderCall, TranslateError, Usage};
+use crate::error::GatewayError;
+use bytes::Bytes;
+use serde_json::Value;
+
+/// The API the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    /// OpenAI's Chat Completions (and Embeddings): the gateway's own.
+    Chat,
+    /// OpenAI's Responses API.
+    Responses,
+    /// Anthropic's Messages API.
+    Messages,
+}
+
+/// Re-encodes the OpenAI chat chunks of a translated stream as the events
+/// of the client's API.
+pub(crate) trait Encoder: Send {
+    /// One chat chunk (the JSON of a `data:` event; `[DONE]` is not passed).
+    fn chunk(&mut self, chunk: &Value, out: &mut Vec<Bytes>);
+    /// The stream ended normally; `usage` is what the call is charged.
+    fn finish(&mut self, usage: &Usage, out: &mut Vec<Bytes>);
+    /// The provider failed mid-stream: the client's error event.
+    fn fail(&mut self, message: &str, out: &mut Vec<Bytes>);
+}
+
+/// Reads the usage (and the text, for an estimate) of a native stream that
+/// passes through unchanged.
+pub(crate) trait Sniffer: Send {
+    fn push(&mut self, bytes: &[u8]);
+    /// The usage the provider reported so far.
+    fn usage(&self) -> Usage;
+    /// The output text seen so far.
+    fn text(&self) -> &str;
+}
+
+impl Api {
+    /// Whether `target`'s provider serves this API itself.
+    pub(crate) fn native(self, target: &Target) -> bool {
+        let p = &target.provider;
+        match self {
+            Api::Chat => true,
+            Api::Responses => p.wire == Wire::AzureOpenAi || (p.wire == Wire::OpenAi && p.kind == "openai"),
+            Api::Messages => p.wire == Wire::Anthropic,
+        }
+    }
+
+    /// The client's request as a Chat Completions request (the same model).
+    pub(crate) fn to_chat(self, req: &Value) -> Result<Value, TranslateError> {
+        match self {
+            Api::Chat => Ok(req.clone()),
+            Api::Responses => responses::to_chat(req),
+            Api::Messages => messages::to_chat(req),
+        }
+    }
+
+    /// A whole chat answer as the client's API answers; `req` is the
+    /// client's request, `id` the request id.
+    pub(crate) fn from_chat(self, answer: Value, req: &Value, id: &str) -> Value {
+        match self {
+            Api::Chat => answer,
+            Api::Responses => responses::from_chat(&answer, req, id),
+            Api::Messages => messages::from_chat(&answer, id),
+        }
+    }
+
+    /// The encoder of a translated stream; None for chat, which passes.
+    pub(crate) fn encoder(self, req: &Value, id: &str, model: &str) -> Option<Box<dyn Encoder>> {
+        match self {
+            Api::Chat => None,
+            Api::Responses => Some(Box::new(responses::Encoder::new(req, id, model))),
+            Api::Messages => Some(Box::new(messages::Encoder::new(id, model))),
+        }
+    }
+
+    /// The provider call of a native target: the client's body, `model`
+    /// replaced. Only for targets where [`Api::native`] holds.
+    pub(crate) fn native_call(self, target: &Target, req: &Value, stream: bool) -> ProviderCall {
+        match self {
+            Api::Responses => responses::native_call(target, req, stream),
+            Api::Chat | Api::Messages => messages::native_call(target, req),
+        }
+    }
+
+    /// The usage of a native whole answer.
+    pub(crate) fn native_usage(self, body: &[u8]) -> Usage {
+        match self {
+            Api::Responses => responses::usage_of(body),
+            Api::Chat | Api::Messages => messages::usage_of(body),
+        }
+    }
+
+    /// The usage reader of a native stream.
+    pub(crate) fn sniffer(self) -> Box<dyn Sniffer> {
+        match self {
+            Api::Responses => Box::new(responses::Sniffer::default()),
+            Api::Chat | Api::Messages => Box::new(messages::Sniffer::default()),
+        }
+    }
+
+    /// The client's error body: Anthropic's shape on the Messages API,
+    /// OpenAI's ([`crate::error::error_body`]) elsewhere.
+    pub(crate) fn error_body(self, err: GatewayError, message: &str, param: Option<&str>, request_id: &str) -> Bytes {
+        match self {
+            Api::Messages => messages::error_body(err, message, request_id),
+            Api::Chat | Api::Responses => crate::error::error_body(message, err, param, request_id),
+        }
+    }
+}
