@@ -16,7 +16,8 @@ Endpoints
 
 Accepted keys come from ``--keys`` or env ``MOCK_KEYS`` (comma-separated). A wrong or missing key is a
 401 in the provider's own error shape. Requests are checked roughly the way the real APIs check them
-(required fields, Anthropic roles and tool ids, Gemini roles) so translation bugs show up as 400s.
+(required fields, Anthropic roles and tool ids, Gemini roles; both want the user to speak first and the
+roles to alternate) so translation bugs show up as 400s. ``mock_checks.py`` holds what else they refuse.
 
 Behaviour is scripted by the requested model name (body ``model`` for OpenAI/Anthropic, path for Gemini):
   fail-429  429 + ``Retry-After: 1``, provider-shaped error "rate limited by mock"
@@ -53,6 +54,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+import mock_checks  # what the real APIs refuse, beside this file
 
 PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS = 11, 4, 5
 SLOW_DELAY = 0.3
@@ -427,6 +430,8 @@ class Handler(BaseHTTPRequestHandler):
         for i, tool in enumerate(body.get("tools") or []):
             if not tool.get("name") or not isinstance(tool.get("input_schema"), dict):
                 raise bad(f"tools.{i}: `name` and `input_schema` are required")
+        if err := mock_checks.check_anthropic(body):
+            raise bad(err)
         results, prev_tool_ids = [], set()
         for i, m in enumerate(messages):
             role = m.get("role") if isinstance(m, dict) else None
@@ -500,6 +505,8 @@ class Handler(BaseHTTPRequestHandler):
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             raise bad("* GenerateContentRequest.contents: contents is not specified")
+        if err := mock_checks.check_gemini(body):
+            raise bad(err)
         results = []
         for i, c in enumerate(contents):
             if c.get("role") not in ("user", "model", "function", None):

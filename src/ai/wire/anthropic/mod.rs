@@ -9,7 +9,11 @@
 //! - `system` and `developer` messages, wherever they appear, are joined (blank line between) into
 //!   Anthropic's top-level `system`. Consecutive messages of the same role are merged into one
 //!   (Anthropic requires alternating roles); `tool` messages become `tool_result` blocks of a user
-//!   message. Empty text parts are dropped (Anthropic rejects them), as are messages left empty.
+//!   message, so consecutive tool results and a user message after them make one user turn. Empty
+//!   text parts are dropped (Anthropic rejects them), as are messages left empty. A conversation
+//!   that opens with the assistant (a greeting the application showed) gets a user turn before it
+//!   holding only [`OPENING_USER_TEXT`], since Anthropic wants the user to speak first and refuses
+//!   empty text blocks.
 //! - JSON mode: Anthropic has none, so `response_format` `json_object` / `json_schema` appends an
 //!   instruction to the system prompt asking for a JSON-only answer (with the schema when given).
 //!   The answer is not validated.
@@ -22,7 +26,7 @@
 //!   JSON, a delta for an unknown tool block), is an `Err`; events translated earlier in the same
 //!   `push` are then dropped, since the call has failed. Unknown event types are ignored.
 
-use super::{ProviderCall, TranslateError, Usage};
+use super::{open_with_user, push_turn, ProviderCall, TranslateError, Turns, Usage, OPENING_USER_TEXT};
 use serde_json::{json, Map, Value};
 
 /// Default `max_tokens` when the client sets none (Anthropic requires one).
@@ -63,7 +67,7 @@ pub(crate) fn chat_request(req: &Value, model: &str) -> Result<ProviderCall, Tra
         None => return Err(bad_req("`messages` is required")),
     };
     let mut system: Vec<String> = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut turns = Turns::new();
     for (i, msg) in messages.iter().enumerate() {
         let content = msg.get("content").unwrap_or(&Value::Null);
         let (role, blocks) = match msg.get("role").map(|r| r.as_str().unwrap_or("(not a string)")) {
@@ -94,15 +98,12 @@ pub(crate) fn chat_request(req: &Value, model: &str) -> Result<ProviderCall, Tra
             Some(other) => return Err(bad_req(format!("messages[{i}] has unknown role `{other}`"))),
             None => return Err(bad_req(format!("messages[{i}] has no `role`"))),
         };
-        match turns.last_mut() {
-            _ if blocks.is_empty() => {}
-            Some((last, prev)) if *last == role => prev.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
+        push_turn(&mut turns, role, blocks);
     }
     if turns.is_empty() {
         return Err(bad_req("`messages` has no user or assistant message with content"));
     }
+    open_with_user(&mut turns, "user", json!({"type": "text", "text": OPENING_USER_TEXT}));
 
     let mut body = Map::new();
     body.insert("model".into(), json!(model));

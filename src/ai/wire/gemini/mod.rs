@@ -4,6 +4,10 @@
 //! Owns the wire formats only: no HTTP, no credentials (the caller adds the API key), no model routing.
 //!
 //! Choices made here:
+//! - **Turns alternate and the user speaks first**, as Gemini requires in a multi-turn conversation:
+//!   consecutive messages of one role are merged into one content, `tool` results are `user` contents
+//!   (so a user message after them joins them), and a conversation that opens with the assistant gets a
+//!   user content before it holding only [`OPENING_USER_TEXT`](super::OPENING_USER_TEXT).
 //! - **Tool call ids are made up.** Gemini's function calls carry no ids OpenAI clients can use, so the answer
 //!   names them `call_{id}_{i}` (Portico's call id plus the call's index), deterministic per call. When the
 //!   client sends the results back, the function *name* Gemini needs is found from the earlier assistant
@@ -22,7 +26,7 @@
 //!   at the end. A stream that ends without any finishReason is an error (it was cut off).
 //! - Only one candidate is supported (`n` > 1 is refused). Embeddings asked for as `base64` come back as floats.
 
-use super::{ProviderCall, TranslateError, Usage};
+use super::{open_with_user, push_turn, ProviderCall, TranslateError, Turns, Usage, OPENING_USER_TEXT};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -81,7 +85,7 @@ pub(crate) fn chat_request(req: &Value, model: &str) -> Result<ProviderCall, Tra
         return Err(bad("`messages` is empty"));
     }
     let mut system: Vec<String> = Vec::new();
-    let mut contents: Vec<(&'static str, Vec<Value>)> = Vec::new();
+    let mut contents = Turns::new();
     let mut call_names: HashMap<String, String> = HashMap::new();
     for (i, m) in messages.iter().enumerate() {
         let role = m.get("role").and_then(Value::as_str);
@@ -98,17 +102,12 @@ pub(crate) fn chat_request(req: &Value, model: &str) -> Result<ProviderCall, Tra
             "tool" => ("user", vec![tool_result_part(m, i, &call_names)?]),
             other => return Err(bad(format!("messages[{i}] has unsupported role {other:?}"))),
         };
-        if parts.is_empty() {
-            continue;
-        }
-        match contents.last_mut() {
-            Some((last, prev)) if *last == role => prev.extend(parts),
-            _ => contents.push((role, parts)),
-        }
+        push_turn(&mut contents, role, parts);
     }
     if contents.is_empty() {
         return Err(bad("`messages` holds no user, assistant or tool content"));
     }
+    open_with_user(&mut contents, "user", json!({ "text": OPENING_USER_TEXT }));
     let contents = contents
         .into_iter()
         .map(|(role, parts)| json!({"role": role, "parts": parts}));
