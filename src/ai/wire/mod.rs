@@ -3,11 +3,13 @@
 //! they stream in. Translation only: no HTTP, no credentials, no routing.
 //!
 //! What Anthropic and Gemini share lives here: the conversation's turns as
-//! they accept them ([`push_turn`], [`open_with_user`]).
+//! they accept them ([`push_turn`], [`open_with_user`]), and in [`params`]
+//! the OpenAI parameters they lack (refused by name) and `reasoning_effort`.
 
 pub(crate) mod anthropic;
 pub(crate) mod gemini;
 pub(crate) mod openai;
+pub(crate) mod params;
 pub(crate) mod sse;
 
 use bytes::Bytes;

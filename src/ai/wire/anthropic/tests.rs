@@ -1,3 +1,4 @@
+use super::super::{ProviderCall, OPENING_USER_TEXT};
 use super::*;
 use serde_json::json;
 
@@ -234,7 +235,6 @@ fn sampling_and_misc_parameters() {
     let b = body(json!({
         "messages": [{"role": "user", "content": "x"}],
         "stop": "END", "temperature": 0.2, "top_p": 0.9, "max_tokens": 100, "stream": true, "user": "u-42", "n": 1,
-        "frequency_penalty": 0.5,
     }));
     assert_eq!(b["stop_sequences"], json!(["END"]));
     assert_eq!(b["temperature"], json!(0.2));
@@ -242,7 +242,6 @@ fn sampling_and_misc_parameters() {
     assert_eq!(b["max_tokens"], json!(100));
     assert_eq!(b["stream"], json!(true));
     assert_eq!(b["metadata"], json!({"user_id": "u-42"}));
-    assert!(b.get("frequency_penalty").is_none());
     let b = body(
         json!({"messages": [{"role": "user", "content": "x"}], "stop": ["a", "b"], "max_tokens": 100, "max_completion_tokens": 50}),
     );

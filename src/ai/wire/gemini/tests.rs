@@ -1,3 +1,4 @@
+use super::super::OPENING_USER_TEXT;
 use super::*;
 use serde_json::json;
 
