@@ -153,8 +153,9 @@ def sha256_hex(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def gateway_config(port, admin_port, mock_port, workdir):
+def gateway_config(port, admin_port, mock_port, workdir, models=""):
     """Portico YAML for the SDK tests: providers oai/claude/gem on the mock, aliases, key_auth (x-api-key).
+    ``models``: more aliases, YAML lines indented by four spaces, e.g. ``"    a: {targets: [...]}\n"``.
 
     OpenAI-style base URLs include the version prefix (`/chat/completions` is appended, as with
     https://api.openai.com/v1); Anthropic and Gemini base URLs are the bare host. Scripts that answer 429
@@ -219,7 +220,7 @@ ai:
     claude-sonnet: {{targets: [{{provider: claude, model: claude-sonnet-4}}]}}
     gemini-flash: {{targets: [{{provider: gem, model: gemini-2.0-flash}}]}}
     resilient: {{targets: [{{provider: oai-limited, model: fail-429}}, {{provider: claude, model: claude-sonnet-4}}]}}
-routes:
+{models}routes:
   - name: llm
     paths: [/v1/*]
     ai: {{}}
@@ -258,9 +259,10 @@ def ai_support(binary):
 class Gateway:
     """A running ``portico run -c <config>``. ``url`` is the listener; ``log()`` its stdout+stderr."""
 
-    def __init__(self, mock_port, binary=None):
+    def __init__(self, mock_port, binary=None, models=""):
         self.binary = Path(binary or gateway_bin())
         self.mock_port = mock_port
+        self.models = models
         self.dir = Path(tempfile.mkdtemp(prefix="portico-ai-"))
         self.log_path = self.dir / "portico.log"
         self.proc = None
@@ -272,7 +274,7 @@ class Gateway:
         for attempt in range(attempts):
             self.port, self.admin_port = free_port(), free_port()
             self.config = self.dir / "portico.yaml"
-            self.config.write_text(gateway_config(self.port, self.admin_port, self.mock_port, self.dir))
+            self.config.write_text(gateway_config(self.port, self.admin_port, self.mock_port, self.dir, self.models))
             self._log = open(self.log_path, "ab")
             self.proc = subprocess.Popen([str(self.binary), "run", "-c", str(self.config)], env=env, cwd=self.dir,
                                          stdout=self._log, stderr=subprocess.STDOUT)

@@ -16,7 +16,8 @@ Endpoints
 
 Accepted keys come from ``--keys`` or env ``MOCK_KEYS`` (comma-separated). A wrong or missing key is a
 401 in the provider's own error shape. Requests are checked roughly the way the real APIs check them
-(required fields, Anthropic roles and tool ids, Gemini roles) so translation bugs show up as 400s.
+(required fields, Anthropic roles and tool ids, Gemini roles; both want the user to speak first and the
+roles to alternate) so translation bugs show up as 400s.
 
 Behaviour is scripted by the requested model name (body ``model`` for OpenAI/Anthropic, path for Gemini):
   fail-429  429 + ``Retry-After: 1``, provider-shaped error "rate limited by mock"
@@ -36,7 +37,11 @@ A request whose history holds tool results is answered "Tool said: <r1> | <r2> .
 (except the failure scripts), so a tool round trip can use the same `tools` model twice.
 
 Usage: prompt 11 (Anthropic input_tokens 7 + cache_read_input_tokens 4; Gemini promptTokenCount 11 with
-cachedContentTokenCount 4; OpenAI prompt_tokens_details.cached_tokens 4), completion 5.
+cachedContentTokenCount 4; OpenAI prompt_tokens_details.cached_tokens 4), completion 5. An Anthropic request
+with any `cache_control` also reports cache_creation_input_tokens 2.
+Reasoning: Anthropic with `thinking` answers a thinking block first (streamed as thinking_delta and
+signature_delta); Gemini with a non-zero thinkingBudget reports thoughtsTokenCount 3 (and a thought part
+first when includeThoughts is set). ``mock_checks.py`` holds what else the real APIs refuse.
 Embeddings: input i with text t gets the vector [i, len(t), 0.5, -0.25].
 
 Streams use HTTP/1.1 chunked encoding, one chunk per event, flushed at once. Gemini events end with
@@ -56,7 +61,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+import mock_checks  # what the real APIs refuse, beside this file
+
 PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS = 11, 4, 5
+CACHE_WRITE_TOKENS, THOUGHT_TOKENS, THOUGHT = 2, 3, "Thinking it over."
 SLOW_DELAY = 0.3
 LONG_DELAY = 0.05
 LONG_WORDS = 40
@@ -446,6 +454,8 @@ class Handler(BaseHTTPRequestHandler):
         for i, tool in enumerate(body.get("tools") or []):
             if not tool.get("name") or not isinstance(tool.get("input_schema"), dict):
                 raise bad(f"tools.{i}: `name` and `input_schema` are required")
+        if err := mock_checks.check_anthropic(body):
+            raise bad(err)
         results, prev_tool_ids = [], set()
         for i, m in enumerate(messages):
             role = m.get("role") if isinstance(m, dict) else None
@@ -474,10 +484,13 @@ class Handler(BaseHTTPRequestHandler):
         if plan is None:
             return
         kind, text = plan
-        usage = {"input_tokens": PROMPT_TOKENS - CACHED_TOKENS, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": CACHED_TOKENS, "output_tokens": COMPLETION_TOKENS}
+        usage = {"input_tokens": PROMPT_TOKENS - CACHED_TOKENS, "output_tokens": COMPLETION_TOKENS,
+                 "cache_creation_input_tokens": CACHE_WRITE_TOKENS if mock_checks.cache_control_in(body) else 0,
+                 "cache_read_input_tokens": CACHED_TOKENS}
         stop = "tool_use" if kind == "tools" else "end_turn"
         blocks = [{"type": "text", "text": text if kind == "text" else "Let me check."}]
+        if body.get("thinking"):
+            blocks.insert(0, {"type": "thinking", "thinking": THOUGHT, "signature": "sig_mock"})
         if kind == "tools":
             blocks += [{"type": "tool_use", "id": f"toolu_mock_{i}", "name": n, "input": a}
                        for i, (n, a) in enumerate(TOOL_CALLS)]
@@ -494,7 +507,11 @@ class Handler(BaseHTTPRequestHandler):
         ev("message_start", {"message": start})
         ev("ping", {})
         for idx, block in enumerate(blocks):
-            if block["type"] == "text":
+            if block["type"] == "thinking":
+                ev("content_block_start", {"index": idx, "content_block": {"type": "thinking", "thinking": ""}})
+                ev("content_block_delta", {"index": idx, "delta": {"type": "thinking_delta", "thinking": THOUGHT}})
+                ev("content_block_delta", {"index": idx, "delta": {"type": "signature_delta", "signature": "sig"}})
+            elif block["type"] == "text":
                 ev("content_block_start", {"index": idx, "content_block": {"type": "text", "text": ""}})
                 for piece in text_pieces(block["text"]):
                     ev("content_block_delta", {"index": idx, "delta": {"type": "text_delta", "text": piece}})
@@ -519,6 +536,8 @@ class Handler(BaseHTTPRequestHandler):
         contents = body.get("contents")
         if not isinstance(contents, list) or not contents:
             raise bad("* GenerateContentRequest.contents: contents is not specified")
+        if err := mock_checks.check_gemini(body):
+            raise bad(err)
         results = []
         for i, c in enumerate(contents):
             if c.get("role") not in ("user", "model", "function", None):
@@ -544,6 +563,12 @@ class Handler(BaseHTTPRequestHandler):
             parts = [{"functionCall": {"name": n, "args": a}} for n, a in TOOL_CALLS]
         else:
             parts = [{"text": text}]
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        if thinking.get("thinkingBudget", 0) != 0:
+            usage["thoughtsTokenCount"] = THOUGHT_TOKENS
+            usage["totalTokenCount"] += THOUGHT_TOKENS
+            if thinking.get("includeThoughts"):
+                parts.insert(0, {"text": THOUGHT, "thought": True})
         if not stream:
             answer = {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
                       "usageMetadata": usage, "modelVersion": model, "responseId": "mock-resp"}

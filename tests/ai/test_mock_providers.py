@@ -117,6 +117,33 @@ class TestAuthAndErrors(MockTestCase):
         self.assertEqual(st, 400)
         self.assertIn("tool_use_id", body["error"]["message"])
 
+    def test_what_the_real_apis_refuse(self):
+        """Roles out of turn, unknown fields, extended thinking's rules (mock_checks.py)."""
+        a_user, a_bot = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}
+        anthropic = [({"messages": [a_bot, a_user]}, "first message"),
+                     ({"messages": [a_user, a_user]}, "alternate"),
+                     ({"messages": [a_user], "logprobs": True}, "logprobs"),
+                     ({"messages": [{"role": "user", "content": [{"type": "file", "file": {}}]}]}, "file"),
+                     ({"messages": [a_user], "thinking": {"type": "enabled", "budget_tokens": 1024}}, "max_tokens"),
+                     ({"messages": [a_user], "max_tokens": 5000, "temperature": 0.5,
+                       "thinking": {"type": "enabled", "budget_tokens": 1024}}, "temperature")]
+        for body, says in anthropic:
+            with self.subTest(anthropic=says):
+                st, _, resp = self.json_call("POST", "/v1/messages", dict({"model": "m", "max_tokens": 5}, **body),
+                                             ANTHROPIC_AUTH)
+                self.assertEqual(st, 400)
+                self.assertIn(says, resp["error"]["message"])
+        g_user, g_model = {"role": "user", "parts": [{"text": "hi"}]}, {"role": "model", "parts": [{"text": "yo"}]}
+        gemini = [({"contents": [g_model, g_user]}, "First content"),
+                  ({"contents": [g_user, g_user]}, "alternate"),
+                  ({"contents": [g_user], "generationConfig": {"reasoning_effort": "low"}}, "reasoning_effort"),
+                  ({"contents": [{"role": "user", "parts": [{"text": "x", "cache_control": {}}]}]}, "cache_control")]
+        for body, says in gemini:
+            with self.subTest(gemini=says):
+                st, _, resp = self.json_call("POST", "/v1beta/models/g:generateContent", body, GEMINI_AUTH)
+                self.assertEqual(st, 400)
+                self.assertIn(says, resp["error"]["message"])
+
 
 class TestOpenAIFormat(MockTestCase):
     def test_chat_and_recording(self):

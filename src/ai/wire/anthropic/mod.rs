@@ -5,24 +5,53 @@
 //! `chat.completion` / `chat.completion.chunk` objects, and reading Anthropic's token usage.
 //! Sending, credentials, retries and the HTTP status of errors belong to the caller.
 //!
-//! Choices made:
+//! Choices made (`request` builds the call, `content` the content blocks):
 //! - `system` and `developer` messages, wherever they appear, are joined (blank line between) into
 //!   Anthropic's top-level `system`. Consecutive messages of the same role are merged into one
 //!   (Anthropic requires alternating roles); `tool` messages become `tool_result` blocks of a user
-//!   message. Empty text parts are dropped (Anthropic rejects them), as are messages left empty.
+//!   message, so consecutive tool results and a user message after them make one user turn. Empty
+//!   text parts are dropped (Anthropic rejects them), as are messages left empty. A conversation
+//!   that opens with the assistant (a greeting the application showed) gets a user turn before it
+//!   holding only [`OPENING_USER_TEXT`](super::OPENING_USER_TEXT), since Anthropic wants the user to
+//!   speak first and refuses empty text blocks.
+//! - Files: a `file` part whose `file_data` is a base64 PDF data URL becomes a `document` block
+//!   (`filename` its `title`), an image one an `image` block; a `file_id` (a file stored at OpenAI)
+//!   and other file types are refused.
+//! - Prompt caching: a `cache_control` (`{"type": "ephemeral"}`, LiteLLM's convention) on a content
+//!   part, a message or a tool is kept on the Anthropic block it becomes (text, image, document,
+//!   tool_result, tool, and a `system` that then becomes a list of text blocks). Cache reads and
+//!   writes are counted in `prompt_tokens` (Anthropic's `input_tokens` exclude them), reads also in
+//!   `prompt_tokens_details.cached_tokens`.
+//! - `reasoning_effort` turns on extended thinking with the budget of
+//!   [`reasoning_budget`](super::params::reasoning_budget) (`none`: no thinking). `max_tokens`
+//!   counts thinking, as OpenAI's limit counts reasoning; when the client's limit is not above the
+//!   budget (Anthropic requires it to be) or absent, it becomes budget + limit (or + 4096). Thinking
+//!   allows no `temperature` but 1, no `top_p` below 0.95 and no forced tool call: these are refused
+//!   rather than dropped. `thinking` blocks in answers are not shown (OpenAI's Chat Completions
+//!   shows no reasoning either); Anthropic reports no separate count of thinking tokens, so they are
+//!   in `completion_tokens` and `reasoning_tokens` stays 0. Not carried: the thinking blocks of
+//!   earlier turns, which Anthropic wants back in a tool loop with thinking on.
+//! - Refused with a 400 naming the parameter ([`super::params`]): `logprobs`, `top_logprobs`,
+//!   `logit_bias`, `audio`, audio `modalities`, `prediction`, `web_search_options`, `functions`,
+//!   `function_call`, `verbosity` other than medium, non-zero `frequency_penalty` and
+//!   `presence_penalty`, `n` other than 1. Dropped, as they do not change the answer: `seed` (a
+//!   best-effort hint), `store`, `metadata` (OpenAI's stored-completion tags), `service_tier`,
+//!   `prompt_cache_key` (Anthropic caches by prefix and `cache_control`), `stream_options` (the
+//!   caller's). `user` and `safety_identifier` become `metadata.user_id`; `parallel_tool_calls:
+//!   false` becomes `disable_parallel_tool_use`.
 //! - JSON mode: Anthropic has none, so `response_format` `json_object` / `json_schema` appends an
 //!   instruction to the system prompt asking for a JSON-only answer (with the schema when given).
 //!   The answer is not validated.
 //! - Tool call indexes: OpenAI's `tool_calls[].index` counts tool calls from 0 in the order they
 //!   start; Anthropic's content block index (which also counts text and thinking blocks) is mapped
 //!   onto it.
-//! - `thinking` blocks are not exposed. `temperature` is passed unchanged (Anthropic allows 0..=1,
-//!   so values above 1 get the provider's own 400). `n` other than 1 is refused.
+//! - `temperature` is passed unchanged (Anthropic allows 0..=1, so values above 1 get the
+//!   provider's own 400).
 //! - Streams: an `error` event, or anything that is not the documented format (non-UTF-8, invalid
 //!   JSON, a delta for an unknown tool block), is an `Err`; events translated earlier in the same
 //!   `push` are then dropped, since the call has failed. Unknown event types are ignored.
 
-use super::{ProviderCall, TranslateError, Usage};
+use super::{TranslateError, Usage};
 use serde_json::{json, Map, Value};
 
 /// Default `max_tokens` when the client sets none (Anthropic requires one).
@@ -49,270 +78,9 @@ fn present<'a>(m: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     m.get(key).filter(|v| !v.is_null())
 }
 
-// ---------------------------------------------------------------- request
-
-/// OpenAI chat request (already parsed JSON object) -> Anthropic Messages call for `model`.
-pub(crate) fn chat_request(req: &Value, model: &str) -> Result<ProviderCall, TranslateError> {
-    let req = req
-        .as_object()
-        .ok_or_else(|| bad_req("request must be a JSON object"))?;
-    let messages = match req.get("messages") {
-        Some(Value::Array(m)) if m.is_empty() => return Err(bad_req("`messages` must not be empty")),
-        Some(Value::Array(m)) => m,
-        Some(_) => return Err(bad_req("`messages` must be an array")),
-        None => return Err(bad_req("`messages` is required")),
-    };
-    let mut system: Vec<String> = Vec::new();
-    let mut turns: Vec<(&'static str, Vec<Value>)> = Vec::new();
-    for (i, msg) in messages.iter().enumerate() {
-        let content = msg.get("content").unwrap_or(&Value::Null);
-        let (role, blocks) = match msg.get("role").map(|r| r.as_str().unwrap_or("(not a string)")) {
-            Some("system" | "developer") => {
-                system.push(text_of(content, i)?);
-                continue;
-            }
-            Some("user") => ("user", content_blocks(content, i)?),
-            Some("assistant") => {
-                let mut blocks = content_blocks(content, i)?;
-                match msg.get("tool_calls") {
-                    None | Some(Value::Null) => {}
-                    Some(Value::Array(calls)) => {
-                        for call in calls {
-                            blocks.push(tool_use_block(call, i)?);
-                        }
-                    }
-                    Some(_) => return Err(bad_req(format!("messages[{i}].tool_calls must be an array"))),
-                }
-                ("assistant", blocks)
-            }
-            Some("tool") => {
-                let id = str_at(msg, "tool_call_id");
-                let id = id.ok_or_else(|| bad_req(format!("messages[{i}] (role tool) needs a `tool_call_id`")))?;
-                let block = json!({"type": "tool_result", "tool_use_id": id, "content": text_of(content, i)?});
-                ("user", vec![block])
-            }
-            Some(other) => return Err(bad_req(format!("messages[{i}] has unknown role `{other}`"))),
-            None => return Err(bad_req(format!("messages[{i}] has no `role`"))),
-        };
-        match turns.last_mut() {
-            _ if blocks.is_empty() => {}
-            Some((last, prev)) if *last == role => prev.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
-    if turns.is_empty() {
-        return Err(bad_req("`messages` has no user or assistant message with content"));
-    }
-
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    let max_tokens = match present(req, "max_completion_tokens").or_else(|| present(req, "max_tokens")) {
-        None => DEFAULT_MAX_TOKENS,
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| bad_req("`max_tokens` must be a positive integer"))?,
-    };
-    body.insert("max_tokens".into(), json!(max_tokens));
-    let msgs = turns.into_iter().map(|(r, c)| json!({"role": r, "content": c}));
-    body.insert("messages".into(), msgs.collect());
-
-    system.extend(json_mode_instruction(present(req, "response_format"))?);
-    system.retain(|s| !s.is_empty());
-    if !system.is_empty() {
-        body.insert("system".into(), json!(system.join("\n\n")));
-    }
-    if let Some(stop) = present(req, "stop") {
-        let seqs = match stop {
-            Value::String(_) => json!([stop]),
-            Value::Array(a) if a.iter().all(Value::is_string) => stop.clone(),
-            _ => return Err(bad_req("`stop` must be a string or an array of strings")),
-        };
-        body.insert("stop_sequences".into(), seqs);
-    }
-    type Check = fn(&Value) -> bool;
-    let checks: [(&str, Check, &str); 4] = [
-        ("temperature", Value::is_number, "a number"),
-        ("top_p", Value::is_number, "a number"),
-        ("stream", Value::is_boolean, "a boolean"),
-        ("user", Value::is_string, "a string"),
-    ];
-    for (key, ok, what) in checks {
-        let Some(v) = present(req, key) else { continue };
-        if !ok(v) {
-            return Err(bad_req(format!("`{key}` must be {what}")));
-        }
-        match key {
-            "user" => body.insert("metadata".into(), json!({ "user_id": v })),
-            _ => body.insert(key.into(), v.clone()),
-        };
-    }
-    if present(req, "n").is_some_and(|n| n.as_u64() != Some(1)) {
-        return Err(bad_req("`n` other than 1 is not supported by this provider"));
-    }
-    translate_tools(req, &mut body)?;
-
-    Ok(ProviderCall {
-        path: "/v1/messages".into(),
-        headers: vec![("anthropic-version", API_VERSION.to_string())],
-        body: Value::Object(body),
-    })
-}
-
-/// Text of a system/developer/tool message: a string or an array of text parts (joined).
-fn text_of(content: &Value, i: usize) -> Result<String, TranslateError> {
-    match content {
-        Value::Null => Ok(String::new()),
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(parts) => {
-            let texts = parts.iter().map(|part| match str_at(part, "type") {
-                Some("text") => part_text(part, "text", i),
-                _ => Err(bad_req(format!("messages[{i}] may only contain text parts"))),
-            });
-            Ok(texts.collect::<Result<Vec<_>, _>>()?.join("\n"))
-        }
-        _ => Err(bad_req(format!("messages[{i}].content must be a string or text parts"))),
-    }
-}
-
-fn part_text(part: &Value, key: &str, i: usize) -> Result<String, TranslateError> {
-    let text = str_at(part, key).map(str::to_string);
-    text.ok_or_else(|| bad_req(format!("messages[{i}]: a `{key}` part needs a string `{key}`")))
-}
-
-/// User/assistant content -> Anthropic content blocks (text and images; empty texts dropped).
-fn content_blocks(content: &Value, i: usize) -> Result<Vec<Value>, TranslateError> {
-    let text_block = |t: String| (!t.is_empty()).then(|| json!({"type": "text", "text": t}));
-    let parts = match content {
-        Value::Null => return Ok(Vec::new()),
-        Value::String(s) => return Ok(text_block(s.clone()).into_iter().collect()),
-        Value::Array(parts) => parts,
-        _ => return Err(bad_req(format!("messages[{i}].content must be a string or an array"))),
-    };
-    let mut blocks = Vec::new();
-    for part in parts {
-        let block = match str_at(part, "type") {
-            Some("text") => text_block(part_text(part, "text", i)?),
-            Some("refusal") => text_block(part_text(part, "refusal", i)?),
-            Some("image_url") => Some(image_block(part, i)?),
-            Some(other) => return Err(bad_req(format!("messages[{i}]: unsupported content part `{other}`"))),
-            None => return Err(bad_req(format!("messages[{i}]: a content part has no string `type`"))),
-        };
-        blocks.extend(block);
-    }
-    Ok(blocks)
-}
-
-fn image_block(part: &Value, i: usize) -> Result<Value, TranslateError> {
-    let url = match part.get("image_url") {
-        Some(Value::String(u)) => u.as_str(),
-        Some(obj) => str_at(obj, "url").unwrap_or_default(),
-        None => "",
-    };
-    if let Some(rest) = url.strip_prefix("data:") {
-        let (meta, data) = rest.split_once(',').unwrap_or_default();
-        match meta.strip_suffix(";base64") {
-            Some(media_type) if media_type.starts_with("image/") => {
-                Ok(json!({"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}))
-            }
-            _ => Err(bad_req(format!("messages[{i}]: data URLs must be data:image/*;base64"))),
-        }
-    } else if url.starts_with("https://") || url.starts_with("http://") {
-        Ok(json!({"type": "image", "source": {"type": "url", "url": url}}))
-    } else {
-        Err(bad_req(format!(
-            "messages[{i}]: image_url must be http(s) or a data URL"
-        )))
-    }
-}
-
-fn tool_use_block(call: &Value, i: usize) -> Result<Value, TranslateError> {
-    let err = |what: &str| bad_req(format!("messages[{i}].tool_calls: {what}"));
-    let id = str_at(call, "id").ok_or_else(|| err("each call needs a string `id`"))?;
-    let func = call.get("function").unwrap_or(&Value::Null);
-    let name = str_at(func, "name").ok_or_else(|| err("each call needs a `function.name`"))?;
-    let args = match func.get("arguments") {
-        None | Some(Value::Null) => "",
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(err("`arguments` must be a JSON string")),
-    };
-    let input = match args.trim() {
-        "" => json!({}),
-        args => serde_json::from_str(args).map_err(|e| err(&format!("`{name}` arguments: invalid JSON: {e}")))?,
-    };
-    if !input.is_object() {
-        return Err(err(&format!("`arguments` of `{name}` must be a JSON object")));
-    }
-    Ok(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
-}
-
-/// The system-prompt instruction standing in for OpenAI's JSON mode, if one was asked for.
-fn json_mode_instruction(format: Option<&Value>) -> Result<Option<String>, TranslateError> {
-    const SCHEMA: &str = "It must conform to this JSON Schema:";
-    const JSON_ONLY: &str = "Respond with a single valid JSON value only: no prose, no Markdown code fences.";
-    match format.map(|f| str_at(f, "type")) {
-        None | Some(Some("text")) => Ok(None),
-        Some(Some("json_object")) => Ok(Some(JSON_ONLY.replace("value", "object"))),
-        Some(Some("json_schema")) => match format.and_then(|f| f.pointer("/json_schema/schema")) {
-            Some(schema) => Ok(Some(format!("{JSON_ONLY} {SCHEMA}\n{schema}"))),
-            None => Ok(Some(JSON_ONLY.to_string())),
-        },
-        _ => Err(bad_req("unsupported `response_format.type`")),
-    }
-}
-
-fn translate_tools(req: &Map<String, Value>, body: &mut Map<String, Value>) -> Result<(), TranslateError> {
-    let tools = match present(req, "tools") {
-        None => return Ok(()),
-        Some(Value::Array(t)) if t.is_empty() => return Ok(()),
-        Some(Value::Array(t)) => t,
-        Some(_) => return Err(bad_req("`tools` must be an array")),
-    };
-    let mut out = Vec::with_capacity(tools.len());
-    for (j, tool) in tools.iter().enumerate() {
-        let f = tool.get("function").unwrap_or(&Value::Null);
-        let name = match (str_at(tool, "type"), str_at(f, "name")) {
-            (Some("function"), Some(name)) => name,
-            (Some("function"), None) => return Err(bad_req(format!("tools[{j}].function needs a `name`"))),
-            _ => return Err(bad_req(format!("tools[{j}]: only `function` tools are supported"))),
-        };
-        let mut t = Map::new();
-        t.insert("name".into(), json!(name));
-        if let Some(d) = str_at(f, "description") {
-            t.insert("description".into(), json!(d));
-        }
-        let schema = f.get("parameters").filter(|p| !p.is_null()).cloned();
-        t.insert(
-            "input_schema".into(),
-            schema.unwrap_or(json!({"type": "object", "properties": {}})),
-        );
-        out.push(Value::Object(t));
-    }
-    let mut choice = match present(req, "tool_choice") {
-        None => None,
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Some(json!({"type": "auto"})),
-            "required" => Some(json!({"type": "any"})),
-            "none" => Some(json!({"type": "none"})),
-            other => return Err(bad_req(format!("unknown `tool_choice` `{other}`"))),
-        },
-        Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
-            Some(name) => Some(json!({"type": "tool", "name": name})),
-            None => return Err(bad_req("`tool_choice` object needs `function.name`")),
-        },
-    };
-    if req.get("parallel_tool_calls") == Some(&Value::Bool(false)) {
-        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
-        if c["type"] != "none" {
-            c["disable_parallel_tool_use"] = json!(true);
-        }
-    }
-    body.insert("tools".into(), Value::Array(out));
-    if let Some(c) = choice {
-        body.insert("tool_choice".into(), c);
-    }
-    Ok(())
-}
+mod content;
+mod request;
+pub(crate) use request::chat_request;
 
 // ---------------------------------------------------------------- response
 
@@ -401,6 +169,8 @@ pub(crate) fn error_message(body: &[u8]) -> Option<String> {
 mod stream;
 pub(crate) use stream::StreamTranslator;
 
+#[cfg(test)]
+mod request_tests;
 #[cfg(test)]
 mod stream_tests;
 #[cfg(test)]

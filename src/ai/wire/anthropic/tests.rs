@@ -1,3 +1,4 @@
+use super::super::{ProviderCall, OPENING_USER_TEXT};
 use super::*;
 use serde_json::json;
 
@@ -70,6 +71,48 @@ fn multi_turn_merges_consecutive_roles() {
             {"role": "assistant", "content": [{"type": "text", "text": "three"}, {"type": "text", "text": "four"}]},
             {"role": "user", "content": [{"type": "text", "text": "five"}]},
         ])
+    );
+}
+
+#[test]
+fn a_conversation_opening_with_the_assistant_gets_a_user_turn_first() {
+    let b = body(json!({"messages": [
+        {"role": "system", "content": "Be kind."},
+        {"role": "assistant", "content": "Hi! How can I help?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Ask me anything."}]},
+        {"role": "user", "content": "Weather?"},
+        {"role": "user", "content": "In Paris."},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}},
+        ]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "user", "content": "And tomorrow?"},
+    ]}));
+    let roles: Vec<_> = b["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].clone())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant", "user"]);
+    assert_eq!(
+        b["messages"][0]["content"],
+        json!([{"type": "text", "text": OPENING_USER_TEXT}])
+    );
+    assert_eq!(b["messages"][1]["content"].as_array().unwrap().len(), 2);
+    assert_eq!(b["messages"][2]["content"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        b["messages"][4]["content"],
+        json!([
+            {"type": "tool_result", "tool_use_id": "c1", "content": "sunny"},
+            {"type": "text", "text": "And tomorrow?"},
+        ])
+    );
+    // an assistant turn left empty does not make the user speak second
+    let b = body(json!({"messages": [{"role": "assistant", "content": ""}, {"role": "user", "content": "x"}]}));
+    assert_eq!(
+        b["messages"],
+        json!([{"role": "user", "content": [{"type": "text", "text": "x"}]}])
     );
 }
 
@@ -192,7 +235,6 @@ fn sampling_and_misc_parameters() {
     let b = body(json!({
         "messages": [{"role": "user", "content": "x"}],
         "stop": "END", "temperature": 0.2, "top_p": 0.9, "max_tokens": 100, "stream": true, "user": "u-42", "n": 1,
-        "frequency_penalty": 0.5,
     }));
     assert_eq!(b["stop_sequences"], json!(["END"]));
     assert_eq!(b["temperature"], json!(0.2));
@@ -200,7 +242,6 @@ fn sampling_and_misc_parameters() {
     assert_eq!(b["max_tokens"], json!(100));
     assert_eq!(b["stream"], json!(true));
     assert_eq!(b["metadata"], json!({"user_id": "u-42"}));
-    assert!(b.get("frequency_penalty").is_none());
     let b = body(
         json!({"messages": [{"role": "user", "content": "x"}], "stop": ["a", "b"], "max_tokens": 100, "max_completion_tokens": 50}),
     );

@@ -1,3 +1,4 @@
+use super::super::OPENING_USER_TEXT;
 use super::*;
 use serde_json::json;
 
@@ -41,6 +42,22 @@ fn system_developer_roles_and_merging() {
             ]
         })
     );
+}
+
+#[test]
+fn a_conversation_opening_with_the_assistant_gets_a_user_turn_first() {
+    let mut v = tool_conversation();
+    let messages = v["messages"].as_array_mut().unwrap();
+    messages.insert(0, json!({"role": "assistant", "content": "Hi! How can I help?"}));
+    messages.insert(1, json!({"role": "system", "content": "Be kind."}));
+    messages.push(user("Thanks"));
+    messages.push(user("Bye"));
+    let contents = req(v).body["contents"].clone();
+    let roles: Vec<_> = contents.as_array().unwrap().iter().map(|c| c["role"].clone()).collect();
+    assert_eq!(roles, ["user", "model", "user", "model", "user", "model", "user"]);
+    assert_eq!(contents[0]["parts"], json!([{ "text": OPENING_USER_TEXT }]));
+    assert_eq!(contents[1]["parts"], json!([{"text": "Hi! How can I help?"}]));
+    assert_eq!(contents[6]["parts"], json!([{"text": "Thanks"}, {"text": "Bye"}]));
 }
 
 #[test]
