@@ -105,6 +105,12 @@ fn provider_call(
     if req.api != Api::Chat && req.api.native(target) {
         return Ok((req.api.native_call(target, req.original, stream), true));
     }
+    if let Some(why) = req.api.untranslatable(req.original) {
+        return Err(Failure::new(
+            GatewayError::BadRequest,
+            format!("provider {} ({}) cannot serve this request: {why}", p.name, p.kind),
+        ));
+    }
     chat_call(target, endpoint, req.chat, stream).map(|c| (c, false))
 }
 

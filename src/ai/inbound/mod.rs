@@ -67,6 +67,18 @@ impl Api {
         }
     }
 
+    /// Why the client's request cannot go through Chat Completions to a
+    /// provider that does not speak its API (e.g. `previous_response_id`,
+    /// which needs OpenAI's stored state); None when it can. A target
+    /// refused this way is skipped for the next, as any request a provider
+    /// cannot express.
+    pub(crate) fn untranslatable(self, original: &Value) -> Option<String> {
+        match self {
+            Api::Chat | Api::Messages => None,
+            Api::Responses => responses::untranslatable(original),
+        }
+    }
+
     /// The client's request as a Chat Completions request (the same model).
     pub(crate) fn to_chat(self, req: &Value) -> Result<Value, TranslateError> {
         match self {

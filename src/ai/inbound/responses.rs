@@ -59,3 +59,7 @@ impl Encoder {
 pub(crate) fn from_chat(answer: &Value, _req: &Value, _id: &str) -> Value {
     answer.clone()
 }
+
+pub(crate) fn untranslatable(_req: &Value) -> Option<String> {
+    None
+}
