@@ -54,7 +54,7 @@ test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
 	@python3 -c "import venv, ensurepip" 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	@[ -x .venv-ai/bin/python ] || python3 -m venv .venv-ai
-	@.venv-ai/bin/python -c "import openai" 2>/dev/null || .venv-ai/bin/pip install -q -r tests/ai/requirements.txt
+	@.venv-ai/bin/python -c "import openai, anthropic" 2>/dev/null || .venv-ai/bin/pip install -q -r tests/ai/requirements.txt
 
 # The side-by-side benchmark against nginx (bench/README.md); knobs are env vars
 # (ROUNDS, DURATION, SOAK, GATEWAY_CPUS, CLIENT_CPUS, ...).

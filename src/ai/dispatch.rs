@@ -193,6 +193,37 @@ fn request(reg: &AiRegistry, target: &Target, call: &ProviderCall, key: Option<&
     rb
 }
 
+/// Anthropic's own token count of a Messages request, from the first
+/// Anthropic target and key that answers; None when none does (the caller
+/// then estimates). Counting is free at Anthropic, so nothing is charged.
+pub(crate) async fn count_tokens(reg: &AiRegistry, targets: &[Target], req: &Value) -> Option<Value> {
+    for target in targets.iter().filter(|t| Api::Messages.native(t)) {
+        let mut call = Api::Messages.native_call(target, req, false);
+        call.path.push_str("/count_tokens");
+        let now = crate::upstream::now_ms();
+        for key in target.provider.keys_to_try(now, target) {
+            let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key).send()).await;
+            let Ok(Ok(resp)) = sent else { continue };
+            if !resp.status().is_success() {
+                log::warn!(
+                    "ai: provider {} counted no tokens: HTTP {}",
+                    target.provider.name,
+                    resp.status().as_u16()
+                );
+                continue;
+            }
+            let body = read_limited(resp, MAX_ERROR_BODY).await;
+            if let Some(v) = serde_json::from_slice::<Value>(&body)
+                .ok()
+                .filter(|v| v.get("input_tokens").is_some_and(Value::is_u64))
+            {
+                return Some(v);
+            }
+        }
+    }
+    None
+}
+
 /// Tries the targets in order until one accepts the call.
 pub(crate) async fn call(
     reg: &AiRegistry,

@@ -1,6 +1,7 @@
-//! Which endpoint of the OpenAI-compatible API a request path names. Only the
-//! documented paths are served: `{prefix}/v1/chat/completions`,
-//! `{prefix}/v1/embeddings`, `{prefix}/v1/models` and
+//! Which endpoint of the AI API a request path names. Only the documented
+//! paths are served: `{prefix}/v1/chat/completions`, `{prefix}/v1/embeddings`,
+//! `{prefix}/v1/responses`, `{prefix}/v1/messages`,
+//! `{prefix}/v1/messages/count_tokens`, `{prefix}/v1/models` and
 //! `{prefix}/v1/models/{id}`, where `{prefix}` is whatever the route is
 //! mounted under (nothing, or e.g. `/openai`) and ends before the first
 //! `/v1/`. Anything else on an AI route is 404, and a known path with the
@@ -20,6 +21,8 @@ pub(crate) enum ApiPath {
     Responses,
     /// Anthropic's Messages API.
     Messages,
+    /// Anthropic's token counting, `/v1/messages/count_tokens`.
+    CountTokens,
     Models,
     /// `GET /v1/models/{id}`; the id percent-decoded (it may hold `/`).
     Model(String),
@@ -34,6 +37,7 @@ impl ApiPath {
             "embeddings" => Some(ApiPath::Embeddings),
             "responses" => Some(ApiPath::Responses),
             "messages" => Some(ApiPath::Messages),
+            "messages/count_tokens" => Some(ApiPath::CountTokens),
             "models" => Some(ApiPath::Models),
             _ => {
                 let id = rest.strip_prefix("models/")?;
@@ -46,7 +50,9 @@ impl ApiPath {
     /// The method the endpoint answers.
     pub(crate) fn method(&self) -> Method {
         match self {
-            ApiPath::Chat | ApiPath::Embeddings | ApiPath::Responses | ApiPath::Messages => Method::POST,
+            ApiPath::Chat | ApiPath::Embeddings | ApiPath::Responses | ApiPath::Messages | ApiPath::CountTokens => {
+                Method::POST
+            }
             ApiPath::Models | ApiPath::Model(_) => Method::GET,
         }
     }

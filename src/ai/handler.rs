@@ -148,7 +148,7 @@ pub(crate) async fn serve(
     };
     let parsed = ApiPath::parse(path);
     let api = match parsed {
-        Some(ApiPath::Messages) => Api::Messages,
+        Some(ApiPath::Messages | ApiPath::CountTokens) => Api::Messages,
         Some(ApiPath::Responses) => Api::Responses,
         _ => Api::Chat,
     };
@@ -170,6 +170,7 @@ pub(crate) async fn serve(
         Some(ApiPath::Embeddings) => call_api(session, ctx, reg, allowed, Endpoint::Embeddings, Api::Chat).await,
         Some(ApiPath::Responses) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Responses).await,
         Some(ApiPath::Messages) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Messages).await,
+        Some(ApiPath::CountTokens) => count_tokens(session, ctx, reg, allowed).await,
     };
     match outcome {
         Ok(()) => Ok(()),
@@ -351,7 +352,7 @@ pub(crate) async fn whole_answer(
     let body = if native {
         v
     } else {
-        call.api.from_chat(v, call.original, ctx.request_id)
+        call.api.answer_of_chat(v, call.original, ctx.request_id)
     };
     Ok(Answer {
         body,
@@ -364,6 +365,51 @@ pub(crate) async fn whole_answer(
             native,
         },
     })
+}
+
+/// `POST /v1/messages/count_tokens`: Anthropic's own count for a model
+/// served by Anthropic, else an estimate with the model family's tokenizer
+/// ([`estimate`]). Nothing is charged.
+async fn count_tokens(
+    session: &mut Session,
+    ctx: &mut AiExchange<'_>,
+    reg: &AiRegistry,
+    allowed: Allowed<'_>,
+) -> std::result::Result<(), Failure> {
+    let req = read_json(session, reg.max_body).await?;
+    let mut countable = req.clone();
+    if let Some(o) = countable.as_object_mut() {
+        o.entry("max_tokens").or_insert(Value::from(1));
+    }
+    let chat = Api::Messages
+        .to_chat(&countable)
+        .map_err(|e| failure(GatewayError::BadRequest, e.to_string()))?;
+    let model = chat
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if !allowed.allows(&model) {
+        return Err(failure(
+            GatewayError::ModelNotAllowed,
+            format!("model {model:?} is not allowed here"),
+        )
+        .at("model"));
+    }
+    let targets = reg
+        .resolve(&model)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| failure(GatewayError::ModelNotFound, format!("model {model:?} does not exist")).at("model"))?;
+    let counted = match dispatch::count_tokens(reg, &targets, &req).await {
+        Some(v) => v,
+        None => {
+            let family = targets.first().map_or(model.as_str(), |t| t.model.as_str());
+            serde_json::json!({"input_tokens": estimate::prompt_tokens(family, &chat)})
+        }
+    };
+    respond_json(session, ctx, 200, &counted)
+        .await
+        .map_err(|_| failure(GatewayError::Internal, "write failed"))
 }
 
 /// Serves one call in the client's `api`.

@@ -67,6 +67,7 @@ PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS = 11, 4, 5
 CACHE_WRITE_TOKENS, THOUGHT_TOKENS, THOUGHT = 2, 3, "Thinking it over."
 SLOW_DELAY = 0.3
 LONG_DELAY = 0.05
+COUNT_TOKENS_BASE = 1000
 LONG_WORDS = 40
 JSON_ANSWER = '{"label":"positive","score":0.9}'
 TOOL_CALLS = [("get_weather", {"city": "Paris"}), ("get_time", {"tz": "CET"})]
@@ -299,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.openai_chat(body) if az.group(2) == "chat/completions" else self.openai_embeddings(body)
         m = GEMINI_PATH.match(path)
         known = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings"), ("GET", "/v1/models"),
-                 ("POST", "/v1/messages")}
+                 ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")}
         if not m and (self.command, path) not in known:
             raise Reject(404, "not_found", f"mock: no route for {self.command} {path}")
         self.check_auth(provider, headers)
@@ -314,6 +315,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.openai_chat(body)
         if path == "/v1/messages":
             return self.anthropic(body)
+        if path == "/v1/messages/count_tokens":
+            return self.anthropic_count(body)
         model, method = m.group(1), m.group(2)
         if method == "batchEmbedContents":
             return self.gemini_embed(model, body)
@@ -438,6 +441,17 @@ class Handler(BaseHTTPRequestHandler):
                         "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     # -- Anthropic -----------------------------------------------------------------------------------------
+
+    def anthropic_count(self, body):
+        """Anthropic's token counting: model and messages required, no max_tokens; the count is
+        COUNT_TOKENS_BASE plus the number of messages, so a test can tell it from an estimate."""
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            raise bad("model: Field required")
+        if "max_tokens" in body:
+            raise bad("max_tokens: Extra inputs are not permitted")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            raise bad("messages: Field required")
+        self.send(200, {"input_tokens": COUNT_TOKENS_BASE + len(body["messages"])})
 
     def anthropic(self, body):
         model, messages = body.get("model"), body.get("messages")

@@ -74,7 +74,8 @@ impl Api {
     /// cannot express.
     pub(crate) fn untranslatable(self, original: &Value) -> Option<String> {
         match self {
-            Api::Chat | Api::Messages => None,
+            Api::Chat => None,
+            Api::Messages => messages::untranslatable(original),
             Api::Responses => responses::untranslatable(original),
         }
     }
@@ -90,7 +91,7 @@ impl Api {
 
     /// A whole chat answer as the client's API answers; `req` is the
     /// client's request, `id` the request id.
-    pub(crate) fn from_chat(self, answer: Value, req: &Value, id: &str) -> Value {
+    pub(crate) fn answer_of_chat(self, answer: Value, req: &Value, id: &str) -> Value {
         match self {
             Api::Chat => answer,
             Api::Responses => responses::from_chat(&answer, req, id),

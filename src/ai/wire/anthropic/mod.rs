@@ -57,7 +57,7 @@ use serde_json::{json, Map, Value};
 /// Default `max_tokens` when the client sets none (Anthropic requires one).
 pub(crate) const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// The Messages API version sent in `anthropic-version`.
-const API_VERSION: &str = "2023-06-01";
+pub(crate) const API_VERSION: &str = "2023-06-01";
 /// Token counts are clamped to this, so that sums cannot overflow whatever the provider sends.
 const MAX_COUNT: u64 = 1 << 40;
 
@@ -95,7 +95,7 @@ fn finish_reason(stop_reason: Option<&str>) -> &'static str {
 
 /// Token counts from an Anthropic `usage` object. A stream reports them in `message_start` and again,
 /// cumulatively, in `message_delta` (where absent, `null` or 0 fields must not erase earlier counts): keep the max.
-fn read_usage(u: &Value, usage: &mut Usage) {
+pub(crate) fn read_usage(u: &Value, usage: &mut Usage) {
     let at = |key: &str| u64_at(u, key).unwrap_or(0).min(MAX_COUNT);
     let (input, read) = (at("input_tokens"), at("cache_read_input_tokens"));
     usage.prompt_tokens = usage
