@@ -37,6 +37,8 @@ pub enum GatewayError {
     ModelUnpriced,
     /// A model the route does not offer or the caller was not granted.
     ModelNotAllowed,
+    /// An endpoint the model's provider does not have (e.g. completions on Anthropic).
+    UnsupportedForProvider,
     Internal,
 }
 
@@ -57,7 +59,7 @@ impl GatewayError {
             GatewayError::RateLimited => 429,
             GatewayError::DependencyUnavailable => 503,
             GatewayError::ModelNotFound => 404,
-            GatewayError::InvalidModel => 400,
+            GatewayError::InvalidModel | GatewayError::UnsupportedForProvider => 400,
             GatewayError::ModelUnpriced | GatewayError::ModelNotAllowed => 403,
             GatewayError::ProviderError | GatewayError::ProviderAuth => 502,
             GatewayError::Internal => 500,
@@ -87,6 +89,7 @@ impl GatewayError {
             GatewayError::InvalidModel => "invalid_model",
             GatewayError::ModelUnpriced => "model_unpriced",
             GatewayError::ModelNotAllowed => "model_not_allowed",
+            GatewayError::UnsupportedForProvider => "unsupported_for_provider",
             GatewayError::Internal => "internal_error",
         }
     }
@@ -103,7 +106,8 @@ impl GatewayError {
             | GatewayError::HeadersTooLarge
             | GatewayError::RequestTimeout
             | GatewayError::PayloadTooLarge
-            | GatewayError::InvalidModel => "invalid_request_error",
+            | GatewayError::InvalidModel
+            | GatewayError::UnsupportedForProvider => "invalid_request_error",
             GatewayError::NoHealthyUpstream
             | GatewayError::UpstreamConnect
             | GatewayError::UpstreamTimeout

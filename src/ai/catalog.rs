@@ -117,6 +117,9 @@ pub(crate) const CATALOG: &[(&str, Kind)] = &[
         "dashscope",
         openai_like("https://dashscope-intl.aliyuncs.com/compatible-mode/v1"),
     ),
+    // Embeddings and rerank.
+    ("jina", openai_like("https://api.jina.ai/v1")),
+    ("voyage", openai_like("https://api.voyageai.com/v1")),
     ("ollama", openai_like("http://127.0.0.1:11434/v1")),
     ("vllm", openai_like("http://127.0.0.1:8000/v1")),
     ("lmstudio", openai_like("http://127.0.0.1:1234/v1")),

@@ -9,6 +9,7 @@
 use super::catalog::{Auth, Wire};
 use super::inbound::Api;
 use super::registry::{AiRegistry, Key, Target};
+use super::surface::{Form, Surface};
 use super::wire::{anthropic, gemini, openai};
 use super::{ProviderCall, TranslateError};
 use crate::error::GatewayError;
@@ -19,6 +20,8 @@ use std::time::Duration;
 pub(crate) enum Endpoint {
     Chat,
     Embeddings,
+    /// The rest of OpenAI's surface, passed through.
+    Surface(Surface),
 }
 
 /// Why a call failed, for the client (OpenAI's error shape).
@@ -68,6 +71,8 @@ pub(crate) struct CallRequest<'a> {
     pub original: &'a Value,
     /// The body as Chat Completions (`original` itself for chat).
     pub chat: &'a Value,
+    /// A multipart body (`/v1/audio/transcriptions`); `original` then holds only its model.
+    pub form: Option<&'a Form>,
 }
 
 impl<'a> CallRequest<'a> {
@@ -77,6 +82,7 @@ impl<'a> CallRequest<'a> {
             api: Api::Chat,
             original: req,
             chat: req,
+            form: None,
         }
     }
 }
@@ -122,10 +128,12 @@ fn chat_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> 
     let call = match (p.wire, endpoint) {
         (Wire::OpenAi, Endpoint::Chat) => openai::chat_request(req, model, stream),
         (Wire::OpenAi, Endpoint::Embeddings) => openai::embeddings_request(req, model),
+        (Wire::OpenAi, Endpoint::Surface(s)) => surface_call(req, model, s, stream),
         (Wire::AzureOpenAi, e) => {
             let mut call = match e {
                 Endpoint::Chat => openai::chat_request(req, model, stream),
                 Endpoint::Embeddings => openai::embeddings_request(req, model),
+                Endpoint::Surface(s) => surface_call(req, model, s, stream),
             };
             if let Some(obj) = call.body.as_object_mut() {
                 obj.remove("model");
@@ -137,6 +145,12 @@ fn chat_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> 
         (Wire::Anthropic, Endpoint::Chat) => anthropic::chat_request(req, model).map_err(bad)?,
         (Wire::Gemini, Endpoint::Chat) => gemini::chat_request(req, model).map_err(bad)?,
         (Wire::Gemini, Endpoint::Embeddings) => gemini::embeddings_request(req, model).map_err(bad)?,
+        (Wire::Anthropic | Wire::Gemini, Endpoint::Surface(s)) => {
+            return Err(Failure::new(
+                GatewayError::UnsupportedForProvider,
+                format!("provider {} ({}) does not serve /v1{}", p.name, p.kind, s.path()),
+            ))
+        }
         (Wire::Anthropic, Endpoint::Embeddings) => {
             return Err(Failure::new(
                 GatewayError::BadRequest,
@@ -145,6 +159,23 @@ fn chat_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> 
         }
     };
     Ok(call)
+}
+
+/// A call of the rest of the surface: the body with the model replaced; a
+/// streamed completion asks for its usage, as a chat stream does.
+fn surface_call(req: &Value, model: &str, surface: Surface, stream: bool) -> ProviderCall {
+    let mut body = req.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.insert("model".into(), Value::String(model.to_string()));
+        if stream {
+            o.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+        }
+    }
+    ProviderCall {
+        path: surface.path().into(),
+        headers: Vec::new(),
+        body,
+    }
 }
 
 /// The provider's reason, from its error body in its own format.
@@ -172,10 +203,21 @@ async fn read_limited(resp: reqwest::Response, limit: usize) -> Vec<u8> {
     out
 }
 
-fn request(reg: &AiRegistry, target: &Target, call: &ProviderCall, key: Option<&Key>) -> reqwest::RequestBuilder {
+fn request(
+    reg: &AiRegistry,
+    target: &Target,
+    call: &ProviderCall,
+    key: Option<&Key>,
+    form: Option<&Form>,
+) -> reqwest::RequestBuilder {
     let p = &target.provider;
     let url = format!("{}{}", p.base_url, call.path);
-    let mut rb = reg.client.post(url).json(&call.body);
+    let mut rb = reg.client.post(url);
+    rb = match form {
+        // Azure names the deployment in the URL; the form carries no model.
+        Some(f) => rb.multipart(f.to_reqwest((p.wire != Wire::AzureOpenAi).then_some(target.model.as_str()))),
+        None => rb.json(&call.body),
+    };
     if let Some(k) = key {
         rb = match p.auth {
             Auth::Bearer => rb.bearer_auth(k.secret()),
@@ -202,7 +244,7 @@ pub(crate) async fn count_tokens(reg: &AiRegistry, targets: &[Target], req: &Val
         call.path.push_str("/count_tokens");
         let now = crate::upstream::now_ms();
         for key in target.provider.keys_to_try(now, target) {
-            let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key).send()).await;
+            let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key, None).send()).await;
             let Ok(Ok(resp)) = sent else { continue };
             if !resp.status().is_success() {
                 log::warn!(
@@ -273,7 +315,7 @@ pub(crate) async fn call(
         }
         for key in keys {
             attempts += 1;
-            let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key).send()).await;
+            let sent = tokio::time::timeout(reg.timeout, request(reg, target, &call, key, req.form).send()).await;
             let resp = match sent {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => {

@@ -9,6 +9,7 @@
 
 use super::access::Allowed;
 use super::registry::AiRegistry;
+use super::surface::Surface;
 use http::Method;
 use serde_json::{json, Value};
 
@@ -23,6 +24,8 @@ pub(crate) enum ApiPath {
     Messages,
     /// Anthropic's token counting, `/v1/messages/count_tokens`.
     CountTokens,
+    /// The rest of OpenAI's surface (`/v1/completions`, images, audio, ...).
+    Surface(Surface),
     Models,
     /// `GET /v1/models/{id}`; the id percent-decoded (it may hold `/`).
     Model(String),
@@ -39,6 +42,7 @@ impl ApiPath {
             "messages" => Some(ApiPath::Messages),
             "messages/count_tokens" => Some(ApiPath::CountTokens),
             "models" => Some(ApiPath::Models),
+            _ if Surface::parse(rest).is_some() => Surface::parse(rest).map(ApiPath::Surface),
             _ => {
                 let id = rest.strip_prefix("models/")?;
                 let id = percent_encoding::percent_decode_str(id).decode_utf8().ok()?;
@@ -50,9 +54,12 @@ impl ApiPath {
     /// The method the endpoint answers.
     pub(crate) fn method(&self) -> Method {
         match self {
-            ApiPath::Chat | ApiPath::Embeddings | ApiPath::Responses | ApiPath::Messages | ApiPath::CountTokens => {
-                Method::POST
-            }
+            ApiPath::Chat
+            | ApiPath::Embeddings
+            | ApiPath::Responses
+            | ApiPath::Messages
+            | ApiPath::CountTokens
+            | ApiPath::Surface(_) => Method::POST,
             ApiPath::Models | ApiPath::Model(_) => Method::GET,
         }
     }
@@ -97,6 +104,11 @@ mod tests {
         assert_eq!(ApiPath::parse("/v1/embeddings"), Some(ApiPath::Embeddings));
         assert_eq!(ApiPath::parse("/v1/models"), Some(ApiPath::Models));
         assert_eq!(
+            ApiPath::parse("/v1/audio/transcriptions"),
+            Some(ApiPath::Surface(Surface::Transcriptions))
+        );
+        assert_eq!(ApiPath::parse("/v1/messages/count_tokens"), Some(ApiPath::CountTokens));
+        assert_eq!(
             ApiPath::parse("/v1/models/openai/gpt-4o"),
             Some(ApiPath::Model("openai/gpt-4o".into()))
         );
@@ -110,7 +122,8 @@ mod tests {
             "/v1/foo/v1/chat/completions",
             "/chat/completions",
             "/v1/models/",
-            "/v1/completions",
+            "/v1/batches",
+            "/v1/files",
             "/v1/embeddings/x",
         ] {
             assert_eq!(ApiPath::parse(p), None, "{p}");

@@ -179,6 +179,8 @@ impl Sent {
                 if let Some(d) = c.get("delta") {
                     message_text(&mut text, d, push_piece);
                 }
+                // A legacy completion's chunk.
+                push_piece(&mut text, c.get("text"));
             }
         }
         let n = count(model, &text);

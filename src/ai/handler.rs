@@ -60,6 +60,17 @@ fn failure(error: GatewayError, message: impl Into<String>) -> Failure {
 
 /// Reads the request body as a JSON object, within `max` bytes.
 pub(crate) async fn read_json(session: &mut Session, max: usize) -> std::result::Result<Value, Failure> {
+    let body = read_body(session, max).await?;
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| failure(GatewayError::BadRequest, format!("request body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(failure(GatewayError::BadRequest, "request body must be a JSON object"));
+    }
+    Ok(v)
+}
+
+/// Reads the request body, within `max` bytes.
+pub(crate) async fn read_body(session: &mut Session, max: usize) -> std::result::Result<Bytes, Failure> {
     let mut body = Vec::new();
     loop {
         match session.read_request_body().await {
@@ -76,12 +87,7 @@ pub(crate) async fn read_json(session: &mut Session, max: usize) -> std::result:
             Err(_) => return Err(failure(GatewayError::BadRequest, "could not read the request body")),
         }
     }
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| failure(GatewayError::BadRequest, format!("request body is not valid JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(failure(GatewayError::BadRequest, "request body must be a JSON object"));
-    }
-    Ok(v)
+    Ok(Bytes::from(body))
 }
 
 pub(crate) async fn respond_json(session: &mut Session, ctx: &AiExchange<'_>, status: u16, v: &Value) -> Result<()> {
@@ -171,6 +177,7 @@ pub(crate) async fn serve(
         Some(ApiPath::Responses) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Responses).await,
         Some(ApiPath::Messages) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Messages).await,
         Some(ApiPath::CountTokens) => count_tokens(session, ctx, reg, allowed).await,
+        Some(ApiPath::Surface(s)) => super::surface::serve(session, ctx, reg, allowed, s).await,
     };
     match outcome {
         Ok(()) => Ok(()),
@@ -212,6 +219,7 @@ pub(crate) async fn start_call(
                 return Err(failure(GatewayError::BadRequest, "`input` is required").at("input"));
             }
         }
+        Endpoint::Surface(_) => {}
     }
     if !allowed.on_route(&model) {
         return Err(failure(
@@ -284,6 +292,35 @@ pub(crate) struct Answer {
     pub accepted: Accepted,
 }
 
+/// Reads a whole answer's bytes, within [`MAX_ANSWER`] and `ai.timeout` per read.
+pub(crate) async fn read_answer(reg: &AiRegistry, accepted: &mut Accepted) -> std::result::Result<Vec<u8>, Failure> {
+    let provider = &accepted.target.provider.name;
+    let mut body = Vec::new();
+    loop {
+        match tokio::time::timeout(reg.timeout, accepted.response.chunk()).await {
+            Ok(Ok(Some(c))) => {
+                if body.len() + c.len() > MAX_ANSWER {
+                    return Err(failure(GatewayError::ProviderError, "provider answer too large"));
+                }
+                body.extend_from_slice(&c);
+            }
+            Ok(Ok(None)) => return Ok(body),
+            Ok(Err(_)) => {
+                return Err(failure(
+                    GatewayError::ProviderError,
+                    format!("provider {provider}: answer cut off"),
+                ))
+            }
+            Err(_) => {
+                return Err(failure(
+                    GatewayError::UpstreamTimeout,
+                    format!("provider {provider} stalled"),
+                ))
+            }
+        }
+    }
+}
+
 /// Reads a whole (non-streamed) answer and translates it to OpenAI's shape.
 pub(crate) async fn whole_answer(
     ctx: &AiExchange<'_>,
@@ -292,37 +329,15 @@ pub(crate) async fn whole_answer(
     call: &CallRequest<'_>,
     accepted: Accepted,
 ) -> std::result::Result<Answer, Failure> {
+    let mut accepted = accepted;
+    let body = read_answer(reg, &mut accepted).await?;
     let Accepted {
         target,
-        mut response,
+        response,
         attempts,
         native,
     } = accepted;
     let req = call.chat;
-    let mut body = Vec::new();
-    loop {
-        match tokio::time::timeout(reg.timeout, response.chunk()).await {
-            Ok(Ok(Some(c))) => {
-                if body.len() + c.len() > MAX_ANSWER {
-                    return Err(failure(GatewayError::ProviderError, "provider answer too large"));
-                }
-                body.extend_from_slice(&c);
-            }
-            Ok(Ok(None)) => break,
-            Ok(Err(_)) => {
-                return Err(failure(
-                    GatewayError::ProviderError,
-                    format!("provider {}: answer cut off", target.provider.name),
-                ))
-            }
-            Err(_) => {
-                return Err(failure(
-                    GatewayError::UpstreamTimeout,
-                    format!("provider {} stalled", target.provider.name),
-                ))
-            }
-        }
-    }
     let id = format!("chatcmpl-{}", ctx.request_id);
     let created = now_secs();
     let model = target.model.as_str();
@@ -337,6 +352,7 @@ pub(crate) async fn whole_answer(
         (Wire::Gemini, Endpoint::Embeddings) => {
             gemini::embeddings_response(&body, model, gemini::embeddings_input_chars(req))
         }
+        (_, Endpoint::Surface(_)) => Err(TranslateError::BadResponse("not a chat answer".into())),
     };
     let (v, u) = translated.map_err(|e| {
         failure(
@@ -434,6 +450,7 @@ async fn call_api(
         api,
         original: &req,
         chat: chat_req.as_ref().unwrap_or(&req),
+        form: None,
     };
     let accepted = start_call(ctx, reg, allowed, endpoint, &call, stream).await?;
     if !stream {

@@ -37,6 +37,7 @@ pub(crate) mod prompt;
 pub(crate) mod registry;
 pub(crate) mod scrub;
 pub(crate) mod stream;
+pub(crate) mod surface;
 pub(crate) mod usage;
 pub(crate) mod wire;
 

@@ -215,6 +215,7 @@ ai:
     - {{group: researchers, models: [oai/*, gemini-flash]}}
   models:
     frank-4o: {{targets: [{{provider: oai, model: gpt-4o}}]}}
+    claude-then-oai: {{targets: [{{provider: claude, model: claude-sonnet-4}}, {{provider: oai, model: gpt-4o}}]}}
     fallback-500: {{targets: [{{provider: oai, model: fail-500}}, {{provider: claude, model: claude-sonnet-4}}]}}
     frank-any: {{targets: [{{provider: oai, model: gpt-4o}}, {{provider: claude, model: claude-sonnet-4}}]}}
     claude-sonnet: {{targets: [{{provider: claude, model: claude-sonnet-4}}]}}

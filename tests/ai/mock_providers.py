@@ -62,6 +62,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import mock_checks  # what the real APIs refuse, beside this file
+import mock_surface  # completions, images, audio, moderations, rerank
 
 PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS = 11, 4, 5
 CACHE_WRITE_TOKENS, THOUGHT_TOKENS, THOUGHT = 2, 3, "Thinking it over."
@@ -250,6 +251,7 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self):
         url = urlsplit(self.path)
         raw = self.read_body()
+        self.raw = raw
         if url.path.startswith("/_mock/"):
             return self.control(url.path)
         try:
@@ -301,9 +303,11 @@ class Handler(BaseHTTPRequestHandler):
         m = GEMINI_PATH.match(path)
         known = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings"), ("GET", "/v1/models"),
                  ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")}
-        if not m and (self.command, path) not in known:
+        if not m and (self.command, path) not in known and path not in mock_surface.PATHS:
             raise Reject(404, "not_found", f"mock: no route for {self.command} {path}")
         self.check_auth(provider, headers)
+        if path in mock_surface.PATHS:
+            return mock_surface.handle(self, path, body, self.raw, bad, scripted_failure)
         if self.command == "POST" and not isinstance(body, dict):
             raise bad("request body must be a JSON object")
         if path == "/v1/models":
