@@ -4,14 +4,15 @@
 //! Every error is OpenAI's error shape ([`crate::error`]).
 
 use super::access::Allowed;
+use super::cache::AiCache;
 use super::catalog::Wire;
 use super::dispatch::{self, Accepted, CallRequest, Endpoint, Failure};
 use super::endpoints::{self, ApiPath};
 use super::exchange::AiExchange;
 use super::inbound::Api;
-use super::registry::AiRegistry;
+use super::registry::{AiRegistry, Target};
 use super::wire::{anthropic, gemini, openai};
-use super::{estimate, price, stream, usage, TranslateError, Usage};
+use super::{call, estimate, price, usage, TranslateError, Usage};
 use crate::error::GatewayError;
 use crate::serve::respond::respond;
 use bytes::Bytes;
@@ -35,6 +36,8 @@ pub(crate) struct AiCall {
     pub unpriced: bool,
     /// Provider requests sent, the answering one included.
     pub attempts: u32,
+    /// Answered from the route's AI cache: nothing charged.
+    pub cache_hit: bool,
 }
 
 /// Largest answer read from a provider when not streaming.
@@ -45,7 +48,7 @@ pub(crate) async fn fail(session: &mut Session, ctx: &AiExchange<'_>, f: Failure
 }
 
 /// Writes `f` in the error shape of the client's `api`.
-async fn fail_in(session: &mut Session, ctx: &AiExchange<'_>, f: Failure, api: Api) -> Result<()> {
+pub(crate) async fn fail_in(session: &mut Session, ctx: &AiExchange<'_>, f: Failure, api: Api) -> Result<()> {
     let mut headers = vec![(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))];
     if let Some(s) = f.retry_after {
         headers.push((header::RETRY_AFTER, HeaderValue::from(s)));
@@ -54,7 +57,7 @@ async fn fail_in(session: &mut Session, ctx: &AiExchange<'_>, f: Failure, api: A
     respond(session, ctx, f.error.status(), &headers, body).await
 }
 
-fn failure(error: GatewayError, message: impl Into<String>) -> Failure {
+pub(crate) fn failure(error: GatewayError, message: impl Into<String>) -> Failure {
     Failure::new(error, message)
 }
 
@@ -139,12 +142,14 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Serves one request on an `ai` route; `path` is the normalised path.
+/// Serves one request on an `ai` route; `path` is the normalised path,
+/// `cache` the route's AI cache.
 pub(crate) async fn serve(
     session: &mut Session,
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     route_models: &[String],
+    cache: Option<&AiCache>,
     path: &str,
 ) -> Result<()> {
     let method = session.req_header().method.clone();
@@ -172,11 +177,13 @@ pub(crate) async fn serve(
             Some(v) => return respond_json(session, ctx, 200, &v).await,
             None => Err(failure(GatewayError::ModelNotFound, format!("model {id:?} does not exist")).at("model")),
         },
-        Some(ApiPath::Chat) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Chat).await,
-        Some(ApiPath::Embeddings) => call_api(session, ctx, reg, allowed, Endpoint::Embeddings, Api::Chat).await,
-        Some(ApiPath::Responses) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Responses).await,
-        Some(ApiPath::Messages) => call_api(session, ctx, reg, allowed, Endpoint::Chat, Api::Messages).await,
-        Some(ApiPath::CountTokens) => count_tokens(session, ctx, reg, allowed).await,
+        Some(ApiPath::Chat) => call::serve(session, ctx, reg, allowed, cache, Endpoint::Chat, Api::Chat).await,
+        Some(ApiPath::Embeddings) => {
+            call::serve(session, ctx, reg, allowed, cache, Endpoint::Embeddings, Api::Chat).await
+        }
+        Some(ApiPath::Responses) => call::serve(session, ctx, reg, allowed, cache, Endpoint::Chat, Api::Responses).await,
+        Some(ApiPath::Messages) => call::serve(session, ctx, reg, allowed, cache, Endpoint::Chat, Api::Messages).await,
+        Some(ApiPath::CountTokens) => call::count_tokens(session, ctx, reg, allowed).await,
         Some(ApiPath::Surface(s)) => super::surface::serve(session, ctx, reg, allowed, s).await,
     };
     match outcome {
@@ -197,6 +204,19 @@ pub(crate) async fn start_call(
     call: &CallRequest<'_>,
     stream: bool,
 ) -> std::result::Result<Accepted, Failure> {
+    let (model, targets) = resolve_call(ctx, reg, allowed, endpoint, call)?;
+    dispatch_call(ctx, reg, model, targets, endpoint, call, stream).await
+}
+
+/// Checks a call's request and the caller's access to its model; the model
+/// and the targets it resolves to.
+pub(crate) fn resolve_call(
+    ctx: &AiExchange<'_>,
+    reg: &AiRegistry,
+    allowed: Allowed<'_>,
+    endpoint: Endpoint,
+    call: &CallRequest<'_>,
+) -> std::result::Result<(String, Vec<Target>), Failure> {
     let req = call.chat;
     let model = req
         .get("model")
@@ -239,9 +259,22 @@ pub(crate) async fn start_call(
         .resolve(&model)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| failure(GatewayError::ModelNotFound, format!("model {model:?} does not exist")).at("model"))?;
+    Ok((model, targets))
+}
+
+/// Admits the targets a budget and the prices allow, and dispatches.
+pub(crate) async fn dispatch_call(
+    ctx: &mut AiExchange<'_>,
+    reg: &AiRegistry,
+    model: String,
+    targets: Vec<Target>,
+    endpoint: Endpoint,
+    call: &CallRequest<'_>,
+    stream: bool,
+) -> std::result::Result<Accepted, Failure> {
     let targets = usage::admit(reg, ctx.consumer, targets)?;
     ctx.call = Some(AiCall {
-        model: model.clone(),
+        model,
         ..AiCall::default()
     });
     let accepted = dispatch::call(reg, &targets, endpoint, call, stream).await?;
@@ -381,86 +414,4 @@ pub(crate) async fn whole_answer(
             native,
         },
     })
-}
-
-/// `POST /v1/messages/count_tokens`: Anthropic's own count for a model
-/// served by Anthropic, else an estimate with the model family's tokenizer
-/// ([`estimate`]). Nothing is charged.
-async fn count_tokens(
-    session: &mut Session,
-    ctx: &mut AiExchange<'_>,
-    reg: &AiRegistry,
-    allowed: Allowed<'_>,
-) -> std::result::Result<(), Failure> {
-    let req = read_json(session, reg.max_body).await?;
-    let mut countable = req.clone();
-    if let Some(o) = countable.as_object_mut() {
-        o.entry("max_tokens").or_insert(Value::from(1));
-    }
-    let chat = Api::Messages
-        .to_chat(&countable)
-        .map_err(|e| failure(GatewayError::BadRequest, e.to_string()))?;
-    let model = chat
-        .get("model")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if !allowed.allows(&model) {
-        return Err(failure(
-            GatewayError::ModelNotAllowed,
-            format!("model {model:?} is not allowed here"),
-        )
-        .at("model"));
-    }
-    let targets = reg
-        .resolve(&model)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| failure(GatewayError::ModelNotFound, format!("model {model:?} does not exist")).at("model"))?;
-    let counted = match dispatch::count_tokens(reg, &targets, &req).await {
-        Some(v) => v,
-        None => {
-            let family = targets.first().map_or(model.as_str(), |t| t.model.as_str());
-            serde_json::json!({"input_tokens": estimate::prompt_tokens(family, &chat)})
-        }
-    };
-    respond_json(session, ctx, 200, &counted)
-        .await
-        .map_err(|_| failure(GatewayError::Internal, "write failed"))
-}
-
-/// Serves one call in the client's `api`.
-async fn call_api(
-    session: &mut Session,
-    ctx: &mut AiExchange<'_>,
-    reg: &AiRegistry,
-    allowed: Allowed<'_>,
-    endpoint: Endpoint,
-    api: Api,
-) -> std::result::Result<(), Failure> {
-    let req = read_json(session, reg.max_body).await?;
-    let stream = endpoint == Endpoint::Chat && req.get("stream").and_then(|s| s.as_bool()) == Some(true);
-    let chat_req = match api {
-        Api::Chat => None,
-        _ => Some(
-            api.to_chat(&req)
-                .map_err(|e| failure(GatewayError::BadRequest, e.to_string()))?,
-        ),
-    };
-    let call = CallRequest {
-        api,
-        original: &req,
-        chat: chat_req.as_ref().unwrap_or(&req),
-        form: None,
-    };
-    let accepted = start_call(ctx, reg, allowed, endpoint, &call, stream).await?;
-    if !stream {
-        let answer = whole_answer(ctx, reg, endpoint, &call, accepted).await?;
-        let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
-        let headers = call_headers(&answer.accepted, usd);
-        return respond_json_with(session, ctx, 200, &answer.body, headers)
-            .await
-            .map_err(|_| failure(GatewayError::Internal, "write failed"));
-    }
-    stream::answer(session, ctx, reg, &call, accepted).await;
-    Ok(())
 }

@@ -11,13 +11,15 @@
 //! are translated event by event. Provider calls go through one pooled
 //! `reqwest` client (hyper underneath, rustls).
 //!
-//! Files: `access` (models granted per consumer and group), `catalog` (vendor base URLs and auth styles), `registry` (the
+//! Files: `access` (models granted per consumer and group), `cache` (the
+//! exact-match AI response cache), `catalog` (vendor base URLs and auth styles), `registry` (the
 //! compiled providers, models and keys; the YAML schema is
 //! [`crate::config::ai`]), `wire` (OpenAI's, Anthropic's and Gemini's wire
 //! formats and SSE), `endpoints` (the API's paths and the model list),
 //! `dispatch` (attempts and fallback), `estimate` (usage a provider did not
 //! report),
-//! `handler` (the HTTP side), `stream` (streamed answers, drained
+//! `handler` (the HTTP side), `call` (one call: cache, dispatch,
+//! answer), `stream` (streamed answers, drained
 //! when the client leaves), `price` (the price table and cost),
 //! `budget` (budgets per consumer and model), `usage` (admission by budget
 //! and price, metrics),
@@ -25,6 +27,8 @@
 
 pub(crate) mod access;
 pub(crate) mod budget;
+pub(crate) mod cache;
+pub(crate) mod call;
 pub(crate) mod catalog;
 pub(crate) mod dispatch;
 pub(crate) mod endpoints;

@@ -21,7 +21,7 @@ use super::{TranslateError, Usage};
 use crate::error::GatewayError;
 use crate::serve::respond::ResponseContext;
 use bytes::Bytes;
-use http::{header, HeaderName};
+use http::{header, HeaderName, HeaderValue};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 use serde_json::Value;
@@ -138,15 +138,42 @@ fn reencode(encoder: &mut Option<Box<dyn Encoder>>, chunks: Vec<Bytes>, sent: &m
     out
 }
 
+/// The events a stream wrote, kept for the AI cache within a size.
+struct Recorder {
+    events: Vec<Bytes>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Recorder {
+    fn keep(rec: &mut Option<Recorder>, e: &Bytes) {
+        if let Some(r) = rec {
+            r.bytes += e.len();
+            r.events.push(e.clone());
+            if r.bytes > r.limit {
+                *rec = None;
+            }
+        }
+    }
+}
+
 /// Streams the accepted answer to the client, translated event by event,
-/// and charges what the call used.
+/// and charges what the call used. With `record` (a size limit), the events
+/// written are returned when the stream ended well and within the limit, for
+/// the AI cache (the head then says `x-cache: MISS`).
 pub(crate) async fn answer(
     session: &mut Session,
     ctx: &mut AiExchange<'_>,
     reg: &AiRegistry,
     call: &CallRequest<'_>,
     mut accepted: Accepted,
-) {
+    record: Option<usize>,
+) -> Option<Vec<Bytes>> {
+    let mut rec = record.map(|limit| Recorder {
+        events: Vec::new(),
+        bytes: 0,
+        limit,
+    });
     let id = format!("chatcmpl-{}", ctx.request_id);
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -176,8 +203,12 @@ pub(crate) async fn answer(
         }
     };
     let mut sent = Sent::default();
-    let end = if write_head(session, ctx, &accepted).await {
-        relay(session, reg, &mut accepted, &mut pipe, &mut sent).await
+    let mut head = call_headers(&accepted, None);
+    if rec.is_some() {
+        head.push((HeaderName::from_static("x-cache"), HeaderValue::from_static("MISS")));
+    }
+    let end = if write_head(session, ctx, head).await {
+        relay(session, reg, &mut accepted, &mut pipe, &mut sent, &mut rec).await
     } else {
         End::ClientLeft
     };
@@ -194,9 +225,13 @@ pub(crate) async fn answer(
         || native_text.unwrap_or_else(|| sent.tokens(&model)),
     );
     let client_left = matches!(end, End::ClientLeft);
+    if !matches!(end, End::Done) {
+        rec = None;
+    }
     match end {
         End::Done => {
             for e in pipe.close(&usage) {
+                Recorder::keep(&mut rec, &e);
                 let _ = session.write_response_body(Some(e), false).await;
             }
         }
@@ -224,14 +259,33 @@ pub(crate) async fn answer(
         let _ = session.write_response_body(None, true).await;
     }
     finish_call(ctx, reg, &accepted, usage, estimated);
+    rec.map(|r| r.events)
+}
+
+/// Replays a stored stream (an AI cache hit) with `headers`.
+pub(crate) async fn replay(
+    session: &mut Session,
+    ctx: &AiExchange<'_>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    events: &[Bytes],
+) {
+    if !write_head(session, ctx, headers).await {
+        return;
+    }
+    for e in events {
+        if session.write_response_body(Some(e.clone()), false).await.is_err() {
+            return;
+        }
+    }
+    let _ = session.write_response_body(None, true).await;
 }
 
 /// The event stream's response head; false when the client is gone.
-async fn write_head(session: &mut Session, ctx: &AiExchange<'_>, accepted: &Accepted) -> bool {
-    let Ok(mut resp) = ResponseHeader::build(200, Some(8)) else {
+async fn write_head(session: &mut Session, ctx: &AiExchange<'_>, headers: Vec<(HeaderName, HeaderValue)>) -> bool {
+    let Ok(mut resp) = ResponseHeader::build(200, Some(headers.len() + 4)) else {
         return false;
     };
-    for (name, value) in call_headers(accepted, None) {
+    for (name, value) in headers {
         let _ = resp.insert_header(name, value);
     }
     let _ = resp.insert_header(header::CONTENT_TYPE, "text/event-stream");
@@ -251,6 +305,7 @@ async fn relay(
     accepted: &mut Accepted,
     pipe: &mut Pipe,
     sent: &mut Sent,
+    rec: &mut Option<Recorder>,
 ) -> End {
     loop {
         let events = match tokio::time::timeout(reg.timeout, accepted.response.chunk()).await {
@@ -261,6 +316,7 @@ async fn relay(
             Ok(Ok(None)) => match pipe.finish(sent) {
                 Ok(events) => {
                     for e in events {
+                        Recorder::keep(rec, &e);
                         if session.write_response_body(Some(e), false).await.is_err() {
                             return End::ClientLeft;
                         }
@@ -273,6 +329,7 @@ async fn relay(
             Err(_) => return End::Failed(format!("the provider sent nothing for {:?}", reg.timeout)),
         };
         for e in events {
+            Recorder::keep(rec, &e);
             if session.write_response_body(Some(e), false).await.is_err() {
                 return End::ClientLeft;
             }

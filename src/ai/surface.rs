@@ -220,7 +220,7 @@ pub(crate) async fn serve(
     };
     let mut accepted = start_call(ctx, reg, allowed, Endpoint::Surface(surface), &call, stream).await?;
     if stream {
-        stream::answer(session, ctx, reg, &call, accepted).await;
+        stream::answer(session, ctx, reg, &call, accepted, None).await;
         return Ok(());
     }
     let answer_type = accepted

@@ -173,6 +173,48 @@ pub(crate) struct AiRouteConfig {
     /// Model aliases (or `provider/model`) this route may call; empty: all.
     #[serde(default)]
     pub models: Vec<String>,
+    /// The AI response cache (exact match); off without it.
+    pub cache: Option<AiCacheConfig>,
+}
+
+/// A route's `ai.cache`.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AiCacheConfig {
+    #[serde(default = "default_cache_ttl")]
+    pub ttl: ConfDuration,
+    /// Memory bound of the route's AI cache.
+    #[serde(default = "default_cache_size")]
+    pub max_size: ConfSize,
+    /// Answers larger than this are not stored.
+    #[serde(default = "default_cache_entry")]
+    pub max_entry_size: ConfSize,
+    /// `consumer` (default): each consumer has its own entries; `shared`: one
+    /// consumer's answer serves another's identical request.
+    #[serde(default)]
+    pub scope: CacheScope,
+    /// Cache answers of any temperature, not only `temperature: 0`.
+    #[serde(default)]
+    pub any_temperature: bool,
+}
+
+/// Whose answers an AI cache entry may serve.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CacheScope {
+    #[default]
+    Consumer,
+    Shared,
+}
+
+fn default_cache_ttl() -> ConfDuration {
+    ConfDuration(Duration::from_secs(300))
+}
+fn default_cache_size() -> ConfSize {
+    ConfSize(64 * 1024 * 1024)
+}
+fn default_cache_entry() -> ConfSize {
+    ConfSize(1024 * 1024)
 }
 
 #[derive(Debug, Deserialize, Clone, PartialEq)]

@@ -62,6 +62,7 @@ impl Gateway {
                     usage_estimated: c.usage_estimated,
                     unpriced: c.unpriced,
                     attempts: c.attempts,
+                    cache: c.cache_hit.then_some("hit"),
                 })
             }),
         });

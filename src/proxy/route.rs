@@ -156,9 +156,13 @@ async fn act(session: &mut Session, ctx: &mut RequestCtx, snapshot: &Snapshot, r
             respond(session, ctx, fixed.status, &fixed.headers, fixed.body.clone()).await?;
             Ok(true)
         }
-        RouteAction::Ai { models } => {
+        RouteAction::Ai { models, cache } => {
             let path = ctx.path(session.req_header()).to_string();
-            let endpoint = AiEndpoint::Api { models, path: &path };
+            let endpoint = AiEndpoint::Api {
+                models,
+                cache: cache.as_deref(),
+                path: &path,
+            };
             serve_ai(session, ctx, snapshot, route, endpoint).await
         }
         RouteAction::Prompt(api) => serve_ai(session, ctx, snapshot, route, AiEndpoint::Prompt(api)).await,
@@ -169,7 +173,11 @@ async fn act(session: &mut Session, ctx: &mut RequestCtx, snapshot: &Snapshot, r
 /// Which AI handler serves a route.
 enum AiEndpoint<'a> {
     /// The OpenAI-compatible API, limited to `models` (empty: all).
-    Api { models: &'a [String], path: &'a str },
+    Api {
+        models: &'a [String],
+        cache: Option<&'a crate::ai::cache::AiCache>,
+        path: &'a str,
+    },
     /// A prompt template published as a REST API.
     Prompt(&'a PromptApi),
 }
@@ -196,8 +204,16 @@ async fn serve_ai(
     };
     // Boxed: the AI call's state would otherwise be in every request's future.
     let served = match endpoint {
-        AiEndpoint::Api { models, path } => {
-            Box::pin(crate::ai::handler::serve(session, &mut exchange, &ai, models, path)).await
+        AiEndpoint::Api { models, cache, path } => {
+            Box::pin(crate::ai::handler::serve(
+                session,
+                &mut exchange,
+                &ai,
+                models,
+                cache,
+                path,
+            ))
+            .await
         }
         AiEndpoint::Prompt(api) => Box::pin(crate::ai::prompt::serve(session, &mut exchange, &ai, api)).await,
     };

@@ -37,6 +37,8 @@ pub enum RouteAction {
     Ai {
         /// The model aliases this route serves; empty: all.
         models: Vec<String>,
+        /// The route's AI response cache, when configured.
+        cache: Option<Arc<crate::ai::cache::AiCache>>,
     },
     /// A prompt template served as a REST API.
     Prompt(Arc<crate::ai::prompt::PromptApi>),
@@ -173,6 +175,7 @@ pub(super) fn compile_route(
     } else if let Some(a) = &r.ai {
         RouteAction::Ai {
             models: a.models.clone(),
+            cache: a.cache.as_ref().map(|c| Arc::new(crate::ai::cache::AiCache::new(c))),
         }
     } else if let Some(resp) = &r.response {
         let mut headers = Vec::new();

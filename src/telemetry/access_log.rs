@@ -77,6 +77,9 @@ pub(crate) struct AiFields {
     pub unpriced: bool,
     /// Provider requests sent, the answering one included.
     pub attempts: u32,
+    /// `hit` when the route's AI cache answered (nothing charged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'static str>,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

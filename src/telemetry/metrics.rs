@@ -24,6 +24,8 @@ pub(crate) struct Metrics {
     pub ai_provider_auth_failures_total: IntCounterVec,
     /// AI calls of a model the price table has no price for, by provider and model.
     pub ai_unpriced_requests_total: IntCounterVec,
+    /// AI response cache lookups, by result (hit, miss).
+    pub ai_cache_requests_total: IntCounterVec,
     /// AI calls whose usage was estimated (the provider reported none).
     pub ai_usage_estimated_total: IntCounterVec,
     pub ai_tokens_total: IntCounterVec,
@@ -89,6 +91,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["provider", "model"],
     )?;
+    let ai_cache_requests_total = IntCounterVec::new(
+        Opts::new(
+            "ai_cache_requests_total",
+            "Cacheable AI requests on routes with ai.cache, by result (hit: answered from the cache, free; miss).",
+        ),
+        &["result"],
+    )?;
     let ai_usage_estimated_total = IntCounterVec::new(
         Opts::new(
             "ai_usage_estimated_total",
@@ -127,6 +136,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(ai_provider_auth_failures_total.clone()))?;
     registry.register(Box::new(ai_unpriced_requests_total.clone()))?;
     registry.register(Box::new(ai_usage_estimated_total.clone()))?;
+    registry.register(Box::new(ai_cache_requests_total.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -143,6 +153,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         client_timeouts_total,
         ai_unpriced_requests_total,
         ai_usage_estimated_total,
+        ai_cache_requests_total,
         ai_provider_auth_failures_total,
     })
 }

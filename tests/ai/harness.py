@@ -227,6 +227,12 @@ ai:
     ai: {{}}
     policies:
       - key_auth: {{}}
+  # A route with the AI response cache (exact match, per consumer).
+  - name: llm-cached
+    paths: [/cached/v1/*]
+    ai: {{cache: {{ttl: 10m}}}}
+    policies:
+      - key_auth: {{}}
   # A route offering one alias, mounted below a prefix.
   - name: llm-restricted
     paths: [/restricted/v1/*]

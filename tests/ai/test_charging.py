@@ -243,6 +243,53 @@ class TestModelAccess(ChargingTest):
         self.assertEqual([m.id for m in c.models.list()], ["claude-sonnet"])
 
 
+class TestCache(ChargingTest):
+    """The route /cached/v1 has the AI response cache (ttl 10m, per consumer)."""
+
+    def cached(self, key=harness.CLIENT_KEY):
+        return openai.OpenAI(base_url=GATEWAY.url + "/cached/v1", api_key=key, max_retries=0, timeout=20)
+
+    def test_a_repeated_request_is_answered_from_the_cache_for_free(self):
+        ask = [{"role": "user", "content": "cache me"}]
+        first = self.cached().chat.completions.with_raw_response.create(model="claude-sonnet", messages=ask,
+                                                                         temperature=0)
+        self.assertEqual(first.headers["x-cache"], "MISS")
+        # The same model by another name is the same entry.
+        second = self.cached().chat.completions.with_raw_response.create(model="claude/claude-sonnet-4",
+                                                                          messages=ask, temperature=0)
+        self.assertEqual(second.headers["x-cache"], "HIT")
+        self.assertEqual(second.headers["x-portico-provider"], "claude")
+        self.assertEqual(second.parse().choices[0].message.content, first.parse().choices[0].message.content)
+        self.assertEqual(len(MOCK.requests()), 1, "one provider call")
+        ai = access_record(second.headers["x-request-id"])["ai"]
+        self.assertEqual((ai["cache"], ai["cost_usd"], ai["prompt_tokens"]), ("hit", 0, 0))
+        self.assertIn('portico_ai_cache_requests_total{result="hit"}', metrics())
+
+    def test_streams_are_replayed_as_streams(self):
+        ask = [{"role": "user", "content": "stream me"}]
+        texts = []
+        for expected in ("MISS", "HIT"):
+            raw = self.cached().chat.completions.with_raw_response.create(model="gem/gemini-2.0-flash", messages=ask,
+                                                                           temperature=0, stream=True)
+            self.assertEqual(raw.headers["x-cache"], expected)
+            texts.append("".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices))
+        self.assertEqual(texts, ["Hello from gemini gemini-2.0-flash"] * 2)
+        self.assertEqual(len(MOCK.requests()), 1)
+
+    def test_only_repeatable_answers_and_each_consumers_own(self):
+        ask = [{"role": "user", "content": "sample me"}]
+        for _ in range(2):
+            raw = self.cached().chat.completions.with_raw_response.create(model="oai/gpt-4o", messages=ask)
+            self.assertNotIn("x-cache", raw.headers, "the default temperature samples: not cached")
+        self.assertEqual(len(MOCK.requests()), 2)
+        MOCK.reset()
+        self.cached().chat.completions.create(model="oai/gpt-4o", messages=ask, temperature=0)
+        raw = self.cached(harness.GRACE_KEY).chat.completions.with_raw_response.create(
+            model="oai/gpt-4o", messages=ask, temperature=0)
+        self.assertEqual(raw.headers["x-cache"], "MISS", "another consumer's entry is not shared")
+        self.assertEqual(len(MOCK.requests()), 2)
+
+
 class TestModelNamesInUrls(ChargingTest):
     def test_names_that_would_change_the_providers_url_are_refused(self):
         """Azure puts the deployment, Gemini the model, into the URL: a name with '/', '?', '#' or '..' is
