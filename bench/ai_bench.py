@@ -4,7 +4,10 @@ Portico side by side with LiteLLM's proxy, on the same mock provider.
 
 The mock provider is nginx serving fixed answers in OpenAI's format (a chat
 completion, and a 20-chunk SSE stream ending in [DONE]) and in Anthropic's
-format (a Messages answer), so the mock is never the bottleneck. Each gateway
+format (a Messages answer), so the mock is never the bottleneck. Scenarios:
+chat, stream, anthropic (chat in, Anthropic out), responses (OpenAI's
+Responses API in, chat out) and messages-in (Anthropic's Messages API in,
+chat out). Each gateway
 is pinned to GATEWAY_CPUS; nginx and the load generator to CLIENT_CPUS.
 
 Added latency: wrk with 1 connection (sequential requests) against the mock
@@ -138,6 +141,19 @@ end
 """
 
 
+CHAT_PATH = "/v1/chat/completions"
+
+
+def request_body(shape, model, stream):
+    """A client's request in the API of `shape`: chat, responses (OpenAI's Responses API) or messages
+    (Anthropic's Messages API inbound); the last two are translated to the mock's chat completions."""
+    if shape == "responses":
+        return {"model": model, "input": "hi"}
+    if shape == "messages":
+        return {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+
+
 def wrk(url, body, expect, conns, duration, cpus, lua):
     return bench.run_wrk(url, body, duration, conns, cpus, lua, extra_env={"BENCH_EXPECT": expect})
 
@@ -159,10 +175,13 @@ def main():
     with open(lua, "w") as f:
         f.write(WRK_LUA)
     mock = bench.Nginx(work, "mock", mock_block(work), 1, args.client_cpus)
+    # (name, model, the mock's own path for the baseline, stream, expected text, gateway path, body shape)
     scenarios = [
-        ("chat", "mock-chat", "/plain/v1/chat/completions", False, "Hello from the mock"),
-        ("stream", "mock-stream", "/stream/v1/chat/completions", True, "[DONE]"),
-        ("anthropic", "mock-claude", None, False, "Hello from the mock"),
+        ("chat", "mock-chat", "/plain/v1/chat/completions", False, "Hello from the mock", CHAT_PATH, "chat"),
+        ("stream", "mock-stream", "/stream/v1/chat/completions", True, "[DONE]", CHAT_PATH, "chat"),
+        ("anthropic", "mock-claude", None, False, "Hello from the mock", CHAT_PATH, "chat"),
+        ("responses", "mock-chat", None, False, "Hello from the mock", "/v1/responses", "responses"),
+        ("messages-in", "mock-chat", None, False, "Hello from the mock", "/v1/messages", "messages"),
     ]
     gateways = []
     litellm_bin = os.path.join(args.litellm_venv, "bin", "litellm")
@@ -170,7 +189,7 @@ def main():
     try:
         bench.wait_port(MOCK_PORT)
         # The mock alone: the baseline latency.
-        for name, model, direct, stream, expect in scenarios:
+        for name, model, direct, stream, expect, _, _ in scenarios:
             if direct:
                 body = json.dumps({"model": "mock-model", "stream": stream,
                                    "messages": [{"role": "user", "content": "hi"}]})
@@ -205,10 +224,9 @@ def main():
                             raise
                 time.sleep(1)
                 gateways.append(gw)
-                for name, model, _, stream, expect in scenarios:
-                    body = json.dumps({"model": model, "stream": stream,
-                                       "messages": [{"role": "user", "content": "hi"}]})
-                    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                for name, model, _, stream, expect, path, shape in scenarios:
+                    body = json.dumps(request_body(shape, model, stream))
+                    url = f"http://127.0.0.1:{port}{path}"
                     wrk(url, body, expect, 4, 2, args.client_cpus, lua)  # warm-up
                     results[(gw, name, "latency")] = wrk(url, body, expect, 1, args.duration, args.client_cpus, lua)
                     results[(gw, name, "load")] = wrk(url, body, expect, args.connections, args.duration,
@@ -229,12 +247,14 @@ def main():
     out = [f"# AI gateways: Portico vs LiteLLM, {datetime.datetime.now():%Y-%m-%d %H:%M}", "",
            f"Machine: {os.cpu_count()} CPUs; gateway on CPUs {args.gateway_cpus} ({args.threads} worker); mock "
            f"provider (nginx, fixed answers) and wrk on CPUs {args.client_cpus}. Added latency: 1 connection, "
-           f"p50/p99 through the gateway minus the mock's own (the Anthropic scenario is translated, so its "
-           f"baseline is the OpenAI mock's). Max rps: {args.connections} connections, {args.duration}s.", ""]
+           f"p50/p99 through the gateway minus the mock's own (the anthropic, responses and messages-in "
+           f"scenarios are translated, so their baseline is the OpenAI mock's chat). responses: OpenAI's "
+           f"Responses API in, chat completions to the provider; messages-in: Anthropic's Messages API in, "
+           f"chat completions to the provider. Max rps: {args.connections} connections, {args.duration}s.", ""]
     if "litellm" not in gateways:
         out += ["LiteLLM was not installed (make bench-ai installs it); only Portico was measured.", ""]
     out += ["| scenario | gateway | added p50 ms | added p99 ms | max rps | p99 at max ms |", "|---|---|---:|---:|---:|---:|"]
-    for name, _, direct, _, _ in scenarios:
+    for name, _, direct, _, _, _, _ in scenarios:
         base = results.get(("mock", name, "latency")) or results.get(("mock", "chat", "latency"))
         for gw in gateways:
             lat, load = results[(gw, name, "latency")], results[(gw, name, "load")]
