@@ -72,7 +72,8 @@ enum Pipe {
     Native(Box<dyn Sniffer>),
     /// Translated to chat chunks and, for another API, re-encoded.
     Translated {
-        tr: Translator,
+        /// Boxed: the translators are large beside a native pipe.
+        tr: Box<Translator>,
         encoder: Option<Box<dyn Encoder>>,
     },
 }
@@ -170,7 +171,10 @@ pub(crate) async fn answer(
             }
             Wire::Gemini => Translator::Gemini(gemini::StreamTranslator::new(&id, &model, created, include_usage)),
         };
-        Pipe::Translated { tr, encoder }
+        Pipe::Translated {
+            tr: Box::new(tr),
+            encoder,
+        }
     };
     let mut sent = Sent::default();
     let end = if write_head(session, ctx, &accepted).await {

@@ -90,6 +90,7 @@ impl Api {
 
     /// A whole chat answer as the client's API answers; `req` is the
     /// client's request, `id` the request id.
+    #[allow(clippy::wrong_self_convention)] // `self` is the API converted to, not the value converted
     pub(crate) fn from_chat(self, answer: Value, req: &Value, id: &str) -> Value {
         match self {
             Api::Chat => answer,
