@@ -23,7 +23,9 @@
 //! translated call behaves as `store: false`), `background: true`, hosted
 //! tools (`web_search`, `file_search`, `computer_use_preview`, `mcp`, ...)
 //! and their items, files and images by `file_id` (stored at OpenAI) or
-//! `file_url`, `top_logprobs` and `max_tool_calls`. Such a request still
+//! `file_url`, `top_logprobs`, `max_tool_calls`, and parameters this
+//! translation does not know (newer than it: passing them unread could
+//! change the answer unseen). Such a request still
 //! reaches a native target: a model whose first target is Anthropic and
 //! second OpenAI falls back to OpenAI with the request unchanged.
 
