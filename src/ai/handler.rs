@@ -226,10 +226,13 @@ pub(crate) fn resolve_call(
         .to_string();
     match endpoint {
         Endpoint::Chat => {
-            let ok = req
-                .get("messages")
-                .and_then(|m| m.as_array())
-                .is_some_and(|m| !m.is_empty());
+            // A Responses request may hold only what OpenAI keeps (`previous_response_id`, item
+            // references): no chat messages, yet fine natively; other targets refuse it by name.
+            let ok = call.api == Api::Responses
+                || req
+                    .get("messages")
+                    .and_then(|m| m.as_array())
+                    .is_some_and(|m| !m.is_empty());
             if !ok {
                 return Err(failure(GatewayError::BadRequest, "`messages` must be a non-empty list").at("messages"));
             }

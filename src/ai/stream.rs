@@ -72,6 +72,7 @@ enum Pipe {
     Native(Box<dyn Sniffer>),
     /// Translated to chat chunks and, for another API, re-encoded.
     Translated {
+        /// Boxed: the translators are large beside a native pipe.
         tr: Box<Translator>,
         encoder: Option<Box<dyn Encoder>>,
     },
@@ -241,8 +242,17 @@ pub(crate) async fn answer(
             let provider = &accepted.target.provider.name;
             let message = reg.scrubber.scrub(&format!("provider {provider}: {msg}"));
             let mut out = Vec::new();
-            match call.api.encoder(call.original, ctx.request_id, &model) {
-                Some(mut enc) => enc.fail(&message, &mut out),
+            // The encoder that wrote the stream so far ends it; a native stream gets a new one.
+            let mut fresh;
+            let encoder = match &mut pipe {
+                Pipe::Translated { encoder: Some(enc), .. } => Some(enc),
+                _ => {
+                    fresh = call.api.encoder(call.original, ctx.request_id, &model);
+                    fresh.as_mut()
+                }
+            };
+            match encoder {
+                Some(enc) => enc.fail(&message, &mut out),
                 None => out.push(crate::ai::wire::sse_data(&crate::error::error_value(
                     &message,
                     GatewayError::ProviderError,

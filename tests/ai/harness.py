@@ -196,6 +196,8 @@ ai:
     oai-permodel: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
     # Two keys, for the scripts that echo the key they got.
     leaky: {{kind: openai, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}, {{env: MOCK_KEY_2}}]}}
+    # A vendor that speaks Chat Completions only (the Responses API reaches it translated).
+    compat: {{kind: openai_compatible, base_url: "{mock}/v1", keys: [{{env: MOCK_KEY_1}}]}}
     # Azure OpenAI: the deployment goes into the URL path.
     az: {{kind: azure_openai, base_url: "{mock}", api_version: "2024-10-21", keys: [{{env: MOCK_KEY_1}}]}}
   # The mock's scripted models, priced so that what they cost shows (USD per million tokens).

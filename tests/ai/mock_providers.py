@@ -7,6 +7,7 @@ free port); the first line on stdout is ``mock_providers listening on http://127
 Endpoints
   OpenAI     POST /v1/chat/completions (JSON, or SSE when ``stream: true``), POST /v1/embeddings,
              GET /v1/models.                                   Auth: ``Authorization: Bearer <key>``
+             POST /v1/responses, the Responses API (``mock_responses.py``; Azure: /openai/v1/responses).
   Anthropic  POST /v1/messages (JSON, or SSE events when ``stream: true``).
                                       Auth: ``x-api-key: <key>`` plus an ``anthropic-version`` header
   Gemini     POST /v1beta/models/{model}:generateContent, :streamGenerateContent?alt=sse,
@@ -63,6 +64,7 @@ from urllib.parse import urlsplit
 
 import mock_checks  # what the real APIs refuse, beside this file
 import mock_surface  # completions, images, audio, moderations, rerank
+import mock_responses  # OpenAI's Responses API, beside this file
 
 PROMPT_TOKENS, CACHED_TOKENS, COMPLETION_TOKENS = 11, 4, 5
 CACHE_WRITE_TOKENS, THOUGHT_TOKENS, THOUGHT = 2, 3, "Thinking it over."
@@ -294,15 +296,17 @@ class Handler(BaseHTTPRequestHandler):
     def route(self, path, headers, body, provider):
         az = AZURE_PATH.match(path)
         if provider == "azure":  # Azure OpenAI: the deployment in the path, `api-key`, `api-version`
-            if not az or "api-version=" not in urlsplit(self.path).query:
+            if path != "/openai/v1/responses" and (not az or "api-version=" not in urlsplit(self.path).query):
                 raise Reject(404, "not_found", f"mock: no Azure route for {self.command} {self.path}")
             if headers.get("api-key") not in self.server.keys:
                 raise Reject(401, "auth", "Access denied due to invalid subscription key (mock)")
+            if path == "/openai/v1/responses":  # the v1 surface: the deployment is the body's `model`
+                return self.openai_responses(body)
             body["model"] = az.group(1)
             return self.openai_chat(body) if az.group(2) == "chat/completions" else self.openai_embeddings(body)
         m = GEMINI_PATH.match(path)
         known = {("POST", "/v1/chat/completions"), ("POST", "/v1/embeddings"), ("GET", "/v1/models"),
-                 ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens")}
+                 ("POST", "/v1/messages"), ("POST", "/v1/messages/count_tokens"), ("POST", "/v1/responses")}
         if not m and (self.command, path) not in known and path not in mock_surface.PATHS:
             raise Reject(404, "not_found", f"mock: no route for {self.command} {path}")
         self.check_auth(provider, headers)
@@ -321,6 +325,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.anthropic(body)
         if path == "/v1/messages/count_tokens":
             return self.anthropic_count(body)
+        if path == "/v1/responses":
+            return self.openai_responses(body)
         model, method = m.group(1), m.group(2)
         if method == "batchEmbedContents":
             return self.gemini_embed(model, body)
@@ -419,6 +425,11 @@ class Handler(BaseHTTPRequestHandler):
             self.event(f"data: {json.dumps(dict(base, object='chat.completion.chunk', choices=[], usage=usage))}\n\n")
         self.event("data: [DONE]\n\n")
         self.end_stream()
+
+    def openai_responses(self, body):
+        if not isinstance(body, dict):
+            raise bad("request body must be a JSON object")
+        return mock_responses.serve(self, body, sys.modules[__name__])
 
     def openai_embeddings(self, body):
         model, inputs = body.get("model"), body.get("input")
