@@ -153,7 +153,7 @@ fn chat_call(target: &Target, endpoint: Endpoint, req: &Value, stream: bool) -> 
         }
         (Wire::Anthropic, Endpoint::Embeddings) => {
             return Err(Failure::new(
-                GatewayError::BadRequest,
+                GatewayError::UnsupportedForProvider,
                 format!("provider {} (anthropic) offers no embeddings", p.name),
             ))
         }

@@ -240,7 +240,7 @@ async fn bad_requests_get_openai_shaped_errors() {
         .send()
         .await
         .unwrap();
-    expect_error(r, 400, "bad_request").await;
+    expect_error(r, 400, "unsupported_for_provider").await;
     // Unknown endpoint under the AI route.
     let r = c
         .get(gw.url("/v1/files"))
