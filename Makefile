@@ -36,7 +36,8 @@ run: build
 	echo "demo upstream on 127.0.0.1:9000 (pid $$demo)"; \
 	$(BIN) check -c $(CONFIG) && $(BIN) run -c $(CONFIG)
 
-# Tests start a real redis-server (Debian's) for the cluster-wide rate limits;
+# Tests start a real redis-server (Debian's) for the cluster-wide rate limits and a
+# real PostgreSQL (Debian's, initdb + pg_ctl on a temporary directory) for the store;
 # property tests run a bounded number of cases; the AI end-to-end tests use the
 # official openai SDK (PyPI, in .venv-ai) against mock providers.
 # Gates first (docs/ARCHITECTURE.md, "Gates"): the tree's layers and file
@@ -52,6 +53,7 @@ test: deps verify-unit test-deps
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 	@python3 -c "import venv, ensurepip" 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	@[ -x .venv-ai/bin/python ] || python3 -m venv .venv-ai
 	@.venv-ai/bin/python -c "import openai, anthropic" 2>/dev/null || .venv-ai/bin/pip install -q -r tests/ai/requirements.txt

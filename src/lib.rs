@@ -5,6 +5,7 @@
 pub mod config;
 pub mod process;
 pub mod serve;
+pub mod store;
 
 pub(crate) mod ai;
 pub(crate) mod error;

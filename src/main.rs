@@ -1,4 +1,4 @@
-//! The `portico` command line: run, check, reload, upgrade, version.
+//! The `portico` command line: run, check, reload, upgrade, import, export, version.
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -48,12 +48,29 @@ enum Command {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// Import a whole config file into the store (compiled first; nothing is written if it has problems).
+    Import {
+        /// The config file to import.
+        file: PathBuf,
+        /// The store: sqlite://PATH or postgres://USER@HOST/DB.
+        #[arg(long, env = "PORTICO_STORE")]
+        store: String,
+        /// Who imports, for the audit log.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// Print the store's config as YAML, in the config file's shape.
+    Export {
+        /// The store: sqlite://PATH or postgres://USER@HOST/DB.
+        #[arg(long, env = "PORTICO_STORE")]
+        store: String,
+    },
     /// Print the version.
     Version,
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,sqlx=warn")).init();
     let outcome = match Cli::parse().command {
         Command::Run { config, upgrade } => portico::process::run::run(portico::process::run::RunOptions {
             config: &config,
@@ -73,6 +90,10 @@ fn main() -> ExitCode {
             timeout,
             binary,
         } => upgrade(&config, timeout, binary.as_deref()),
+        Command::Import { file, store, actor } => {
+            portico::process::store_io::import(&file, &store, &actor).map_err(|e| e.to_string())
+        }
+        Command::Export { store } => portico::process::store_io::export(&store).map_err(|e| e.to_string()),
         Command::Version => Ok(format!("portico {}", env!("CARGO_PKG_VERSION"))),
     };
     match outcome {

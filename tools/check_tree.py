@@ -19,6 +19,7 @@ LAYERS = [
     "error",
     "config",
     "telemetry",
+    "store",
     "router",
     "serve",
     "upstream",

@@ -11,6 +11,10 @@ pub enum ProcessError {
     /// The config file did not load; the message lists every problem.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    /// The store could not be opened, read or written, or the config does
+    /// not fit it.
+    #[error("{0}")]
+    Store(String),
     /// The pid file could not be read.
     #[error("cannot read pid file {path}: {source}")]
     PidFileUnreadable {

@@ -1,5 +1,6 @@
 //! Process control: running the server, reloading its config, handing it
-//! over to a new binary, and the signals and pid file that drive them.
+//! over to a new binary, the signals and pid file that drive them, and
+//! moving a whole config into the store and out of it.
 
 mod error;
 pub mod load;
@@ -7,6 +8,7 @@ pub mod pid_file;
 pub(crate) mod reload;
 pub mod run;
 pub(crate) mod signals;
+pub mod store_io;
 pub mod upgrade;
 
 pub use error::ProcessError;

@@ -20,6 +20,7 @@ mod protocol;
 mod redis_limit;
 mod routing;
 mod smoke;
+mod store;
 mod tls;
 mod tokens;
 mod traffic;

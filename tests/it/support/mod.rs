@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 mod load;
+mod postgres;
 mod raw;
 #[allow(unused_imports)]
 pub(crate) use load::*;
+pub(crate) use postgres::Postgres;
 #[allow(unused_imports)]
 pub(crate) use raw::*;
 

@@ -1,0 +1,62 @@
+//! `portico import` and `portico export`: a whole declarative config into
+//! the store, and out of it, in the YAML file's shape
+//! ([`crate::store::document`]), so GitOps and the store are one format.
+//!
+//! An import is compiled first, exactly as `portico check` compiles the file;
+//! a config with any problem is refused with `check`'s messages and nothing
+//! is written. It then replaces every resource in one transaction. The
+//! file's `server` section is not stored: it belongs to each node's own file.
+
+use super::ProcessError;
+use crate::store::{document, Store};
+use std::path::Path;
+
+fn runtime() -> Result<tokio::runtime::Runtime, ProcessError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ProcessError::Store(format!("cannot start the runtime: {e}")))
+}
+
+fn store_error(e: impl std::fmt::Display) -> ProcessError {
+    ProcessError::Store(e.to_string())
+}
+
+/// Imports the config `file` into the store at `url`; what was imported.
+pub fn import(file: &Path, url: &str, actor: &str) -> Result<String, ProcessError> {
+    super::load::load(file, None)?;
+    let text = std::fs::read_to_string(file).map_err(|e| store_error(format!("{}: {e}", file.display())))?;
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).map_err(store_error)?;
+    let doc = serde_json::to_value(yaml).map_err(|e| store_error(format!("{}: {e}", file.display())))?;
+    let (resources, had_server) =
+        document::to_resources(&doc).map_err(|e| store_error(format!("{}: {e}", file.display())))?;
+    let rev = runtime()?.block_on(async {
+        let store = Store::open(url).await?;
+        store.replace_all(&resources, actor).await
+    });
+    let rev = rev.map_err(store_error)?;
+    let mut msg = format!(
+        "imported {} resources from {} (store revision {rev})",
+        resources.len(),
+        file.display()
+    );
+    if had_server {
+        msg.push_str("; its `server` section stays in each node's own file");
+    }
+    Ok(msg)
+}
+
+/// The store's config as YAML.
+pub fn export(url: &str) -> Result<String, ProcessError> {
+    let (resources, rev) = runtime()?
+        .block_on(async {
+            let store = Store::open(url).await?;
+            Ok::<_, crate::store::StoreError>((store.all().await?, store.revision().await?))
+        })
+        .map_err(store_error)?;
+    let doc = document::from_resources(&resources);
+    let yaml = serde_yaml::to_string(&doc).map_err(store_error)?;
+    Ok(format!(
+        "# Exported from the store at revision {rev}. `server` lives in each node's own file.\n{yaml}"
+    ))
+}

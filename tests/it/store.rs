@@ -1,0 +1,209 @@
+//! The store of store mode on both backends: SQLite (a file in a temporary
+//! directory) and a real PostgreSQL (Debian's, started by the test). The
+//! same checks run on each: versions and If-Match, concurrent writers, the
+//! revision, the audit log, and `portico import`/`export` round trips that
+//! `portico check` accepts, with a bad config refused and nothing written.
+
+use crate::support::*;
+use portico::store::{Store, StoreError};
+use serde_json::json;
+use std::process::Command;
+
+fn sqlite_url() -> (tempdir::Dir, String) {
+    let dir = tempdir::Dir::new();
+    let url = format!("sqlite://{}", dir.path.join("store.db").display());
+    (dir, url)
+}
+
+mod tempdir {
+    /// A temporary directory, removed when dropped.
+    pub(crate) struct Dir {
+        pub(crate) path: std::path::PathBuf,
+    }
+    impl Dir {
+        pub(crate) fn new() -> Dir {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "portico-store-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Dir { path }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Versions, If-Match, deletes, the revision and the audit log.
+async fn versions_and_audit(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), 0);
+    let body = json!({"name": "r1", "upstream": "a"});
+    let r = store.put("route", "r1", &body, Some(0), "alice").await.unwrap();
+    assert_eq!((r.version, r.position), (1, 0));
+    // If-Match 0 means "only if new": a second create is stale.
+    let e = store.put("route", "r1", &body, Some(0), "bob").await.unwrap_err();
+    assert!(matches!(e, StoreError::Stale { actual: 1, .. }), "{e}");
+    let body2 = json!({"name": "r1", "upstream": "b"});
+    let r = store.put("route", "r1", &body2, Some(1), "bob").await.unwrap();
+    assert_eq!(r.version, 2);
+    let e = store.put("route", "r1", &body, Some(1), "carol").await.unwrap_err();
+    assert!(matches!(e, StoreError::Stale { expected: 1, .. }), "{e}");
+    store
+        .put("route", "r0", &json!({"name": "r0"}), None, "alice")
+        .await
+        .unwrap();
+    let list = store.list("route", None, 10).await.unwrap();
+    assert_eq!(list.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["r0", "r1"]);
+    assert_eq!(store.list("route", Some("r0"), 10).await.unwrap().len(), 1, "cursor");
+    assert_eq!(store.get("route", "r1").await.unwrap().unwrap().body, body2);
+    // Positions keep the order written: r1 first, then r0.
+    let all = store.all().await.unwrap();
+    assert_eq!(all.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["r1", "r0"]);
+    assert!(matches!(
+        store.delete("route", "r1", Some(1), "dave").await.unwrap_err(),
+        StoreError::Stale { .. }
+    ));
+    store.delete("route", "r1", Some(2), "dave").await.unwrap();
+    assert!(store.get("route", "r1").await.unwrap().is_none());
+    assert!(matches!(
+        store.delete("route", "r1", None, "dave").await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+    assert_eq!(store.revision().await.unwrap(), 4, "four writes took effect");
+    let audit = store.audit(0, 100).await.unwrap();
+    let seen: Vec<(&str, &str)> = audit.iter().map(|a| (a.actor.as_str(), a.action.as_str())).collect();
+    assert_eq!(
+        seen,
+        [("alice", "put"), ("bob", "put"), ("alice", "put"), ("dave", "delete")]
+    );
+    assert_eq!(audit[1].before, Some(body.clone()));
+    assert_eq!(audit[1].after, Some(body2.clone()));
+    assert_eq!(audit[3].after, None);
+    // Reopening keeps everything (and migrations do not run twice).
+    drop(store);
+    let store = Store::open(url).await.unwrap();
+    assert_eq!(store.revision().await.unwrap(), 4);
+    assert_eq!(store.all().await.unwrap().len(), 1);
+}
+
+/// Writers that read the same version race: exactly one wins.
+async fn one_of_two_racing_writers_wins(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    store
+        .put("upstream", "race", &json!({"targets": []}), None, "t")
+        .await
+        .unwrap();
+    let v = store.get("upstream", "race").await.unwrap().unwrap().version;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.put("upstream", "race", &json!({"writer": i}), Some(v), "racer").await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Stale { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one writer of version {v} wins");
+    assert_eq!(store.get("upstream", "race").await.unwrap().unwrap().version, v + 1);
+}
+
+/// Runs `portico`; whether it succeeded, and its output (stdout, then stderr).
+fn portico(args: &[&str]) -> (bool, String) {
+    let (ok, stdout, stderr) = portico_out(args);
+    (ok, stdout + &stderr)
+}
+
+fn portico_out(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(portico_bin())
+        .args(args)
+        .env("OPENAI_API_KEY", "k")
+        .env("ANTHROPIC_API_KEY", "k")
+        .env("ANTHROPIC_API_KEY_2", "k")
+        .env("GEMINI_API_KEY", "k")
+        .env("GROQ_API_KEY", "k")
+        .env("AZURE_OPENAI_KEY", "k")
+        .env("TEAM_SEARCH_KEY", "k")
+        .output()
+        .expect("portico");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `import` then `export` gives a config `check` accepts, and exporting it
+/// again after re-importing gives the same text; a bad config is refused
+/// with `check`'s message and the store is left as it was.
+async fn import_export_round_trip(url: &str) {
+    let work = tempdir::Dir::new();
+    for file in ["conf/portico.yaml", "conf/examples/ai.yaml"] {
+        let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
+        let (ok, out) = portico(&["import", &path, "--store", url]);
+        assert!(ok, "{file}: {out}");
+        let (ok, exported, err) = portico_out(&["export", "--store", url]);
+        assert!(ok, "{exported}{err}");
+        // The exported config plus a server section is a config `check` accepts.
+        let server = "server:\n  listeners: [{address: 127.0.0.1:0}]\n";
+        let again = work.path.join("again.yaml");
+        std::fs::write(&again, format!("{server}{exported}")).unwrap();
+        let (ok, out) = portico(&["check", "-c", again.to_str().unwrap()]);
+        assert!(ok, "{file} exported:\n{exported}\ncheck: {out}");
+        let (ok, out) = portico(&["import", again.to_str().unwrap(), "--store", url]);
+        assert!(ok, "{out}");
+        let (_, exported_again, _) = portico_out(&["export", "--store", url]);
+        let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+        assert_eq!(body(&exported), body(&exported_again), "{file}: export is stable");
+    }
+    let store = Store::open(url).await.unwrap();
+    let before = (store.revision().await.unwrap(), store.all().await.unwrap());
+    let bad = work.path.join("bad.yaml");
+    std::fs::write(&bad, "routes:\n  - name: r\n    upstream: nowhere\n").unwrap();
+    let (ok, out) = portico(&["import", bad.to_str().unwrap(), "--store", url]);
+    assert!(!ok);
+    assert!(
+        out.contains("bad.yaml:3:") && out.contains("nowhere"),
+        "check's located message: {out}"
+    );
+    let after = (store.revision().await.unwrap(), store.all().await.unwrap());
+    assert_eq!(before, after, "nothing written");
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let (_dir, url) = sqlite_url();
+    versions_and_audit(&url).await;
+    let (_dir, url) = sqlite_url();
+    one_of_two_racing_writers_wins(&url).await;
+    let (_dir, url) = sqlite_url();
+    import_export_round_trip(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let pg = Postgres::start().await;
+    versions_and_audit(&pg.url()).await;
+    one_of_two_racing_writers_wins(&pg.url()).await;
+    import_export_round_trip(&pg.url()).await;
+}
+
+#[tokio::test]
+async fn a_store_url_that_names_no_database_is_refused() {
+    let e = Store::open("mysql://x").await.unwrap_err();
+    assert!(e.to_string().contains("sqlite://PATH or postgres://"), "{e}");
+    let (ok, out) = portico(&["export", "--store", "redis://x"]);
+    assert!(!ok && out.contains("store URL"), "{out}");
+}

@@ -1,0 +1,115 @@
+//! A real PostgreSQL server (Debian's, installed by `make test`) on a
+//! temporary directory and a free port, initialised with `initdb` and run
+//! with `pg_ctl`; stopped and removed when dropped. As root, the server runs
+//! as the `postgres` user (PostgreSQL refuses to run as root).
+
+use super::{free_port, wait_until};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub(crate) struct Postgres {
+    pub(crate) port: u16,
+    dir: PathBuf,
+    as_postgres: bool,
+}
+
+/// Where Debian puts the server's programs.
+fn pg_bin(name: &str) -> PathBuf {
+    let versions = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    versions
+        .into_iter()
+        .map(|v| v.join("bin").join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+impl Postgres {
+    fn command(&self, program: &str) -> Command {
+        let bin = pg_bin(program);
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(bin);
+            c
+        } else {
+            Command::new(bin)
+        }
+    }
+
+    pub(crate) async fn start() -> Postgres {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("portico-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("pg dir");
+        let pg = Postgres {
+            port,
+            dir,
+            as_postgres: is_root(),
+        };
+        if pg.as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&pg.dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown the data directory to postgres");
+        }
+        let data = pg.dir.join("data");
+        let out = pg
+            .command("initdb")
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .output()
+            .expect("initdb not found: `make test` installs postgresql");
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            pg.dir.display()
+        );
+        let out = pg
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &opts, "-l"])
+            .arg(pg.dir.join("log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_until("postgres accepts connections", Duration::from_secs(30), || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        pg
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
