@@ -54,6 +54,11 @@ pub(crate) trait Sniffer: Send {
     fn usage(&self) -> Usage;
     /// The output text seen so far.
     fn text(&self) -> &str;
+    /// The provider's last event of a whole answer came.
+    fn finished(&self) -> bool;
+    /// The provider ended the stream with its own error event (which the
+    /// client got as it came): the call failed.
+    fn failed(&self) -> bool;
 }
 
 impl Api {

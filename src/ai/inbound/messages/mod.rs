@@ -72,17 +72,21 @@ pub(crate) fn usage_of(body: &[u8]) -> Usage {
 }
 
 /// Reads an Anthropic event stream as it passes: `message_start` and
-/// `message_delta` carry the usage, the deltas the text.
+/// `message_delta` carry the usage, the deltas the text, `message_stop` ends
+/// a whole answer and `error` a failed one.
 #[derive(Default)]
 pub(crate) struct Sniffer {
     sse: SseReader,
     usage: Usage,
     text: String,
+    finished: bool,
+    failed: bool,
 }
 
 impl inbound::Sniffer for Sniffer {
     fn push(&mut self, bytes: &[u8]) {
         let (usage, text) = (&mut self.usage, &mut self.text);
+        let (finished, failed) = (&mut self.finished, &mut self.failed);
         let _ = self.sse.push(bytes, &mut |data| {
             let Ok(v) = serde_json::from_str::<Value>(data) else {
                 return Ok(());
@@ -106,6 +110,8 @@ impl inbound::Sniffer for Sniffer {
                         }
                     }
                 }
+                Some("message_stop") => *finished = true,
+                Some("error") => *failed = true,
                 _ => {}
             }
             Ok(())
@@ -118,6 +124,14 @@ impl inbound::Sniffer for Sniffer {
 
     fn text(&self) -> &str {
         &self.text
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
     }
 }
 

@@ -165,6 +165,12 @@ fn a_native_stream_is_read_for_usage_and_text() {
         (11, 4, 5)
     );
     assert_eq!(s.text(), "Hello");
+    assert!(!s.finished() && !s.failed(), "no message_stop yet");
+    s.push(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    assert!(s.finished() && !s.failed());
+    let mut failed = Sniffer::default();
+    failed.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n");
+    assert!(failed.failed() && !failed.finished());
     assert_eq!(
         usage_of(br#"{"usage":{"input_tokens":3,"output_tokens":2}}"#).total(),
         5

@@ -260,13 +260,16 @@ impl inbound::Encoder for Encoder {
 }
 
 /// Reads a native Responses stream: the usage of its final event
-/// (`response.completed`, or `response.incomplete` / `response.failed`) and
-/// the text of its `response.output_text.delta` events.
+/// (`response.completed`, or `response.incomplete` / `response.failed`),
+/// the text of its `response.output_text.delta` events, and how it ended
+/// (`response.failed` and `error` are failures).
 #[derive(Default)]
 pub(crate) struct Sniffer {
     sse: SseReader,
     usage: Usage,
     text: String,
+    finished: bool,
+    failed: bool,
 }
 
 impl Sniffer {
@@ -280,11 +283,14 @@ impl Sniffer {
                     self.text.push_str(d);
                 }
             }
-            Some("response.completed" | "response.incomplete" | "response.failed") => {
+            Some(kind @ ("response.completed" | "response.incomplete" | "response.failed")) => {
                 if let Some(u) = v.pointer("/response/usage").and_then(usage_from) {
                     self.usage = u;
                 }
+                self.finished = kind != "response.failed";
+                self.failed = kind == "response.failed";
             }
+            Some("error") => self.failed = true,
             _ => {}
         }
     }
@@ -307,5 +313,13 @@ impl inbound::Sniffer for Sniffer {
 
     fn text(&self) -> &str {
         &self.text
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
     }
 }

@@ -423,5 +423,9 @@ fn the_sniffer_reads_usage_and_text_split_anywhere() {
             (11, 4, 5),
             "step {step}"
         );
+        assert!(s.finished() && !s.failed());
     }
+    let mut failed = Sniffer::default();
+    failed.push(b"data: {\"type\":\"response.failed\",\"response\":{\"usage\":null}}\n\n");
+    assert!(failed.failed() && !failed.finished());
 }
