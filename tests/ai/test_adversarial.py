@@ -233,5 +233,22 @@ class NativeStreamFailures(unittest.TestCase):
         last = events(raw)[-1]
         self.assertEqual(last[0], "error", f"the client must learn that the stream was cut: {raw}")
 
+
+class CacheKeys(unittest.TestCase):
+    """What changes the answer's bytes is part of the AI cache's key."""
+
+    def test_stream_options_include_usage_is_part_of_the_key(self):
+        body = {"model": "oai/gpt-4o", "temperature": 0, "stream": True,
+                "messages": [{"role": "user", "content": "usage or not"}]}
+        status, _, raw = post("/cached/v1/chat/completions", body)
+        self.assertEqual(status, 200, raw)
+        self.assertFalse([d for _, d in events(raw) if isinstance(d, dict) and d.get("usage")],
+                         "no usage chunk unless asked")
+        asked = dict(body, stream_options={"include_usage": True})
+        status, headers, raw = post("/cached/v1/chat/completions", asked)
+        self.assertEqual(status, 200, raw)
+        usage = [d for _, d in events(raw) if isinstance(d, dict) and d.get("usage")]
+        self.assertTrue(usage, f"the client asked for the usage chunk (x-cache {headers.get('x-cache')}): {raw}")
+
 if __name__ == "__main__":
     unittest.main()
