@@ -250,5 +250,36 @@ class CacheKeys(unittest.TestCase):
         usage = [d for _, d in events(raw) if isinstance(d, dict) and d.get("usage")]
         self.assertTrue(usage, f"the client asked for the usage chunk (x-cache {headers.get('x-cache')}): {raw}")
 
+
+class MessagesNative(unittest.TestCase):
+    """A Messages request goes to an Anthropic provider as it is: blocks only Anthropic knows (a server
+    tool's use and result, from Claude's web search) are no reason to refuse it."""
+
+    def test_server_tool_blocks_reach_anthropic(self):
+        history = [
+            {"role": "user", "content": "What is new in Rust?"},
+            {"role": "assistant", "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "rust"}},
+                {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+                    {"type": "web_search_result", "url": "https://blog.rust-lang.org", "title": "Rust Blog",
+                     "encrypted_content": "abc", "page_age": None}]},
+                {"type": "text", "text": "Rust 1.90 is out."}]},
+            {"role": "user", "content": [{"type": "search_result", "source": "https://x", "title": "x",
+                                          "content": [{"type": "text", "text": "x"}]},
+                                         {"type": "text", "text": "And before that?"}]},
+        ]
+        body = {"model": "claude/claude-sonnet-4", "max_tokens": 50, "messages": history,
+                "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+        before = len(PROVIDER.paths("/v1/messages"))
+        status, _, raw = post("/v1/messages", body)
+        self.assertEqual(status, 200, raw)
+        sent = PROVIDER.paths("/v1/messages")[before:]
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(sent[0]["body"]["messages"], history, "the body goes through as it is")
+        # A provider that does not speak Messages cannot take these blocks: refused, naming them.
+        status, _, raw = post("/v1/messages", dict(body, model="oai/gpt-4o", tools=[]))
+        self.assertEqual(status, 400, raw)
+        self.assertIn("server_tool_use", raw.decode())
+
 if __name__ == "__main__":
     unittest.main()

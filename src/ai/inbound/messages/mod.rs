@@ -23,9 +23,12 @@
 //!   the answer).
 //!
 //! Server tools (`web_search_...`, `code_execution_...`, any tool with a
-//! `type` other than `custom`) and `container`/`mcp_servers` exist only at
-//! Anthropic: such a request is refused for other providers with a 400
-//! naming them. Errors on this endpoint are Anthropic's shape,
+//! `type` other than `custom`), `container`/`mcp_servers`, and content
+//! blocks of types or sources other providers lack (`server_tool_use`,
+//! `web_search_tool_result`, `search_result`, a file by id, ...) exist only
+//! at Anthropic: such a request is refused for other providers with a 400
+//! naming them, and still goes to an Anthropic target as it is. Errors on
+//! this endpoint are Anthropic's shape,
 //! `{"type":"error","error":{"type","message"},"request_id"}`.
 
 mod answer;
