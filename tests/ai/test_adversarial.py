@@ -281,5 +281,27 @@ class MessagesNative(unittest.TestCase):
         self.assertEqual(status, 400, raw)
         self.assertIn("server_tool_use", raw.decode())
 
+
+class Multipart(unittest.TestCase):
+    """A transcription form is parsed and sent on field by field: a 1 MB form of 20,000 empty fields once
+    overflowed the stack of the worker sending it and aborted the whole gateway."""
+
+    def test_a_form_of_many_tiny_fields_is_refused_and_the_gateway_lives(self):
+        part = b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n\r\n'
+        body = (b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\noai/whisper-1\r\n'
+                + part * 20_000 + b"--b--\r\n")
+        try:
+            status, _, raw = post("/v1/audio/transcriptions", body,
+                                  headers={"content-type": "multipart/form-data; boundary=b"})
+        except (ConnectionError, http.client.HTTPException) as e:
+            self.fail(f"the gateway dropped the connection ({e!r}); its log:\n{GATEWAY.log(5)}")
+        self.assertEqual(status, 400, raw)
+        self.assertIn("fields", json.loads(raw)["error"]["message"])
+        self.assertIsNone(GATEWAY.proc.poll(), "the gateway is still running")
+        status, _, raw = post("/v1/chat/completions", {"model": "oai/gpt-4o", "messages": [
+            {"role": "user", "content": "still there?"}]})
+        self.assertEqual(status, 200, raw)
+
+
 if __name__ == "__main__":
     unittest.main()
