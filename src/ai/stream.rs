@@ -229,7 +229,7 @@ pub(crate) async fn answer(
         drain(reg, &mut accepted, &mut pipe, &mut sent).await;
     }
     let native_text = match &pipe {
-        Pipe::Native(s) => Some(estimate::count(&model, s.text())),
+        Pipe::Native(s) => Some(s.text().tokens(&model)),
         Pipe::Translated { .. } => None,
     };
     let (usage, estimated) = estimate::complete(

@@ -39,6 +39,7 @@ pub(crate) use answer::from_chat;
 pub(crate) use request::{to_chat, untranslatable};
 pub(crate) use stream::Encoder;
 
+use crate::ai::estimate::Text;
 use crate::ai::inbound;
 use crate::ai::registry::Target;
 use crate::ai::wire::anthropic::{read_usage, API_VERSION};
@@ -81,7 +82,7 @@ pub(crate) fn usage_of(body: &[u8]) -> Usage {
 pub(crate) struct Sniffer {
     sse: SseReader,
     usage: Usage,
-    text: String,
+    text: Text,
     finished: bool,
     failed: bool,
 }
@@ -109,7 +110,7 @@ impl inbound::Sniffer for Sniffer {
                     let d = v.get("delta");
                     for key in ["text", "partial_json", "thinking"] {
                         if let Some(t) = d.and_then(|d| d.get(key)).and_then(Value::as_str) {
-                            text.push_str(t);
+                            text.push(t);
                         }
                     }
                 }
@@ -125,7 +126,7 @@ impl inbound::Sniffer for Sniffer {
         self.usage
     }
 
-    fn text(&self) -> &str {
+    fn text(&self) -> &Text {
         &self.text
     }
 

@@ -179,7 +179,7 @@ fn a_native_stream_is_read_for_usage_and_text() {
         ),
         (11, 4, 5)
     );
-    assert_eq!(s.text(), "Hello");
+    assert_eq!(s.text().as_str(), "Hello");
     assert!(!s.finished() && !s.failed(), "no message_stop yet");
     s.push(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     assert!(s.finished() && !s.failed());

@@ -19,6 +19,7 @@
 //! helper wants that first.
 
 use super::answer::{call_item, incomplete_reason, message_item, now_secs, output_text, usage_from, Head};
+use crate::ai::estimate::Text;
 use crate::ai::inbound;
 use crate::ai::wire::sse::SseReader;
 use crate::ai::Usage;
@@ -267,7 +268,7 @@ impl inbound::Encoder for Encoder {
 pub(crate) struct Sniffer {
     sse: SseReader,
     usage: Usage,
-    text: String,
+    text: Text,
     finished: bool,
     failed: bool,
 }
@@ -280,7 +281,7 @@ impl Sniffer {
         match v.get("type").and_then(Value::as_str) {
             Some("response.output_text.delta") => {
                 if let Some(d) = v.get("delta").and_then(Value::as_str) {
-                    self.text.push_str(d);
+                    self.text.push(d);
                 }
             }
             Some(kind @ ("response.completed" | "response.incomplete" | "response.failed")) => {
@@ -311,7 +312,7 @@ impl inbound::Sniffer for Sniffer {
         self.usage
     }
 
-    fn text(&self) -> &str {
+    fn text(&self) -> &Text {
         &self.text
     }
 

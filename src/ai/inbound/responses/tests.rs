@@ -416,7 +416,7 @@ fn the_sniffer_reads_usage_and_text_split_anywhere() {
         for part in stream.as_bytes().chunks(step) {
             s.push(part);
         }
-        assert_eq!(s.text(), "Hello");
+        assert_eq!(s.text().as_str(), "Hello");
         let u = s.usage();
         assert_eq!(
             (u.prompt_tokens, u.cached_tokens, u.completion_tokens),
