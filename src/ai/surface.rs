@@ -169,7 +169,7 @@ pub(crate) fn usage_of(body: &[u8]) -> Usage {
     let Some(u) = v.get("usage").filter(|u| u.is_object()) else {
         return Usage::default();
     };
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let n = |k: &str| super::wire::token_count(u.get(k));
     if u.get("prompt_tokens").is_some() {
         return Usage::from_openai(u).unwrap_or_default();
     }
@@ -264,6 +264,17 @@ mod tests {
         assert_eq!((u.prompt_tokens, u.completion_tokens), (7, 1));
         assert_eq!(usage_of(br#"{"usage":{"total_tokens":9}}"#).prompt_tokens, 9);
         assert_eq!(usage_of(b"RIFF....").total(), 0);
+        // Whatever a provider claims, sums of its counts cannot overflow.
+        for body in [
+            br#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":5}}"#.as_slice(),
+            br#"{"usage":{"input_tokens":18446744073709551615,"output_tokens":18446744073709551615}}"#,
+        ] {
+            assert_eq!(
+                usage_of(body).total(),
+                usage_of(body).prompt_tokens + usage_of(body).completion_tokens
+            );
+            assert!(usage_of(body).total() <= 2 << 40);
+        }
     }
 
     #[tokio::test]
