@@ -173,6 +173,7 @@ impl Text {
     }
 
     /// The text kept.
+    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         &self.kept
     }
