@@ -224,7 +224,7 @@ fn cases() -> Vec<Case> {
             api("ai:\n  providers:\n    x: {kind: opnai}\n"),
             "7:15: ai.providers.x.kind: unknown provider kind \"opnai\"; use one of openai, azure_openai, anthropic, \
              gemini, openai_compatible, mistral, deepseek, groq, together, fireworks, openrouter, xai, perplexity, cerebras, \
-             deepinfra, sambanova, nvidia, moonshot, dashscope, ollama, vllm, lmstudio, llamacpp",
+             deepinfra, sambanova, nvidia, moonshot, dashscope, jina, voyage, ollama, vllm, lmstudio, llamacpp",
         ),
         c(
             "model target naming an unknown provider",
