@@ -5,7 +5,8 @@
 //! model resolves to (so two names of one model share entries and a changed
 //! alias does not serve stale ones), and every other field of the body with
 //! its keys sorted, less those that do not change the answer (`user`,
-//! `metadata`, `store`, `service_tier`, `stream_options`, ...); with the
+//! `metadata`, `store`, `service_tier`, ...; `stream_options` counts, since
+//! `include_usage` adds a chunk to a stream); with the
 //! default `scope: consumer` the consumer is part of the key too. Semantic
 //! caching (answering a *similar* question with a stored answer) is not
 //! offered on purpose: two prompts that embed close together can need
@@ -43,7 +44,6 @@ const IGNORED: &[&str] = &[
     "store",
     "service_tier",
     "stream",
-    "stream_options",
     "safety_identifier",
     "prompt_cache_key",
     "model",
@@ -282,6 +282,13 @@ mod tests {
             .is_some());
         let shared = cache(false, CacheScope::Shared);
         assert_eq!(shared.key(&req(&a, "c")), shared.key(&req(&a, "d")));
+        let usage = json!({"temperature": 0, "messages": [{"role": "user", "content": "hi"}],
+                           "stream_options": {"include_usage": true}});
+        assert_ne!(
+            c.key(&req(&a, "c")),
+            c.key(&req(&usage, "c")),
+            "a stream with its usage chunk is another answer"
+        );
         let stateful = json!({"temperature": 0, "previous_response_id": "resp_1"});
         assert!(c.key(&req(&stateful, "c")).is_none());
     }

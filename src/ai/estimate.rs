@@ -145,6 +145,45 @@ pub(crate) fn answer_tokens(model: &str, answer: &Value) -> u64 {
     count(model, &text)
 }
 
+/// `n` tokens counted in `kept` bytes, extrapolated over `dropped` more.
+fn extrapolate(n: u64, kept: usize, dropped: usize) -> u64 {
+    if dropped == 0 || kept == 0 {
+        n
+    } else {
+        (n as f64 * (kept + dropped) as f64 / kept as f64).ceil() as u64
+    }
+}
+
+/// The output text of a native stream as it passes, kept for an output
+/// estimate within [`MAX_KEPT`] bytes; what comes beyond is only measured.
+#[derive(Debug, Default)]
+pub(crate) struct Text {
+    kept: String,
+    /// Bytes not kept, beyond [`MAX_KEPT`].
+    dropped: usize,
+}
+
+impl Text {
+    pub(crate) fn push(&mut self, piece: &str) {
+        if self.kept.len() + piece.len() > MAX_KEPT {
+            self.dropped += piece.len();
+        } else {
+            self.kept.push_str(piece);
+        }
+    }
+
+    /// The text kept.
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
+        &self.kept
+    }
+
+    /// Output tokens in the text kept, extrapolated over what was dropped.
+    pub(crate) fn tokens(&self, model: &str) -> u64 {
+        extrapolate(count(model, &self.kept), self.kept.len(), self.dropped)
+    }
+}
+
 /// The OpenAI-shaped events a stream sent (or would have sent, once its
 /// client left), kept for an output estimate: shared buffers, no copies.
 #[derive(Debug, Default)]
@@ -183,12 +222,7 @@ impl Sent {
                 push_piece(&mut text, c.get("text"));
             }
         }
-        let n = count(model, &text);
-        if self.dropped == 0 || self.kept == 0 {
-            n
-        } else {
-            (n as f64 * (self.kept + self.dropped) as f64 / self.kept as f64).ceil() as u64
-        }
+        extrapolate(count(model, &text), self.kept, self.dropped)
     }
 }
 
@@ -251,6 +285,24 @@ mod tests {
         }
         sent.keep(&Bytes::from_static(b"data: [DONE]\n\n"));
         assert!((2..=4).contains(&sent.tokens("gpt-4o")));
+    }
+
+    #[test]
+    fn a_long_native_answer_is_kept_within_a_bound() {
+        let mut text = Text::default();
+        let piece = "lorem ipsum dolor sit amet ";
+        let n = 2 * MAX_KEPT / piece.len();
+        for _ in 0..n {
+            text.push(piece);
+        }
+        assert!(text.as_str().len() <= MAX_KEPT, "{} bytes kept", text.as_str().len());
+        let exact = tiktoken_rs::o200k_base_singleton()
+            .encode_ordinary(&piece.repeat(1000))
+            .len() as f64
+            * n as f64
+            / 1000.0;
+        let est = text.tokens("gpt-4o") as f64;
+        assert!((est / exact - 1.0).abs() < 0.05, "{est} vs {exact}");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! A streamed answer: the provider's events translated to OpenAI's chunks
 //! and written as they come. Once the first byte is sent nothing is
 //! retried; a failure mid-stream ends it with an OpenAI error event (and no
-//! `[DONE]`).
+//! `[DONE]`), or the client API's own. A native stream that the provider
+//! ends with its own error event has it passed as it came; one that ends
+//! before its last event (`message_stop`, `response.completed`) gets the
+//! client API's error event. Either is a failed call, never cached.
 //!
 //! Nothing streamed is free: when the client goes away, Portico keeps
 //! reading the provider's stream, for at most `ai.drain_after_disconnect`,
@@ -60,6 +63,9 @@ impl Translator {
 enum End {
     /// The provider finished.
     Done,
+    /// The provider ended a native stream with its own error event, which
+    /// the client got as it came.
+    Relayed,
     /// The client went away.
     ClientLeft,
     /// The provider failed mid-stream.
@@ -213,11 +219,17 @@ pub(crate) async fn answer(
     } else {
         End::ClientLeft
     };
+    // A native stream passes as it comes: only its events tell how it ended.
+    let end = match (end, &pipe) {
+        (End::Done, Pipe::Native(s)) if s.failed() => End::Relayed,
+        (End::Done, Pipe::Native(s)) if !s.finished() => End::Failed("the stream ended before its last event".into()),
+        (end, _) => end,
+    };
     if let End::ClientLeft = end {
         drain(reg, &mut accepted, &mut pipe, &mut sent).await;
     }
     let native_text = match &pipe {
-        Pipe::Native(s) => Some(estimate::count(&model, s.text())),
+        Pipe::Native(s) => Some(s.text().tokens(&model)),
         Pipe::Translated { .. } => None,
     };
     let (usage, estimated) = estimate::complete(
@@ -237,6 +249,7 @@ pub(crate) async fn answer(
             }
         }
         End::ClientLeft => {}
+        End::Relayed => ctx.failure = Some(GatewayError::ProviderError),
         End::Failed(msg) => {
             ctx.failure = Some(GatewayError::ProviderError);
             let provider = &accepted.target.provider.name;

@@ -75,8 +75,15 @@ impl Surface {
     }
 }
 
+/// Most fields in a form: OpenAI's transcription form has about a dozen.
+/// `reqwest` chains one stream per field, nested as deep as there are
+/// fields, so thousands of tiny fields would overflow the stack when the
+/// form is sent, and kill the process.
+const MAX_FIELDS: usize = 64;
+
 /// A multipart form (`/v1/audio/transcriptions`), parsed with `multer` (the
-/// multipart parser axum uses) and sent on with `reqwest`'s form builder.
+/// multipart parser axum uses) and sent on with `reqwest`'s form builder;
+/// at most [`MAX_FIELDS`] fields.
 #[derive(Debug, Default)]
 pub(crate) struct Form {
     fields: Vec<Field>,
@@ -102,6 +109,9 @@ impl Form {
             .await
             .map_err(|e| format!("bad multipart form: {e}"))?
         {
+            if fields.len() == MAX_FIELDS {
+                return Err(format!("the form has more than {MAX_FIELDS} fields"));
+            }
             let name = field.name().unwrap_or_default().to_string();
             let filename = field.file_name().map(str::to_string);
             let content_type = field.content_type().map(|m| m.to_string());
@@ -159,7 +169,7 @@ pub(crate) fn usage_of(body: &[u8]) -> Usage {
     let Some(u) = v.get("usage").filter(|u| u.is_object()) else {
         return Usage::default();
     };
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let n = |k: &str| super::wire::token_count(u.get(k));
     if u.get("prompt_tokens").is_some() {
         return Usage::from_openai(u).unwrap_or_default();
     }
@@ -254,6 +264,17 @@ mod tests {
         assert_eq!((u.prompt_tokens, u.completion_tokens), (7, 1));
         assert_eq!(usage_of(br#"{"usage":{"total_tokens":9}}"#).prompt_tokens, 9);
         assert_eq!(usage_of(b"RIFF....").total(), 0);
+        // Whatever a provider claims, sums of its counts cannot overflow.
+        for body in [
+            br#"{"usage":{"prompt_tokens":18446744073709551615,"completion_tokens":5}}"#.as_slice(),
+            br#"{"usage":{"input_tokens":18446744073709551615,"output_tokens":18446744073709551615}}"#,
+        ] {
+            assert_eq!(
+                usage_of(body).total(),
+                usage_of(body).prompt_tokens + usage_of(body).completion_tokens
+            );
+            assert!(usage_of(body).total() <= 2 << 40);
+        }
     }
 
     #[tokio::test]
@@ -267,5 +288,19 @@ mod tests {
         assert_eq!(form.fields[1].filename.as_deref(), Some("a.wav"));
         assert_eq!(&form.fields[1].data[..], b"RIFF");
         assert!(Form::parse("application/json", Bytes::new()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_form_of_many_tiny_fields_is_refused() {
+        let part = "--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n";
+        let body = format!("{}--b--\r\n", part.repeat(MAX_FIELDS + 1));
+        let err = Form::parse("multipart/form-data; boundary=b", Bytes::from(body))
+            .await
+            .unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+        let body = format!("{}--b--\r\n", part.repeat(MAX_FIELDS));
+        assert!(Form::parse("multipart/form-data; boundary=b", Bytes::from(body))
+            .await
+            .is_ok());
     }
 }

@@ -18,6 +18,7 @@ pub(crate) mod messages;
 pub(crate) mod responses;
 
 use super::catalog::Wire;
+use super::estimate::Text;
 use super::registry::Target;
 use super::{ProviderCall, TranslateError, Usage};
 use crate::error::GatewayError;
@@ -52,8 +53,13 @@ pub(crate) trait Sniffer: Send {
     fn push(&mut self, bytes: &[u8]);
     /// The usage the provider reported so far.
     fn usage(&self) -> Usage;
-    /// The output text seen so far.
-    fn text(&self) -> &str;
+    /// The output text seen so far (within a bound).
+    fn text(&self) -> &Text;
+    /// The provider's last event of a whole answer came.
+    fn finished(&self) -> bool;
+    /// The provider ended the stream with its own error event (which the
+    /// client got as it came): the call failed.
+    fn failed(&self) -> bool;
 }
 
 impl Api {

@@ -15,6 +15,15 @@ pub(crate) mod sse;
 use bytes::Bytes;
 use serde_json::Value;
 
+/// Token counts read from a provider are clamped to this, so that no sum of
+/// them can overflow whatever the provider sends.
+pub(crate) const MAX_COUNT: u64 = 1 << 40;
+
+/// A token count a provider reported at `v`: 0 when absent, at most [`MAX_COUNT`].
+pub(crate) fn token_count(v: Option<&Value>) -> u64 {
+    v.and_then(Value::as_u64).unwrap_or(0).min(MAX_COUNT)
+}
+
 /// Token counts of one call, in OpenAI's terms.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Usage {
@@ -43,7 +52,7 @@ impl Usage {
 
     /// Reads OpenAI's `usage` object.
     pub(crate) fn from_openai(v: &Value) -> Option<Usage> {
-        let n = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).unwrap_or(0);
+        let n = |p: &str| token_count(v.pointer(p));
         v.is_object().then(|| Usage {
             prompt_tokens: n("/prompt_tokens"),
             completion_tokens: n("/completion_tokens"),

@@ -45,6 +45,10 @@ impl SseReader {
             }
         }
         if self.line.len() + self.data.as_ref().map_or(0, String::len) > MAX_EVENT {
+            // Dropped, so that a reader that reads on past the error (a native
+            // stream's usage reader) stays within the bound.
+            self.line = Vec::new();
+            self.data = None;
             return Err(bad("a stream event is too large"));
         }
         Ok(())
@@ -179,5 +183,24 @@ mod tests {
         }
         let mut r = SseReader::default();
         assert!(r.push(b"data: \xff\n", &mut |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn an_event_too_large_is_dropped_not_kept() {
+        let mut r = SseReader::default();
+        let chunk = vec![b'x'; 1 << 20];
+        let mut errors = 0;
+        for _ in 0..(MAX_EVENT >> 20) + 2 {
+            errors += usize::from(r.push(&chunk, &mut |_| Ok(())).is_err());
+        }
+        assert_eq!(errors, 1);
+        assert!(r.line.len() <= MAX_EVENT, "{} bytes held", r.line.len());
+        let mut got = Vec::new();
+        r.push(b"\ndata: after\n\n", &mut |d| {
+            got.push(d.to_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, ["after"], "a reader that reads on still reads");
     }
 }

@@ -23,9 +23,12 @@
 //!   the answer).
 //!
 //! Server tools (`web_search_...`, `code_execution_...`, any tool with a
-//! `type` other than `custom`) and `container`/`mcp_servers` exist only at
-//! Anthropic: such a request is refused for other providers with a 400
-//! naming them. Errors on this endpoint are Anthropic's shape,
+//! `type` other than `custom`), `container`/`mcp_servers`, and content
+//! blocks of types or sources other providers lack (`server_tool_use`,
+//! `web_search_tool_result`, `search_result`, a file by id, ...) exist only
+//! at Anthropic: such a request is refused for other providers with a 400
+//! naming them, and still goes to an Anthropic target as it is. Errors on
+//! this endpoint are Anthropic's shape,
 //! `{"type":"error","error":{"type","message"},"request_id"}`.
 
 mod answer;
@@ -36,6 +39,7 @@ pub(crate) use answer::from_chat;
 pub(crate) use request::{to_chat, untranslatable};
 pub(crate) use stream::Encoder;
 
+use crate::ai::estimate::Text;
 use crate::ai::inbound;
 use crate::ai::registry::Target;
 use crate::ai::wire::anthropic::{read_usage, API_VERSION};
@@ -72,17 +76,21 @@ pub(crate) fn usage_of(body: &[u8]) -> Usage {
 }
 
 /// Reads an Anthropic event stream as it passes: `message_start` and
-/// `message_delta` carry the usage, the deltas the text.
+/// `message_delta` carry the usage, the deltas the text, `message_stop` ends
+/// a whole answer and `error` a failed one.
 #[derive(Default)]
 pub(crate) struct Sniffer {
     sse: SseReader,
     usage: Usage,
-    text: String,
+    text: Text,
+    finished: bool,
+    failed: bool,
 }
 
 impl inbound::Sniffer for Sniffer {
     fn push(&mut self, bytes: &[u8]) {
         let (usage, text) = (&mut self.usage, &mut self.text);
+        let (finished, failed) = (&mut self.finished, &mut self.failed);
         let _ = self.sse.push(bytes, &mut |data| {
             let Ok(v) = serde_json::from_str::<Value>(data) else {
                 return Ok(());
@@ -102,10 +110,12 @@ impl inbound::Sniffer for Sniffer {
                     let d = v.get("delta");
                     for key in ["text", "partial_json", "thinking"] {
                         if let Some(t) = d.and_then(|d| d.get(key)).and_then(Value::as_str) {
-                            text.push_str(t);
+                            text.push(t);
                         }
                     }
                 }
+                Some("message_stop") => *finished = true,
+                Some("error") => *failed = true,
                 _ => {}
             }
             Ok(())
@@ -116,8 +126,16 @@ impl inbound::Sniffer for Sniffer {
         self.usage
     }
 
-    fn text(&self) -> &str {
+    fn text(&self) -> &Text {
         &self.text
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
     }
 }
 

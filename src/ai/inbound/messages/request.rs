@@ -8,7 +8,8 @@ fn bad(msg: impl Into<String>) -> TranslateError {
 }
 
 /// Why the request cannot go to a provider other than Anthropic: the
-/// server tools and Anthropic-hosted features it uses; None when it can.
+/// server tools, Anthropic-hosted features and content blocks
+/// ([`anthropic_only`]) it uses; None when it can.
 pub(crate) fn untranslatable(req: &Value) -> Option<String> {
     let mut only_anthropic: Vec<String> = Vec::new();
     for t in req.get("tools").and_then(Value::as_array).into_iter().flatten() {
@@ -21,7 +22,37 @@ pub(crate) fn untranslatable(req: &Value) -> Option<String> {
             only_anthropic.push(format!("`{key}`"));
         }
     }
+    let blocks = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("content").and_then(Value::as_array))
+        .flatten();
+    for why in blocks.filter_map(anthropic_only) {
+        if !only_anthropic.contains(&why) {
+            only_anthropic.push(why);
+        }
+    }
     (!only_anthropic.is_empty()).then(|| format!("{} exist only at Anthropic", only_anthropic.join(", ")))
+}
+
+/// Why a content block cannot go to another provider: a type or source
+/// only Anthropic knows (a server tool's use and result, a search result, a
+/// file by id); None when it can. Such a block is left out of [`to_chat`]'s
+/// request, never refused there, since the same request may still go to an
+/// Anthropic target as it is.
+fn anthropic_only(block: &Value) -> Option<String> {
+    let kind = block.get("type").and_then(Value::as_str).unwrap_or_default();
+    match kind {
+        "text" | "tool_use" | "tool_result" | "thinking" | "redacted_thinking" => None,
+        "image" | "document" => match block.pointer("/source/type").and_then(Value::as_str) {
+            None | Some("base64" | "url") => None,
+            Some("text") if kind == "document" => None,
+            Some(other) => Some(format!("{kind} source `{other}`")),
+        },
+        other => Some(format!("content block `{other}`")),
+    }
 }
 
 /// The text of a `system` or `tool_result` content: a string, or text blocks.
@@ -68,8 +99,12 @@ fn source_url(block: &Value, at: &str) -> Result<String, TranslateError> {
 }
 
 /// One user or assistant content block as a chat part; None for blocks
-/// handled apart (tool use and results) or dropped (thinking).
+/// handled apart (tool use and results), dropped (thinking) or only
+/// Anthropic's ([`anthropic_only`]).
 fn part(block: &Value, at: &str) -> Result<Option<Value>, TranslateError> {
+    if anthropic_only(block).is_some() {
+        return Ok(None);
+    }
     let kind = block.get("type").and_then(Value::as_str).unwrap_or_default();
     let p = match kind {
         "text" => json!({"type": "text", "text": block.get("text").and_then(Value::as_str).unwrap_or_default()}),

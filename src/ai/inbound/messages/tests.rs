@@ -63,6 +63,21 @@ fn bad_requests_are_named() {
         "{why}"
     );
     assert!(untranslatable(&json!({"tools": [{"name": "w", "input_schema": {}}]})).is_none());
+    // Blocks only Anthropic knows go natively as they are, and are named for any other provider.
+    let req = json!({"model": "m", "max_tokens": 1, "messages": [
+        {"role": "user", "content": "news?"},
+        {"role": "assistant", "content": [
+            {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {}},
+            {"type": "web_search_tool_result", "tool_use_id": "s1", "content": []},
+            {"type": "text", "text": "Here."}]},
+        {"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}},
+                                      {"type": "text", "text": "and?"}]}]});
+    let chat = to_chat(&req).unwrap();
+    assert_eq!(chat["messages"][1], json!({"role": "assistant", "content": "Here."}));
+    let why = untranslatable(&req).unwrap();
+    for named in ["server_tool_use", "web_search_tool_result", "image source `file`"] {
+        assert!(why.contains(named), "{why}");
+    }
 }
 
 #[test]
@@ -164,7 +179,13 @@ fn a_native_stream_is_read_for_usage_and_text() {
         ),
         (11, 4, 5)
     );
-    assert_eq!(s.text(), "Hello");
+    assert_eq!(s.text().as_str(), "Hello");
+    assert!(!s.finished() && !s.failed(), "no message_stop yet");
+    s.push(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    assert!(s.finished() && !s.failed());
+    let mut failed = Sniffer::default();
+    failed.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n");
+    assert!(failed.failed() && !failed.finished());
     assert_eq!(
         usage_of(br#"{"usage":{"input_tokens":3,"output_tokens":2}}"#).total(),
         5

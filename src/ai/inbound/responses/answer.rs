@@ -10,6 +10,7 @@
 //! tool call. A chat answer cut by `length` is `status: incomplete` with
 //! `incomplete_details.reason: max_output_tokens` (`content_filter` likewise).
 
+use crate::ai::wire::token_count;
 use crate::ai::Usage;
 use serde_json::{json, Map, Value};
 
@@ -155,7 +156,7 @@ pub(super) fn usage_json(u: &Usage) -> Value {
 
 /// Reads a Responses API `usage` object.
 pub(super) fn usage_from(v: &Value) -> Option<Usage> {
-    let n = |p: &str| v.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let n = |p: &str| token_count(v.pointer(p));
     v.is_object().then(|| Usage {
         prompt_tokens: n("/input_tokens"),
         completion_tokens: n("/output_tokens"),

@@ -19,6 +19,7 @@
 //! helper wants that first.
 
 use super::answer::{call_item, incomplete_reason, message_item, now_secs, output_text, usage_from, Head};
+use crate::ai::estimate::Text;
 use crate::ai::inbound;
 use crate::ai::wire::sse::SseReader;
 use crate::ai::Usage;
@@ -260,13 +261,16 @@ impl inbound::Encoder for Encoder {
 }
 
 /// Reads a native Responses stream: the usage of its final event
-/// (`response.completed`, or `response.incomplete` / `response.failed`) and
-/// the text of its `response.output_text.delta` events.
+/// (`response.completed`, or `response.incomplete` / `response.failed`),
+/// the text of its `response.output_text.delta` events, and how it ended
+/// (`response.failed` and `error` are failures).
 #[derive(Default)]
 pub(crate) struct Sniffer {
     sse: SseReader,
     usage: Usage,
-    text: String,
+    text: Text,
+    finished: bool,
+    failed: bool,
 }
 
 impl Sniffer {
@@ -277,14 +281,17 @@ impl Sniffer {
         match v.get("type").and_then(Value::as_str) {
             Some("response.output_text.delta") => {
                 if let Some(d) = v.get("delta").and_then(Value::as_str) {
-                    self.text.push_str(d);
+                    self.text.push(d);
                 }
             }
-            Some("response.completed" | "response.incomplete" | "response.failed") => {
+            Some(kind @ ("response.completed" | "response.incomplete" | "response.failed")) => {
                 if let Some(u) = v.pointer("/response/usage").and_then(usage_from) {
                     self.usage = u;
                 }
+                self.finished = kind != "response.failed";
+                self.failed = kind == "response.failed";
             }
+            Some("error") => self.failed = true,
             _ => {}
         }
     }
@@ -305,7 +312,15 @@ impl inbound::Sniffer for Sniffer {
         self.usage
     }
 
-    fn text(&self) -> &str {
+    fn text(&self) -> &Text {
         &self.text
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn failed(&self) -> bool {
+        self.failed
     }
 }

@@ -416,12 +416,16 @@ fn the_sniffer_reads_usage_and_text_split_anywhere() {
         for part in stream.as_bytes().chunks(step) {
             s.push(part);
         }
-        assert_eq!(s.text(), "Hello");
+        assert_eq!(s.text().as_str(), "Hello");
         let u = s.usage();
         assert_eq!(
             (u.prompt_tokens, u.cached_tokens, u.completion_tokens),
             (11, 4, 5),
             "step {step}"
         );
+        assert!(s.finished() && !s.failed());
     }
+    let mut failed = Sniffer::default();
+    failed.push(b"data: {\"type\":\"response.failed\",\"response\":{\"usage\":null}}\n\n");
+    assert!(failed.failed() && !failed.finished());
 }

@@ -51,15 +51,13 @@
 //!   JSON, a delta for an unknown tool block), is an `Err`; events translated earlier in the same
 //!   `push` are then dropped, since the call has failed. Unknown event types are ignored.
 
-use super::{TranslateError, Usage};
+use super::{TranslateError, Usage, MAX_COUNT};
 use serde_json::{json, Map, Value};
 
 /// Default `max_tokens` when the client sets none (Anthropic requires one).
 pub(crate) const DEFAULT_MAX_TOKENS: u64 = 4096;
 /// The Messages API version sent in `anthropic-version`.
 pub(crate) const API_VERSION: &str = "2023-06-01";
-/// Token counts are clamped to this, so that sums cannot overflow whatever the provider sends.
-const MAX_COUNT: u64 = 1 << 40;
 
 fn bad_req(msg: impl Into<String>) -> TranslateError {
     TranslateError::BadRequest(msg.into())

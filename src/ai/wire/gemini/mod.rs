@@ -154,7 +154,7 @@ fn parse_fragment(v: &Value) -> Result<Fragment, TranslateError> {
 }
 
 fn usage_of(meta: &Value) -> Usage {
-    let n = |k: &str| meta.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let n = |k: &str| super::token_count(meta.get(k));
     let thoughts = n("thoughtsTokenCount");
     Usage {
         prompt_tokens: n("promptTokenCount"),
