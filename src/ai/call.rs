@@ -10,7 +10,8 @@ use super::dispatch::{self, CallRequest, Endpoint, Failure};
 use super::estimate;
 use super::exchange::AiExchange;
 use super::handler::{
-    call_headers, dispatch_call, failure, finish_call, read_json, resolve_call, respond_json, whole_answer, AiCall,
+    call_headers, charge_failed, dispatch_call, failure, finish_call, read_json, resolve_call, respond_json,
+    whole_answer, AiCall,
 };
 use super::inbound::Api;
 use super::registry::AiRegistry;
@@ -58,8 +59,12 @@ pub(crate) async fn count_tokens(
     let counted = match dispatch::count_tokens(reg, &targets, &req).await {
         Some(v) => v,
         None => {
-            let family = targets.first().map_or(model.as_str(), |t| t.model.as_str());
-            serde_json::json!({"input_tokens": estimate::prompt_tokens(family, &chat)})
+            // Up to a 256 KiB sample of tokenizing: off the serving thread.
+            let family = targets.first().map_or(model.clone(), |t| t.model.clone());
+            let n = tokio::task::spawn_blocking(move || estimate::prompt_tokens(&family, &chat))
+                .await
+                .map_err(|_| failure(GatewayError::Internal, "the token count failed"))?;
+            serde_json::json!({"input_tokens": n})
         }
     };
     respond_json(session, ctx, 200, &counted)
@@ -116,7 +121,14 @@ pub(crate) async fn serve(
     let accepted = dispatch_call(ctx, reg, model, targets, endpoint, &call, stream).await?;
     let miss = || (HeaderName::from_static("x-cache"), HeaderValue::from_static("MISS"));
     if !stream {
-        let answer = whole_answer(ctx, reg, endpoint, &call, accepted).await?;
+        let (target, attempts) = (accepted.target.clone(), accepted.attempts);
+        let answer = match whole_answer(ctx, reg, endpoint, &call, accepted).await {
+            Ok(a) => a,
+            Err(f) => {
+                charge_failed(ctx, reg, &target, attempts, call.chat);
+                return Err(f);
+            }
+        };
         let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
         let mut headers = call_headers(&answer.accepted, usd);
         let body = Bytes::from(answer.body.to_string());

@@ -298,7 +298,29 @@ pub(crate) fn finish_call(
     u: Usage,
     estimated: bool,
 ) -> Option<f64> {
-    let target = &accepted.target;
+    charge(ctx, reg, &accepted.target, accepted.attempts, u, estimated)
+}
+
+/// Charges a whole answer that failed after its provider accepted the call
+/// (too large, stalled, cut off, untranslatable): the provider bills the
+/// prompt at least, so the estimated prompt is charged.
+pub(crate) fn charge_failed(ctx: &mut AiExchange<'_>, reg: &AiRegistry, target: &Target, attempts: u32, chat: &Value) {
+    let u = Usage {
+        prompt_tokens: estimate::prompt_tokens(&target.model, chat),
+        ..Usage::default()
+    };
+    charge(ctx, reg, target, attempts, u, true);
+}
+
+/// Counts a call's usage against `target`: metrics, budgets, the record.
+fn charge(
+    ctx: &mut AiExchange<'_>,
+    reg: &AiRegistry,
+    target: &Target,
+    attempts: u32,
+    u: Usage,
+    estimated: bool,
+) -> Option<f64> {
     if estimated {
         crate::telemetry::metrics::METRICS
             .ai_usage_estimated_total
@@ -314,7 +336,7 @@ pub(crate) fn finish_call(
         call.cost_usd = usd;
         call.usage_estimated = estimated;
         call.unpriced = target.price.is_none();
-        call.attempts = accepted.attempts;
+        call.attempts = attempts;
     }
     target.price.map(|_| usd)
 }

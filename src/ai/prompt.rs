@@ -9,7 +9,9 @@
 use super::access::Allowed;
 use super::dispatch::{CallRequest, Endpoint, Failure};
 use super::exchange::AiExchange;
-use super::handler::{call_headers, fail, finish_call, read_json, respond_json_with, start_call, whole_answer};
+use super::handler::{
+    call_headers, charge_failed, fail, finish_call, read_json, respond_json_with, start_call, whole_answer,
+};
 use super::registry::AiRegistry;
 use crate::config::ai::{PromptApiConfig, VariableConfig};
 use crate::error::GatewayError;
@@ -194,7 +196,14 @@ async fn run(
     let prompt = api.render(&vars).map_err(bad)?;
     let req = api.chat_request(prompt);
     let accepted = start_call(ctx, reg, Allowed::ANY, Endpoint::Chat, &CallRequest::chat(&req), false).await?;
-    let answer = whole_answer(ctx, reg, Endpoint::Chat, &CallRequest::chat(&req), accepted).await?;
+    let (target, attempts) = (accepted.target.clone(), accepted.attempts);
+    let answer = match whole_answer(ctx, reg, Endpoint::Chat, &CallRequest::chat(&req), accepted).await {
+        Ok(a) => a,
+        Err(f) => {
+            charge_failed(ctx, reg, &target, attempts, &req);
+            return Err(f);
+        }
+    };
     let usd = finish_call(ctx, reg, &answer.accepted, answer.usage, answer.estimated);
     let mut headers = call_headers(&answer.accepted, usd);
     let text = answer

@@ -255,23 +255,15 @@ pub(crate) async fn answer(
             let provider = &accepted.target.provider.name;
             let message = reg.scrubber.scrub(&format!("provider {provider}: {msg}"));
             let mut out = Vec::new();
-            // The encoder that wrote the stream so far ends it; a native stream gets a new one.
-            let mut fresh;
-            let encoder = match &mut pipe {
-                Pipe::Translated { encoder: Some(enc), .. } => Some(enc),
-                _ => {
-                    fresh = call.api.encoder(call.original, ctx.request_id, &model);
-                    fresh.as_mut()
-                }
-            };
-            match encoder {
-                Some(enc) => enc.fail(&message, &mut out),
-                None => out.push(crate::ai::wire::sse_data(&crate::error::error_value(
-                    &message,
-                    GatewayError::ProviderError,
-                    None,
-                    ctx.request_id,
-                ))),
+            // The encoder that wrote the stream so far ends it; a native
+            // stream, whose events the provider wrote, gets its API's error
+            // event without a new start.
+            match &mut pipe {
+                Pipe::Translated { encoder: Some(enc), .. } => enc.fail(&message, &mut out),
+                Pipe::Native(_) => out.push(call.api.native_error_event(&message)),
+                Pipe::Translated { encoder: None, .. } => out.push(crate::ai::wire::sse_data(
+                    &crate::error::error_value(&message, GatewayError::ProviderError, None, ctx.request_id),
+                )),
             }
             for e in out {
                 let _ = session.write_response_body(Some(e), false).await;

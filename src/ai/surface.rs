@@ -25,7 +25,7 @@
 use super::access::Allowed;
 use super::dispatch::{CallRequest, Endpoint, Failure};
 use super::exchange::AiExchange;
-use super::handler::{call_headers, finish_call, read_answer, read_body, start_call};
+use super::handler::{call_headers, charge_failed, finish_call, read_answer, read_body, start_call};
 use super::inbound::Api;
 use super::registry::AiRegistry;
 use super::{stream, Usage};
@@ -239,7 +239,13 @@ pub(crate) async fn serve(
         .get(header::CONTENT_TYPE)
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-    let answer = read_answer(reg, &mut accepted).await?;
+    let answer = match read_answer(reg, &mut accepted).await {
+        Ok(a) => a,
+        Err(f) => {
+            charge_failed(ctx, reg, &accepted.target, accepted.attempts, &req);
+            return Err(f);
+        }
+    };
     let usage = usage_of(&answer);
     let usd = finish_call(ctx, reg, &accepted, usage, false);
     let mut headers = call_headers(&accepted, usd);

@@ -1,13 +1,16 @@
 //! What a call may use and what it used: admission before a call (budgets
 //! and unpriced models, per target, so a fallback outside a spent budget
-//! still runs) and the `portico_ai_*` metrics after it.
+//! still runs) and the `portico_ai_*` metrics after it, whose model labels
+//! are bounded: a client naming endless `provider/model`s gets `(other)`.
 
 use super::dispatch::Failure;
 use super::registry::{AiRegistry, Target};
 use super::Usage;
 use crate::config::ai::Unpriced;
 use crate::error::GatewayError;
+use crate::telemetry::labels::LabelBudget;
 use crate::telemetry::metrics::METRICS;
+use once_cell::sync::Lazy;
 
 /// The targets `consumer` may call now, in order: those no spent budget
 /// covers and, unless unpriced models are allowed, those with a price or no
@@ -56,9 +59,15 @@ pub(crate) fn admit(reg: &AiRegistry, consumer: &str, targets: Vec<Target>) -> R
     }
 }
 
+/// The model names clients put in metric labels, bounded ([`LabelBudget`]).
+static MODEL_LABELS: Lazy<LabelBudget> = Lazy::new(LabelBudget::new);
+/// The unpriced models named in `portico_ai_unpriced_requests_total`, bounded.
+static UNPRICED_LABELS: Lazy<LabelBudget> = Lazy::new(LabelBudget::new);
+
 /// Counts tokens, cost and unpriced calls in the metrics.
 pub(crate) fn record(consumer: &str, model: &str, target: &Target, usage: &Usage, usd: f64) {
     let m = &*METRICS;
+    let model = MODEL_LABELS.admit(model);
     for (kind, n) in [
         ("prompt", usage.prompt_tokens),
         ("completion", usage.completion_tokens),
@@ -74,7 +83,7 @@ pub(crate) fn record(consumer: &str, model: &str, target: &Target, usage: &Usage
     if target.price.is_none() {
         let c = m
             .ai_unpriced_requests_total
-            .with_label_values(&[target.provider.name.as_str(), target.model.as_str()]);
+            .with_label_values(&[target.provider.name.as_str(), UNPRICED_LABELS.admit(&target.model)]);
         if c.get() == 0 {
             log::warn!(
                 "ai: model {:?} of provider {} has no price: its calls cost $0 (price it in ai.prices)",

@@ -2,4 +2,5 @@
 //! listener that exposes the metrics is served by [`crate::serve::admin`].
 
 pub(crate) mod access_log;
+pub(crate) mod labels;
 pub(crate) mod metrics;

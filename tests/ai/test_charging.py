@@ -127,6 +127,16 @@ class TestAbandonedStreams(ChargingTest):
                 self.assertGreater(ai["completion_tokens"], 40, ai)
         self.assertRegex(metrics(), r'portico_ai_usage_estimated_total\{provider="oai"\} [1-9]')
 
+    def test_an_answer_that_fails_after_the_provider_took_the_call_is_charged_its_prompt(self):
+        """The provider accepted the call and bills it; its answer is unusable (not JSON): the client gets
+        502, and the call is charged the estimated prompt, marked as an estimate."""
+        with self.assertRaises(openai.APIStatusError) as cm:
+            client().chat.completions.with_raw_response.create(model="oai/garbage", messages=LONG_PROMPT)
+        self.assertEqual(cm.exception.status_code, 502)
+        ai = access_record(cm.exception.response.headers["x-request-id"])["ai"]
+        self.assertTrue(ai["usage_estimated"], ai)
+        self.assertGreater(ai["prompt_tokens"], 4000, ai)
+
     def test_reported_usage_is_not_an_estimate(self):
         raw = client().chat.completions.with_raw_response.create(model="oai/long", messages=QUESTION)
         ai = access_record(raw.headers["x-request-id"])["ai"]

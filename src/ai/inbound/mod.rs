@@ -139,6 +139,22 @@ impl Api {
         }
     }
 
+    /// The event that ends a native stream the provider cut: the API's own
+    /// error event (Anthropic's `error`, the Responses API's `error`).
+    pub(crate) fn native_error_event(self, message: &str) -> Bytes {
+        let (name, data) = match self {
+            Api::Messages => (
+                "error",
+                serde_json::json!({"type": "error", "error": {"type": "api_error", "message": message}}),
+            ),
+            Api::Responses | Api::Chat => (
+                "error",
+                serde_json::json!({"type": "error", "code": "provider_error", "message": message, "param": null}),
+            ),
+        };
+        Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    }
+
     /// The client's error body: Anthropic's shape on the Messages API,
     /// OpenAI's ([`crate::error::error_body`]) elsewhere.
     pub(crate) fn error_body(self, err: GatewayError, message: &str, param: Option<&str>, request_id: &str) -> Bytes {
