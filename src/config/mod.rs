@@ -185,6 +185,14 @@ pub(crate) fn load_lenient(path: &Path) -> Result<(LoadedConfig, Vec<ConfigIssue
     Ok((loaded, problems))
 }
 
+/// Parses config `text` read for the file at `path` (store mode assembles
+/// it from the file and the store); problems are returned beside it.
+pub(crate) fn parse_lenient_at(text: &str, path: &Path) -> Result<(LoadedConfig, Vec<ConfigIssue>), ConfigError> {
+    let (mut loaded, problems) = parse_lenient(text, &path.display().to_string())?;
+    loaded.path = path.to_path_buf();
+    Ok((loaded, problems))
+}
+
 /// Parses and validates config text; `file` names it in messages.
 pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
     accept(parse_lenient(text, file)?)

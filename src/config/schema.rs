@@ -33,6 +33,13 @@ pub(crate) struct Config {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServerConfig {
+    /// Store mode: the database that holds every section but `server`
+    /// (`sqlite://PATH` or `postgres://...`). Without it, file mode.
+    pub store: Option<String>,
+    /// Where store mode keeps the last config it compiled, to serve when the
+    /// store is unreachable at start.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: std::path::PathBuf,
     /// Where clients connect. Default: one plain HTTP listener on 0.0.0.0:8080.
     #[serde(default = "default_listeners")]
     pub listeners: Vec<ListenerConfig>,
@@ -116,9 +123,15 @@ pub enum EncodedSlashes {
     Keep,
 }
 
+fn default_state_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from("/var/lib/portico")
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
+            store: None,
+            state_dir: default_state_dir(),
             listeners: default_listeners(),
             threads: default_threads(),
             work_stealing: false,

@@ -2,6 +2,8 @@
 //! ([`crate::config`]), compiled into a snapshot ([`crate::snapshot`]) and
 //! into listeners ([`crate::serve::listeners`]), with every problem of all
 //! three reported together. `portico check`, start-up and reload all come here.
+//! In store mode the config is the file's `server` section and the store's
+//! resources ([`super::store_mode`]).
 
 use crate::config::{self, ConfigError, LoadedConfig};
 use crate::serve::listeners::{compile_listeners, ListenerSpec};
@@ -22,12 +24,27 @@ pub struct Compiled {
 /// State of `previous` carries over where settings are unchanged.
 pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, ConfigError> {
     // Validation and compiling both report, so one problem hides no other.
-    let (loaded, problems) = config::load_lenient(path)?;
+    let file_text = std::fs::read_to_string(path).ok();
+    let store = file_text.as_deref().and_then(super::store_mode::mode_of);
+    let (loaded, problems, store_part) = match (&store, &file_text) {
+        (Some(mode), Some(text)) => {
+            let (merged, part) = super::store_mode::config_text(path, text, mode)?;
+            let (loaded, problems) = config::parse_lenient_at(&merged, path)?;
+            (loaded, problems, Some(part))
+        }
+        _ => {
+            let (loaded, problems) = config::load_lenient(path)?;
+            (loaded, problems, None)
+        }
+    };
     let mut issues = loaded.issues();
     issues.extend(problems);
     let listeners = compile_listeners(&loaded, &mut issues);
     let snapshot = Snapshot::compile(&loaded, previous, &mut issues);
     issues.finish()?;
+    if let (Some(mode), Some(part)) = (&store, &store_part) {
+        super::store_mode::remember(mode, part);
+    }
     Ok(Compiled {
         loaded,
         snapshot,

@@ -9,6 +9,8 @@ pub(crate) mod reload;
 pub mod run;
 pub(crate) mod signals;
 pub mod store_io;
+pub(crate) mod store_mode;
+pub(crate) mod store_watch;
 pub mod upgrade;
 
 pub use error::ProcessError;

@@ -185,6 +185,22 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             },
         },
     ));
+    if let Some(url) = &server_cfg.store {
+        log::info!(
+            "store mode: resources from the store, the last good config kept in {}",
+            server_cfg.state_dir.display()
+        );
+        server.add_service(background_service(
+            "store watcher",
+            super::store_watch::StoreWatcher {
+                config: opts.config.to_path_buf(),
+                url: url.clone(),
+                snapshot: shared.clone(),
+                listeners: listeners.clone(),
+                revision: None,
+            },
+        ));
+    }
     server.add_service(background_service(
         "signals",
         SignalHandler {

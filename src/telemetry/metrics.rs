@@ -5,8 +5,8 @@
 
 use once_cell::sync::{Lazy, OnceCell};
 use prometheus::{
-    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 pub(crate) struct Metrics {
@@ -24,6 +24,8 @@ pub(crate) struct Metrics {
     pub ai_provider_auth_failures_total: IntCounterVec,
     /// AI calls of a model the price table has no price for, by provider and model.
     pub ai_unpriced_requests_total: IntCounterVec,
+    /// 1 while store mode reads its store, 0 while it serves the last good config without it.
+    pub store_up: IntGauge,
     /// AI response cache lookups, by result (hit, miss).
     pub ai_cache_requests_total: IntCounterVec,
     /// AI calls whose usage was estimated (the provider reported none).
@@ -91,6 +93,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["provider", "model"],
     )?;
+    let store_up = IntGauge::new(
+        "store_up",
+        "Store mode: 1 while the store is read, 0 while the last good config is served without it.",
+    )?;
     let ai_cache_requests_total = IntCounterVec::new(
         Opts::new(
             "ai_cache_requests_total",
@@ -137,6 +143,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(ai_unpriced_requests_total.clone()))?;
     registry.register(Box::new(ai_usage_estimated_total.clone()))?;
     registry.register(Box::new(ai_cache_requests_total.clone()))?;
+    registry.register(Box::new(store_up.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -154,6 +161,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ai_unpriced_requests_total,
         ai_usage_estimated_total,
         ai_cache_requests_total,
+        store_up,
         ai_provider_auth_failures_total,
     })
 }

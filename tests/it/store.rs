@@ -207,3 +207,107 @@ async fn a_store_url_that_names_no_database_is_refused() {
     let (ok, out) = portico(&["export", "--store", "redis://x"]);
     assert!(!ok && out.contains("store URL"), "{out}");
 }
+
+/// A server section in store mode, for [`Gateway::start`].
+fn store_mode_server(url: &str, state: &std::path::Path) -> String {
+    format!(
+        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  admin: 127.0.0.1:${{ADMIN}}\n  threads: 2\n  \
+         pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n  store: '{url}'\n  state_dir: {}\n",
+        state.display()
+    )
+}
+
+const SEED: &str = "routes:\n  - name: hello\n    paths: [/hello]\n    response: {status: 200, body: hi}\n";
+
+async fn body_of(url: &str) -> Option<(u16, String)> {
+    let r = client().get(url).send().await.ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.text().await.unwrap_or_default()))
+}
+
+fn seed(url: &str, dir: &std::path::Path) {
+    let file = dir.join("seed.yaml");
+    std::fs::write(&file, SEED).unwrap();
+    let (ok, out) = portico(&["import", file.to_str().unwrap(), "--store", url]);
+    assert!(ok, "{out}");
+}
+
+/// Store mode serves the store's config, follows its writes without a
+/// signal, and refuses a write that does not compile.
+#[tokio::test]
+async fn a_gateway_in_store_mode_serves_the_store_and_follows_its_writes() {
+    let (dir, url) = sqlite_url();
+    seed(&url, &dir.path);
+    let state = dir.path.join("state");
+    let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    assert_eq!(
+        body_of(&gw.url("/hello")).await,
+        Some((200, "hi".into())),
+        "{}",
+        gw.log()
+    );
+    let store = Store::open(&url).await.unwrap();
+    let bye = json!({"name": "bye", "paths": ["/bye"], "response": {"status": 200, "body": "bye"}});
+    store.put("route", "bye", &bye, None, "test").await.unwrap();
+    wait_until(
+        "the new route is served",
+        std::time::Duration::from_secs(30),
+        || async { body_of(&gw.url("/bye")).await.is_some_and(|(s, _)| s == 200) },
+    )
+    .await;
+    // A route to an upstream that does not exist does not compile: refused,
+    // and the running config keeps serving.
+    let bad = json!({"name": "bad", "paths": ["/bad"], "upstream": "nowhere"});
+    store.put("route", "bad", &bad, None, "test").await.unwrap();
+    wait_until(
+        "the bad revision is rejected",
+        std::time::Duration::from_secs(30),
+        || async { gw.log().contains("rejected, the running config keeps serving") },
+    )
+    .await;
+    assert_eq!(body_of(&gw.url("/bye")).await.map(|b| b.0), Some(200));
+    assert!(state.join("last-good.yaml").exists(), "the last good config is kept");
+}
+
+/// With the store down, a restart serves the last config compiled from it,
+/// and says so in `portico_store_up`.
+#[tokio::test]
+async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
+    let dir = tempdir::Dir::new();
+    let state = dir.path.join("state");
+    let pg = Postgres::start().await;
+    seed(&pg.url(), &dir.path);
+    let server = store_mode_server(&pg.url(), &state);
+    {
+        let gw = Gateway::start(&server).await;
+        assert_eq!(body_of(&gw.url("/hello")).await.map(|b| b.0), Some(200), "{}", gw.log());
+    }
+    drop(pg);
+    let gw = Gateway::start(&server).await;
+    assert_eq!(
+        body_of(&gw.url("/hello")).await,
+        Some((200, "hi".into())),
+        "{}",
+        gw.log()
+    );
+    let metrics = body_of(&format!("http://127.0.0.1:{}/metrics", gw.admin_port))
+        .await
+        .unwrap()
+        .1;
+    assert!(metrics.contains("portico_store_up 0"), "{metrics}");
+}
+
+/// In store mode the file holds only `server`: a section the store owns is
+/// refused with a message that says where it goes.
+#[tokio::test]
+async fn a_store_mode_file_that_declares_routes_is_refused() {
+    let (dir, url) = sqlite_url();
+    let file = dir.path.join("p.yaml");
+    std::fs::write(
+        &file,
+        format!("server:\n  store: '{url}'\n  state_dir: {}\n{SEED}", dir.path.display()),
+    )
+    .unwrap();
+    let (ok, out) = portico(&["check", "-c", file.to_str().unwrap()]);
+    assert!(!ok && out.contains("routes") && out.contains("portico import"), "{out}");
+}
