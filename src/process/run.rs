@@ -72,6 +72,22 @@ fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, ProcessE
 const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
 
 /// A client buffer size (validated at load to be at most 1 MiB).
+/// The admin API, in store mode.
+fn admin_api(server_cfg: &crate::config::ServerConfig) -> Result<Option<axum::Router>, ProcessError> {
+    let Some(url) = &server_cfg.store else {
+        return Ok(None);
+    };
+    let token = crate::serve::admin_api::token::AdminToken::load(&server_cfg.state_dir)
+        .map_err(|e| ProcessError::Startup(format!("admin token in {}: {e}", server_cfg.state_dir.display())))?;
+    Ok(Some(crate::serve::admin_api::router(
+        crate::serve::admin_api::AdminState {
+            store_url: url.clone(),
+            store: tokio::sync::OnceCell::new(),
+            token,
+        },
+    )))
+}
+
 fn buffer_size(s: crate::config::ConfSize) -> usize {
     usize::try_from(s.0).unwrap_or(0)
 }
@@ -171,6 +187,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             "portico-admin".to_string(),
             AdminApp {
                 listeners: listeners.len(),
+                api: admin_api(server_cfg)?,
             },
         );
         admin.add_tcp(addr);

@@ -1,6 +1,8 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/healthz`
-//! (the process is up) and `/readyz` (a config is loaded and it has at least
-//! one listener). Kept off the client listeners so it can bind to localhost.
+//! (the process is up), `/readyz` (a config is loaded and it has at least
+//! one listener), and in store mode the admin API under `/admin/v1/`
+//! ([`super::admin_api`]). Kept off the client listeners so it can bind to
+//! localhost.
 
 use crate::telemetry::metrics::render;
 use async_trait::async_trait;
@@ -12,6 +14,60 @@ use pingora_core::protocols::http::ServerSession;
 pub(crate) struct AdminApp {
     /// How many client listeners the process serves; `/readyz` needs one.
     pub listeners: usize,
+    /// The admin API (store mode).
+    pub api: Option<axum::Router>,
+}
+
+/// Largest admin API request body.
+const MAX_ADMIN_BODY: usize = 16 * 1024 * 1024;
+
+/// Hands one request to the admin API's router and back: the thin adapter
+/// between Pingora's admin service and `axum`.
+async fn admin_api(router: &axum::Router, session: &mut ServerSession) -> Response<Vec<u8>> {
+    use tower::ServiceExt;
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_ADMIN_BODY => body.extend_from_slice(&chunk),
+            Ok(Some(_)) => {
+                let r = super::admin_api::problem(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "Payload Too Large",
+                    "the body is too large",
+                );
+                return into_reply(r).await;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                let r = super::admin_api::problem(
+                    http::StatusCode::BAD_REQUEST,
+                    "Bad Request",
+                    "the body could not be read",
+                );
+                return into_reply(r).await;
+            }
+        }
+    }
+    let head = session.req_header();
+    let mut req = http::Request::new(axum::body::Body::from(body));
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = head.uri.clone();
+    *req.headers_mut() = head.headers.clone();
+    match router.clone().oneshot(req).await {
+        Ok(resp) => into_reply(resp).await,
+        Err(never) => match never {},
+    }
+}
+
+async fn into_reply(resp: axum::response::Response) -> Response<Vec<u8>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_ADMIN_BODY).await.unwrap_or_default();
+    let mut out = Response::new(bytes.to_vec());
+    *out.status_mut() = parts.status;
+    *out.headers_mut() = parts.headers;
+    out.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
+    out
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -29,6 +85,11 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Some(router) = &self.api {
+            if session.req_header().uri.path().starts_with("/admin/") {
+                return admin_api(router, session).await;
+            }
+        }
         match session.req_header().uri.path() {
             "/metrics" => reply(200, "text/plain; version=0.0.4", render().into_bytes()),
             "/healthz" => reply(200, "application/json", br#"{"status":"ok"}"#.to_vec()),

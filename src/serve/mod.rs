@@ -5,6 +5,7 @@
 
 pub(crate) mod acceptor;
 pub(crate) mod admin;
+pub(crate) mod admin_api;
 pub(crate) mod drain;
 pub(crate) mod head;
 pub mod http1;

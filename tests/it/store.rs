@@ -311,3 +311,57 @@ async fn a_store_mode_file_that_declares_routes_is_refused() {
     let (ok, out) = portico(&["check", "-c", file.to_str().unwrap()]);
     assert!(!ok && out.contains("routes") && out.contains("portico import"), "{out}");
 }
+
+/// The admin API reads the store: resources with their version as ETag,
+/// pages, the audit log and the whole config; only with the admin token,
+/// which a first start writes 0600 into `state_dir`; errors are problem+json.
+#[tokio::test]
+async fn the_admin_api_reads_the_store_with_the_admin_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, url) = sqlite_url();
+    seed(&url, &dir.path);
+    let state = dir.path.join("state");
+    let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    let token_file = state.join("admin-token");
+    let token = std::fs::read_to_string(&token_file).expect("a first start writes the admin token");
+    assert_eq!(
+        std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let admin = |path: &str| format!("http://127.0.0.1:{}{path}", gw.admin_port);
+    let c = client();
+    let r = c.get(admin("/admin/v1/resources/route")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().contains_key("www-authenticate"));
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = c
+        .get(admin("/admin/v1/resources/route"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let get = |path: &str| c.get(admin(path)).bearer_auth(token.trim()).send();
+    let r = get("/admin/v1/resources/route").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["items"][0]["name"], "hello", "{v}");
+    assert_eq!(v["items"][0]["version"], 1);
+    let r = get("/admin/v1/resources/route/hello").await.unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.headers()["etag"].to_str().unwrap()),
+        (200, "\"1\"")
+    );
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["paths"][0], "/hello");
+    let r = get("/admin/v1/resources/route/nope").await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], 404);
+    assert_eq!(get("/admin/v1/resources/route?limit=0").await.unwrap().status(), 400);
+    let yaml = get("/admin/v1/config").await.unwrap().text().await.unwrap();
+    assert!(yaml.contains("name: hello"), "{yaml}");
+    let v: serde_json::Value = get("/admin/v1/audit").await.unwrap().json().await.unwrap();
+    assert_eq!(v["items"][0]["action"], "import", "{v}");
+    assert_eq!(get("/admin/v1/nothing").await.unwrap().status(), 404);
+    // The rest of the admin listener is as in file mode.
+    assert_eq!(c.get(admin("/healthz")).send().await.unwrap().status(), 200);
+}
