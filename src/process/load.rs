@@ -37,17 +37,51 @@ pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, Config
             (loaded, problems, None)
         }
     };
+    let compiled = compile(loaded, problems, previous)?;
+    if let (Some(mode), Some(part)) = (&store, &store_part) {
+        super::store_mode::remember(mode, part);
+    }
+    Ok(compiled)
+}
+
+/// Compiles a parsed config into a snapshot and listeners, with the
+/// validation problems found while parsing reported beside compiling's.
+fn compile(
+    loaded: LoadedConfig,
+    problems: Vec<config::ConfigIssue>,
+    previous: Option<&Snapshot>,
+) -> Result<Compiled, ConfigError> {
     let mut issues = loaded.issues();
     issues.extend(problems);
     let listeners = compile_listeners(&loaded, &mut issues);
     let snapshot = Snapshot::compile(&loaded, previous, &mut issues);
     issues.finish()?;
-    if let (Some(mode), Some(part)) = (&store, &store_part) {
-        super::store_mode::remember(mode, part);
-    }
     Ok(Compiled {
         loaded,
         snapshot,
         listeners,
     })
+}
+
+/// Compiles the process's file in store mode with `store_part` (the store's
+/// sections as YAML) instead of what the store holds now: what an admin
+/// write would make, checked before it is written.
+pub(crate) fn load_candidate(
+    path: &Path,
+    previous: Option<&Snapshot>,
+    store_part: &str,
+) -> Result<Compiled, ConfigError> {
+    let file_text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        issues: vec![config::ConfigIssue {
+            file: path.display().to_string(),
+            line: 0,
+            col: 0,
+            path: String::new(),
+            message: format!("cannot read config: {e}"),
+        }],
+    })?;
+    super::store_mode::only_server(path, &file_text)?;
+    let merged = super::store_mode::merge(&file_text, "an admin write", store_part);
+    let (loaded, problems) = config::parse_lenient_at(&merged, path)?;
+    compile(loaded, problems, previous)
 }

@@ -2,6 +2,7 @@
 //! over to a new binary, the signals and pid file that drive them, and
 //! moving a whole config into the store and out of it.
 
+pub(crate) mod admin_apply;
 mod error;
 pub mod load;
 pub mod pid_file;

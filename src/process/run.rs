@@ -73,7 +73,10 @@ const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
 
 /// A client buffer size (validated at load to be at most 1 MiB).
 /// The admin API, in store mode.
-fn admin_api(server_cfg: &crate::config::ServerConfig) -> Result<Option<axum::Router>, ProcessError> {
+fn admin_api(
+    server_cfg: &crate::config::ServerConfig,
+    applier: Arc<dyn crate::serve::admin_api::Applier>,
+) -> Result<Option<axum::Router>, ProcessError> {
     let Some(url) = &server_cfg.store else {
         return Ok(None);
     };
@@ -84,6 +87,7 @@ fn admin_api(server_cfg: &crate::config::ServerConfig) -> Result<Option<axum::Ro
             store_url: url.clone(),
             store: tokio::sync::OnceCell::new(),
             token,
+            applier,
         },
     )))
 }
@@ -187,7 +191,14 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             "portico-admin".to_string(),
             AdminApp {
                 listeners: listeners.len(),
-                api: admin_api(server_cfg)?,
+                api: admin_api(
+                    server_cfg,
+                    Arc::new(super::admin_apply::StoreApplier {
+                        config: opts.config.to_path_buf(),
+                        snapshot: shared.clone(),
+                        listeners: listeners.clone(),
+                    }),
+                )?,
             },
         );
         admin.add_tcp(addr);

@@ -76,10 +76,8 @@ pub(crate) fn read_store(url: &str) -> Result<(i64, String), String> {
     read.join().map_err(|_| "the store reader failed".to_string())?
 }
 
-/// The config text to compile for `path` in store mode: the file, then the
-/// store's sections (or the last good copy of them when the store cannot be
-/// read). The second value is the store part, to keep once it compiled.
-pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Result<(String, String), ConfigError> {
+/// Refuses a store-mode file that declares a section the store owns.
+pub(crate) fn only_server(path: &Path, file_text: &str) -> Result<(), ConfigError> {
     let file: serde_yaml::Value = serde_yaml::from_str(file_text).unwrap_or(serde_yaml::Value::Null);
     for key in STORE_SECTIONS {
         if file.get(*key).is_some() {
@@ -90,6 +88,14 @@ pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Res
             ));
         }
     }
+    Ok(())
+}
+
+/// The config text to compile for `path` in store mode: the file, then the
+/// store's sections (or the last good copy of them when the store cannot be
+/// read). The second value is the store part, to keep once it compiled.
+pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Result<(String, String), ConfigError> {
+    only_server(path, file_text)?;
     let (origin, store_part) = match read_store(&mode.url) {
         Ok((revision, yaml)) => {
             crate::telemetry::metrics::METRICS.store_up.set(1);
@@ -119,13 +125,14 @@ pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Res
             }
         }
     };
-    let store_part = if store_part.trim() == "{}" {
-        String::new()
-    } else {
-        store_part
-    };
-    let text = format!("{}\n# --- from {origin} ---\n{store_part}", file_text.trim_end());
+    let text = merge(file_text, &origin, &store_part);
     Ok((text, store_part))
+}
+
+/// The file's text followed by the store's sections.
+pub(crate) fn merge(file_text: &str, origin: &str, store_part: &str) -> String {
+    let store_part = if store_part.trim() == "{}" { "" } else { store_part };
+    format!("{}\n# --- from {origin} ---\n{store_part}", file_text.trim_end())
 }
 
 /// Keeps the store part of a config that compiled, to start from when the

@@ -365,3 +365,88 @@ async fn the_admin_api_reads_the_store_with_the_admin_token() {
     // The rest of the admin listener is as in file mode.
     assert_eq!(c.get(admin("/healthz")).send().await.unwrap().status(), 200);
 }
+
+/// An admin write is compiled before it is written, refused with 422 and the
+/// located problem when it does not compile, conditional on If-Match (412
+/// when stale), and served by the very next request once it returns.
+#[tokio::test]
+async fn admin_writes_are_checked_conditional_and_served_at_once() {
+    let (dir, url) = sqlite_url();
+    seed(&url, &dir.path);
+    let state = dir.path.join("state");
+    let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    let token = std::fs::read_to_string(state.join("admin-token")).unwrap();
+    let token = token.trim();
+    let admin = |path: &str| format!("http://127.0.0.1:{}/admin/v1/resources{path}", gw.admin_port);
+    let c = client();
+    let bye = json!({"paths": ["/bye"], "response": {"status": 200, "body": "bye"}});
+    let r = c
+        .put(admin("/route/bye"))
+        .bearer_auth(token)
+        .json(&bye)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(r.headers()["etag"], "\"1\"");
+    // Served by the next request: no waiting for the watcher.
+    assert_eq!(
+        body_of(&gw.url("/bye")).await,
+        Some((200, "bye".into())),
+        "{}",
+        gw.log()
+    );
+    let stale = c
+        .put(admin("/route/bye"))
+        .bearer_auth(token)
+        .header("if-match", "\"5\"")
+        .json(&bye)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    assert_eq!(stale.headers()["content-type"], "application/problem+json");
+    let store = Store::open(&url).await.unwrap();
+    let rev = store.revision().await.unwrap();
+    let bad = json!({"paths": ["/bad"], "upstream": "nowhere"});
+    let r = c
+        .put(admin("/route/bad"))
+        .bearer_auth(token)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["errors"][0]["path"].as_str().unwrap_or_default().contains("upstream"),
+        "{v}"
+    );
+    assert!(v["detail"].as_str().unwrap_or_default().contains("nowhere"), "{v}");
+    assert_eq!(store.revision().await.unwrap(), rev, "nothing written");
+    assert!(store.get("route", "bad").await.unwrap().is_none());
+    let r = c
+        .delete(admin("/route/bye"))
+        .bearer_auth(token)
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(body_of(&gw.url("/bye")).await.map(|b| b.0), Some(404));
+    let r = c
+        .put(admin("/nonsense/x"))
+        .bearer_auth(token)
+        .json(&bye)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let audit = store.audit(0, 100).await.unwrap();
+    let admin_writes: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.actor == "admin")
+        .map(|a| a.action.as_str())
+        .collect();
+    assert_eq!(admin_writes, ["put", "delete"]);
+}

@@ -3,6 +3,12 @@
 //! which the admin API's many resources and their OpenAPI document need)
 //! behind a thin adapter from Pingora's admin service ([`super::admin`]).
 //!
+//! A write (`PUT` upserts by name, `DELETE`) is compiled with the rest of the
+//! store before anything is written, and refused with 422 and the located
+//! problems when it does not compile; `If-Match` (the version read) makes it
+//! conditional, 412 when stale; once written it is swapped in before the
+//! response, so the next request is served by it ([`mod@write`]).
+//!
 //! Resources are read as they are stored: `GET /admin/v1/resources/{kind}`
 //! (cursor pagination: `after`, `limit` up to 1,000) and
 //! `GET /admin/v1/resources/{kind}/{name}` with its version as `ETag`;
@@ -12,6 +18,7 @@
 //! ([`token`]).
 
 pub(crate) mod token;
+mod write;
 
 use crate::store::{document, Store, StoreError};
 use axum::extract::{Path, Query, State};
@@ -23,15 +30,33 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+/// One problem of a candidate config: where, and what.
+#[derive(Debug, Clone)]
+pub(crate) struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+/// What the admin API needs of the process: compiling a candidate config
+/// (the store's sections as YAML) with the process's file, and applying it.
+pub(crate) trait Applier: Send + Sync {
+    /// The candidate's problems, if any; nothing changes.
+    fn check(&self, store_part: &str) -> Result<(), Vec<Problem>>;
+    /// Compiles the candidate and swaps it in.
+    fn apply(&self, store_part: &str) -> Result<(), Vec<Problem>>;
+}
+
 /// What the admin API works with.
 pub(crate) struct AdminState {
     pub store_url: String,
     /// Opened on first use (the admin service is built before any runtime).
     pub store: tokio::sync::OnceCell<Store>,
     pub token: token::AdminToken,
+    /// Compiles and applies writes.
+    pub applier: Arc<dyn Applier>,
 }
 
-type Shared = Arc<AdminState>;
+pub(crate) type Shared = Arc<AdminState>;
 
 /// An RFC 7807 problem.
 pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
@@ -44,7 +69,7 @@ pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response
     resp
 }
 
-fn store_problem(e: &StoreError) -> Response {
+pub(crate) fn store_problem(e: &StoreError) -> Response {
     match e {
         StoreError::NotFound { .. } => problem(StatusCode::NOT_FOUND, "Not Found", &e.to_string()),
         StoreError::Stale { .. } => problem(StatusCode::PRECONDITION_FAILED, "Precondition Failed", &e.to_string()),
@@ -59,7 +84,7 @@ fn store_problem(e: &StoreError) -> Response {
     }
 }
 
-async fn store(state: &AdminState) -> Result<&Store, Box<Response>> {
+pub(crate) async fn store(state: &AdminState) -> Result<&Store, Box<Response>> {
     state
         .store
         .get_or_try_init(|| Store::open(&state.store_url))
@@ -68,7 +93,7 @@ async fn store(state: &AdminState) -> Result<&Store, Box<Response>> {
 }
 
 /// None when the request carries the admin token, else the 401 to send.
-fn refused(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn refused(state: &AdminState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -96,7 +121,7 @@ struct Page {
     limit: Option<i64>,
 }
 
-fn etag(version: i64) -> HeaderValue {
+pub(crate) fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
@@ -208,7 +233,10 @@ async fn config(State(s): State<Shared>, headers: HeaderMap) -> Response {
 pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/admin/v1/resources/{kind}", get(list))
-        .route("/admin/v1/resources/{kind}/{name}", get(one))
+        .route(
+            "/admin/v1/resources/{kind}/{name}",
+            get(one).put(write::put).delete(write::delete),
+        )
         .route("/admin/v1/audit", get(audit))
         .route("/admin/v1/config", get(config))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource") })
