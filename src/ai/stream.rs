@@ -75,7 +75,7 @@ enum End {
 /// Provider bytes to the client's events.
 enum Pipe {
     /// The provider speaks the client's API: bytes pass as they come.
-    Native(Box<dyn Sniffer>),
+    Native(Box<Sniffer>),
     /// Translated to chat chunks and, for another API, re-encoded.
     Translated {
         /// Boxed: the translators are large beside a native pipe.

@@ -143,6 +143,19 @@ fn resource(row: &AnyRow) -> Result<Resource, StoreError> {
     })
 }
 
+/// Err when the writer read another version (`if_match`) than `current`.
+fn check_version(kind: &str, name: &str, if_match: Option<i64>, current: i64) -> Result<(), StoreError> {
+    match if_match {
+        Some(expected) if expected != current => Err(StoreError::Stale {
+            kind: kind.into(),
+            name: name.into(),
+            expected,
+            actual: current,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn json_or_null(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
@@ -183,10 +196,7 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let list = match self.backend {
-            Backend::Sqlite => schema::SQLITE,
-            Backend::Postgres => schema::POSTGRES,
-        };
+        let list = schema::migrations(self.backend);
         sqlx::query("CREATE TABLE IF NOT EXISTS portico_schema (version BIGINT NOT NULL)")
             .execute(&self.pool)
             .await?;
@@ -197,7 +207,9 @@ impl Store {
             .try_get("v")?;
         let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
         for (i, sql) in list.iter().enumerate().skip(done) {
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("INSERT INTO portico_schema (version) VALUES ($1)")
                 .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
                 .execute(&mut *tx)
@@ -282,14 +294,7 @@ impl Store {
                 last.map_or(0, |p| p + 1)
             }
         };
-        if let Some(expected) = if_match.filter(|e| *e != current) {
-            return Err(StoreError::Stale {
-                kind: kind.into(),
-                name: name.into(),
-                expected,
-                actual: current,
-            });
-        }
+        check_version(kind, name, if_match, current)?;
         let text = body.to_string();
         let at = now();
         let version = current + 1;
@@ -363,14 +368,7 @@ impl Store {
             });
         };
         let current: i64 = row.try_get("version")?;
-        if let Some(expected) = if_match.filter(|e| *e != current) {
-            return Err(StoreError::Stale {
-                kind: kind.into(),
-                name: name.into(),
-                expected,
-                actual: current,
-            });
-        }
+        check_version(kind, name, if_match, current)?;
         let done = sqlx::query("DELETE FROM resources WHERE kind = $1 AND name = $2 AND version = $3")
             .bind(kind)
             .bind(name)

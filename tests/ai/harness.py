@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.request
 from pathlib import Path
 
@@ -309,3 +310,50 @@ class Gateway:
                 print(f"\n--- portico log ---\n{self.log()}", file=sys.stderr)
             if not KEEP:
                 shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_module(models="", provider=None):
+    """What a test module's ``setUpModule`` starts: the mock providers (or ``provider``, a started server with
+    ``.port`` and ``.stop()``) and a gateway on them. Skips when the binary has no ``ai`` section; a missing
+    binary is an error."""
+    binary = gateway_bin()
+    if not binary.exists():
+        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
+    ok, reason = ai_support(binary)
+    if not ok:
+        raise unittest.SkipTest(reason)
+    mock = provider or MockProviders().start()
+    try:
+        return mock, Gateway(mock.port, binary, models=models).start()
+    except BaseException:
+        mock.stop()
+        raise
+
+
+def stop_module(mock, gateway):
+    """What a test module's ``tearDownModule`` stops."""
+    if gateway:
+        gateway.stop()
+    if mock:
+        mock.stop()
+
+
+def access_record(gateway, request_id, timeout=40.0):
+    """The access-log record of ``request_id``, once written (polls the file until the deadline)."""
+    deadline = time.monotonic() + timeout
+    path = gateway.dir / "access.log"
+    while True:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                rec = json.loads(line)
+                if rec.get("request_id") == request_id:
+                    return rec
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no access-log record for {request_id}; portico log:\n{gateway.log()}")
+        time.sleep(0.05)  # poll interval, bounded by the deadline above
+
+
+def metrics(gateway):
+    """The gateway's Prometheus text."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{gateway.admin_port}/metrics", timeout=10) as r:
+        return r.read().decode()

@@ -148,25 +148,11 @@ class Scripted:
 
 def setUpModule():
     global PROVIDER, GATEWAY
-    binary = harness.gateway_bin()
-    if not binary.exists():
-        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
-    ok, reason = harness.ai_support(binary)
-    if not ok:
-        raise unittest.SkipTest(reason)
-    PROVIDER = Scripted()
-    try:
-        GATEWAY = harness.Gateway(PROVIDER.port, binary).start()
-    except BaseException:
-        PROVIDER.stop()
-        raise
+    PROVIDER, GATEWAY = harness.start_module(provider=Scripted())
 
 
 def tearDownModule():
-    if GATEWAY:
-        GATEWAY.stop()
-    if PROVIDER:
-        PROVIDER.stop()
+    harness.stop_module(PROVIDER, GATEWAY)
 
 
 def post(path, body, key=harness.CLIENT_KEY, headers=None):

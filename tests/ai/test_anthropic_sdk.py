@@ -6,7 +6,6 @@ real API does); to OpenAI-format and Gemini providers it is translated through C
 answer comes back in Anthropic's shape, streamed or whole, with tools, and with Anthropic-shaped errors.
 """
 
-import json
 import sys
 import unittest
 from pathlib import Path
@@ -32,25 +31,11 @@ TOOL_MODELS = ["claude/claude-tools", "oai/tools", "gem/gemini-tools"]
 
 def setUpModule():
     global MOCK, GATEWAY
-    binary = harness.gateway_bin()
-    if not binary.exists():
-        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
-    ok, reason = harness.ai_support(binary)
-    if not ok:
-        raise unittest.SkipTest(reason)
-    MOCK = harness.MockProviders().start()
-    try:
-        GATEWAY = harness.Gateway(MOCK.port, binary).start()
-    except BaseException:
-        MOCK.stop()
-        raise
+    MOCK, GATEWAY = harness.start_module()
 
 
 def tearDownModule():
-    if GATEWAY:
-        GATEWAY.stop()
-    if MOCK:
-        MOCK.stop()
+    harness.stop_module(MOCK, GATEWAY)
 
 
 def client(**kw):

@@ -12,11 +12,8 @@ The gateway and mock are this module's own (``harness.py``); consumers ``frank``
 budgets. Every wait is a poll with a deadline.
 """
 
-import json
 import sys
-import time
 import unittest
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,25 +30,11 @@ LONG_PROMPT = [{"role": "user", "content": " ".join(f"w{i % 100}" for i in range
 
 def setUpModule():
     global MOCK, GATEWAY
-    binary = harness.gateway_bin()
-    if not binary.exists():
-        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
-    ok, reason = harness.ai_support(binary)
-    if not ok:
-        raise unittest.SkipTest(reason)
-    MOCK = harness.MockProviders().start()
-    try:
-        GATEWAY = harness.Gateway(MOCK.port, binary).start()
-    except BaseException:
-        MOCK.stop()
-        raise
+    MOCK, GATEWAY = harness.start_module()
 
 
 def tearDownModule():
-    if GATEWAY:
-        GATEWAY.stop()
-    if MOCK:
-        MOCK.stop()
+    harness.stop_module(MOCK, GATEWAY)
 
 
 def client(key=harness.CLIENT_KEY):
@@ -59,23 +42,11 @@ def client(key=harness.CLIENT_KEY):
 
 
 def access_record(request_id, timeout=40.0):
-    """The access-log record of ``request_id``, once written (polls the file until the deadline)."""
-    deadline = time.monotonic() + timeout
-    path = GATEWAY.dir / "access.log"
-    while True:
-        if path.exists():
-            for line in path.read_text().splitlines():
-                rec = json.loads(line)
-                if rec.get("request_id") == request_id:
-                    return rec
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no access-log record for {request_id}; portico log:\n{GATEWAY.log()}")
-        time.sleep(0.05)  # poll interval, bounded by the deadline above
+    return harness.access_record(GATEWAY, request_id, timeout)
 
 
 def metrics():
-    with urllib.request.urlopen(f"http://127.0.0.1:{GATEWAY.admin_port}/metrics", timeout=10) as r:
-        return r.read().decode()
+    return harness.metrics(GATEWAY)
 
 
 class ChargingTest(unittest.TestCase):

@@ -16,7 +16,6 @@ Same setup and skip rule as ``test_sdk.py``; every wait is a poll with a deadlin
 
 import json
 import sys
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -51,25 +50,11 @@ SENTIMENT = {"type": "json_schema", "name": "sentiment", "strict": True,
 
 def setUpModule():
     global MOCK, GATEWAY
-    binary = harness.gateway_bin()
-    if not binary.exists():
-        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
-    ok, reason = harness.ai_support(binary)
-    if not ok:
-        raise unittest.SkipTest(reason)
-    MOCK = harness.MockProviders().start()
-    try:
-        GATEWAY = harness.Gateway(MOCK.port, binary, models=MODELS).start()
-    except BaseException:
-        MOCK.stop()
-        raise
+    MOCK, GATEWAY = harness.start_module(models=MODELS)
 
 
 def tearDownModule():
-    if GATEWAY:
-        GATEWAY.stop()
-    if MOCK:
-        MOCK.stop()
+    harness.stop_module(MOCK, GATEWAY)
 
 
 def client():
@@ -77,18 +62,7 @@ def client():
 
 
 def access_record(request_id, timeout=40.0):
-    """The access-log record of ``request_id``, once written (polls the file until the deadline)."""
-    deadline = time.monotonic() + timeout
-    path = GATEWAY.dir / "access.log"
-    while True:
-        if path.exists():
-            for line in path.read_text().splitlines():
-                rec = json.loads(line)
-                if rec.get("request_id") == request_id:
-                    return rec
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no access-log record for {request_id}; portico log:\n{GATEWAY.log()}")
-        time.sleep(0.05)  # poll interval, bounded by the deadline above
+    return harness.access_record(GATEWAY, request_id, timeout)
 
 
 def model_of(fmt, script=""):

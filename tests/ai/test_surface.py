@@ -4,9 +4,7 @@ replaced), moderations and rerank, passed through to OpenAI-format providers; An
 which lack these endpoints, are skipped or refused with 400 ``unsupported_for_provider``."""
 
 import base64
-import json
 import sys
-import time
 import unittest
 from pathlib import Path
 
@@ -21,39 +19,15 @@ GATEWAY = None
 
 def setUpModule():
     global MOCK, GATEWAY
-    binary = harness.gateway_bin()
-    if not binary.exists():
-        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
-    ok, reason = harness.ai_support(binary)
-    if not ok:
-        raise unittest.SkipTest(reason)
-    MOCK = harness.MockProviders().start()
-    try:
-        GATEWAY = harness.Gateway(MOCK.port, binary).start()
-    except BaseException:
-        MOCK.stop()
-        raise
+    MOCK, GATEWAY = harness.start_module()
 
 
 def tearDownModule():
-    if GATEWAY:
-        GATEWAY.stop()
-    if MOCK:
-        MOCK.stop()
+    harness.stop_module(MOCK, GATEWAY)
 
 
-def access_record(request_id, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    path = GATEWAY.dir / "access.log"
-    while True:
-        if path.exists():
-            for line in path.read_text().splitlines():
-                rec = json.loads(line)
-                if rec.get("request_id") == request_id:
-                    return rec
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no access-log record for {request_id}; portico log:\n{GATEWAY.log()}")
-        time.sleep(0.05)  # poll interval, bounded by the deadline above
+def access_record(request_id, timeout=40.0):
+    return harness.access_record(GATEWAY, request_id, timeout)
 
 
 class SurfaceTest(unittest.TestCase):

@@ -46,25 +46,11 @@ EPHEMERAL = {"type": "ephemeral"}
 
 def setUpModule():
     global MOCK, GATEWAY
-    binary = harness.gateway_bin()
-    if not binary.exists():
-        raise RuntimeError(f"portico binary not found at {binary}: build it (cargo build) or set PORTICO_BIN")
-    ok, reason = harness.ai_support(binary)
-    if not ok:
-        raise unittest.SkipTest(reason)
-    MOCK = harness.MockProviders().start()
-    try:
-        GATEWAY = harness.Gateway(MOCK.port, binary, models=MODELS).start()
-    except BaseException:
-        MOCK.stop()
-        raise
+    MOCK, GATEWAY = harness.start_module(models=MODELS)
 
 
 def tearDownModule():
-    if GATEWAY:
-        GATEWAY.stop()
-    if MOCK:
-        MOCK.stop()
+    harness.stop_module(MOCK, GATEWAY)
 
 
 class TranslationTest(unittest.TestCase):

@@ -20,6 +20,7 @@ pub(crate) mod responses;
 use super::catalog::Wire;
 use super::estimate::Text;
 use super::registry::Target;
+use super::wire::sse::SseReader;
 use super::{ProviderCall, TranslateError, Usage};
 use crate::error::GatewayError;
 use bytes::Bytes;
@@ -47,19 +48,64 @@ pub(crate) trait Encoder: Send {
     fn fail(&mut self, message: &str, out: &mut Vec<Bytes>);
 }
 
-/// Reads the usage (and the text, for an estimate) of a native stream that
-/// passes through unchanged.
-pub(crate) trait Sniffer: Send {
-    fn push(&mut self, bytes: &[u8]);
+/// What a native stream showed so far.
+#[derive(Debug, Default)]
+pub(crate) struct Sniffed {
     /// The usage the provider reported so far.
-    fn usage(&self) -> Usage;
+    pub usage: Usage,
     /// The output text seen so far (within a bound).
-    fn text(&self) -> &Text;
+    pub text: Text,
     /// The provider's last event of a whole answer came.
-    fn finished(&self) -> bool;
+    pub finished: bool,
     /// The provider ended the stream with its own error event (which the
     /// client got as it came): the call failed.
-    fn failed(&self) -> bool;
+    pub failed: bool,
+}
+
+/// Reads a native stream that passes through unchanged: the SSE framing
+/// here, each event's meaning by its API's `read` (what it says of usage,
+/// text and how the stream ended). An event that is not JSON, not UTF-8 or
+/// too large stops nothing: the client gets the provider's bytes as they are.
+pub(crate) struct Sniffer {
+    sse: SseReader,
+    read: fn(&Value, &mut Sniffed),
+    seen: Sniffed,
+}
+
+impl Sniffer {
+    pub(crate) fn new(read: fn(&Value, &mut Sniffed)) -> Sniffer {
+        Sniffer {
+            sse: SseReader::default(),
+            read,
+            seen: Sniffed::default(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        let (read, seen) = (self.read, &mut self.seen);
+        let _ = self.sse.push(bytes, &mut |data| {
+            if let Ok(v) = serde_json::from_str::<Value>(data) {
+                read(&v, seen);
+            }
+            Ok(())
+        });
+    }
+
+    pub(crate) fn usage(&self) -> Usage {
+        self.seen.usage
+    }
+
+    pub(crate) fn text(&self) -> &Text {
+        &self.seen.text
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        self.seen.finished
+    }
+
+    pub(crate) fn failed(&self) -> bool {
+        self.seen.failed
+    }
 }
 
 impl Api {
@@ -132,11 +178,11 @@ impl Api {
     }
 
     /// The usage reader of a native stream.
-    pub(crate) fn sniffer(self) -> Box<dyn Sniffer> {
-        match self {
-            Api::Responses => Box::new(responses::Sniffer::default()),
-            Api::Chat | Api::Messages => Box::new(messages::Sniffer::default()),
-        }
+    pub(crate) fn sniffer(self) -> Box<Sniffer> {
+        Box::new(match self {
+            Api::Responses => responses::sniffer(),
+            Api::Chat | Api::Messages => messages::sniffer(),
+        })
     }
 
     /// The event that ends a native stream the provider cut: the API's own

@@ -84,19 +84,48 @@ fn candidate(all: Vec<Resource>, kind: &str, name: &str, change: Option<&Value>)
     serde_yaml::to_string(&document::from_resources(&all)).unwrap_or_default()
 }
 
-async fn apply(s: &Shared, problems_on_apply: &str) -> Option<Response> {
+/// What to do with a candidate config.
+#[derive(Clone, Copy)]
+enum Step {
+    /// Compile it: nothing changes.
+    Check,
+    /// Compile it and swap it in (it is written).
+    Apply,
+}
+
+/// Compiles (and for [`Step::Apply`] swaps in) the candidate, off the
+/// serving thread: compiling is CPU work. None when it compiled; else the
+/// 422 naming its problems (after a write, another write made the whole not
+/// compile; the watcher reports it too).
+async fn compile(s: &Shared, yaml: &str, step: Step) -> Option<Response> {
     let applier = s.applier.clone();
-    let yaml = problems_on_apply.to_string();
-    match tokio::task::spawn_blocking(move || applier.apply(&yaml)).await {
+    let yaml = yaml.to_string();
+    let done = tokio::task::spawn_blocking(move || match step {
+        Step::Check => applier.check(&yaml),
+        Step::Apply => applier.apply(&yaml),
+    })
+    .await;
+    match done {
         Ok(Ok(())) => None,
-        // Written, but another write made the whole not compile: the watcher reports it.
         Ok(Err(p)) => Some(unprocessable(p)),
         Err(_) => Some(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
-            "applying failed",
+            "compiling failed",
         )),
     }
+}
+
+/// A write's start: the version it read (`If-Match`), the store, and what
+/// the store holds now (the base of the candidate).
+async fn prepare<'a>(
+    s: &'a Shared,
+    headers: &HeaderMap,
+) -> Result<(Option<i64>, &'a crate::store::Store, Vec<Resource>), Box<Response>> {
+    let expected = if_match(headers)?;
+    let st = store(s).await?;
+    let all = st.all().await.map_err(|e| Box::new(store_problem(&e)))?;
+    Ok((expected, st, all))
 }
 
 pub(super) async fn put(
@@ -124,40 +153,19 @@ pub(super) async fn put(
             o.insert("name".into(), Value::String(name.clone()));
         }
     }
-    let expected = match if_match(&headers) {
-        Ok(v) => v,
+    let (expected, st, all) = match prepare(&s, &headers).await {
+        Ok(p) => p,
         Err(r) => return *r,
-    };
-    let st = match store(&s).await {
-        Ok(st) => st,
-        Err(r) => return *r,
-    };
-    let all = match st.all().await {
-        Ok(a) => a,
-        Err(e) => return store_problem(&e),
     };
     let yaml = candidate(all, &kind, &name, Some(&value));
-    let applier = s.applier.clone();
-    let checked = {
-        let yaml = yaml.clone();
-        tokio::task::spawn_blocking(move || applier.check(&yaml)).await
-    };
-    match checked {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => return unprocessable(p),
-        Err(_) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                "checking failed",
-            )
-        }
+    if let Some(r) = compile(&s, &yaml, Step::Check).await {
+        return r;
     }
     let written = match st.put(&kind, &name, &value, expected, "admin").await {
         Ok(r) => r,
         Err(e) => return store_problem(&e),
     };
-    if let Some(r) = apply(&s, &yaml).await {
+    if let Some(r) = compile(&s, &yaml, Step::Apply).await {
         return r;
     }
     let mut resp = Json(written.body).into_response();
@@ -173,42 +181,21 @@ pub(super) async fn delete(
     if let Some(r) = refused(&s, &headers) {
         return r;
     }
-    let expected = match if_match(&headers) {
-        Ok(v) => v,
+    let (expected, st, all) = match prepare(&s, &headers).await {
+        Ok(p) => p,
         Err(r) => return *r,
-    };
-    let st = match store(&s).await {
-        Ok(st) => st,
-        Err(r) => return *r,
-    };
-    let all = match st.all().await {
-        Ok(a) => a,
-        Err(e) => return store_problem(&e),
     };
     if !all.iter().any(|r| r.kind == kind && r.name == name) {
         return store_problem(&StoreError::NotFound { kind, name });
     }
     let yaml = candidate(all, &kind, &name, None);
-    let applier = s.applier.clone();
-    let checked = {
-        let yaml = yaml.clone();
-        tokio::task::spawn_blocking(move || applier.check(&yaml)).await
-    };
-    match checked {
-        Ok(Ok(())) => {}
-        Ok(Err(p)) => return unprocessable(p),
-        Err(_) => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                "checking failed",
-            )
-        }
+    if let Some(r) = compile(&s, &yaml, Step::Check).await {
+        return r;
     }
     if let Err(e) = st.delete(&kind, &name, expected, "admin").await {
         return store_problem(&e);
     }
-    if let Some(r) = apply(&s, &yaml).await {
+    if let Some(r) = compile(&s, &yaml, Step::Apply).await {
         return r;
     }
     StatusCode::NO_CONTENT.into_response()

@@ -39,11 +39,9 @@ pub(crate) use answer::from_chat;
 pub(crate) use request::{to_chat, untranslatable};
 pub(crate) use stream::Encoder;
 
-use crate::ai::estimate::Text;
 use crate::ai::inbound;
 use crate::ai::registry::Target;
 use crate::ai::wire::anthropic::{read_usage, API_VERSION};
-use crate::ai::wire::sse::SseReader;
 use crate::ai::{ProviderCall, Usage};
 use crate::error::GatewayError;
 use bytes::Bytes;
@@ -78,64 +76,33 @@ pub(crate) fn usage_of(body: &[u8]) -> Usage {
 /// Reads an Anthropic event stream as it passes: `message_start` and
 /// `message_delta` carry the usage, the deltas the text, `message_stop` ends
 /// a whole answer and `error` a failed one.
-#[derive(Default)]
-pub(crate) struct Sniffer {
-    sse: SseReader,
-    usage: Usage,
-    text: Text,
-    finished: bool,
-    failed: bool,
+pub(crate) fn sniffer() -> inbound::Sniffer {
+    inbound::Sniffer::new(sniff)
 }
 
-impl inbound::Sniffer for Sniffer {
-    fn push(&mut self, bytes: &[u8]) {
-        let (usage, text) = (&mut self.usage, &mut self.text);
-        let (finished, failed) = (&mut self.finished, &mut self.failed);
-        let _ = self.sse.push(bytes, &mut |data| {
-            let Ok(v) = serde_json::from_str::<Value>(data) else {
-                return Ok(());
-            };
-            match v.get("type").and_then(Value::as_str) {
-                Some("message_start") => {
-                    if let Some(u) = v.pointer("/message/usage") {
-                        read_usage(u, usage);
-                    }
-                }
-                Some("message_delta") => {
-                    if let Some(u) = v.get("usage") {
-                        read_usage(u, usage);
-                    }
-                }
-                Some("content_block_delta") => {
-                    let d = v.get("delta");
-                    for key in ["text", "partial_json", "thinking"] {
-                        if let Some(t) = d.and_then(|d| d.get(key)).and_then(Value::as_str) {
-                            text.push(t);
-                        }
-                    }
-                }
-                Some("message_stop") => *finished = true,
-                Some("error") => *failed = true,
-                _ => {}
+fn sniff(v: &Value, seen: &mut inbound::Sniffed) {
+    match v.get("type").and_then(Value::as_str) {
+        Some("message_start") => {
+            if let Some(u) = v.pointer("/message/usage") {
+                read_usage(u, &mut seen.usage);
             }
-            Ok(())
-        });
-    }
-
-    fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    fn text(&self) -> &Text {
-        &self.text
-    }
-
-    fn finished(&self) -> bool {
-        self.finished
-    }
-
-    fn failed(&self) -> bool {
-        self.failed
+        }
+        Some("message_delta") => {
+            if let Some(u) = v.get("usage") {
+                read_usage(u, &mut seen.usage);
+            }
+        }
+        Some("content_block_delta") => {
+            let d = v.get("delta");
+            for key in ["text", "partial_json", "thinking"] {
+                if let Some(t) = d.and_then(|d| d.get(key)).and_then(Value::as_str) {
+                    seen.text.push(t);
+                }
+            }
+        }
+        Some("message_stop") => seen.finished = true,
+        Some("error") => seen.failed = true,
+        _ => {}
     }
 }
 

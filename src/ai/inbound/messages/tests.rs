@@ -1,5 +1,5 @@
 use super::*;
-use crate::ai::inbound::{Encoder as _, Sniffer as _};
+use crate::ai::inbound::Encoder as _;
 use serde_json::json;
 
 #[test]
@@ -164,7 +164,7 @@ fn a_failed_stream_and_errors_are_anthropics_shape() {
 
 #[test]
 fn a_native_stream_is_read_for_usage_and_text() {
-    let mut s = Sniffer::default();
+    let mut s = sniffer();
     let stream = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":7,\"cache_read_input_tokens\":4}}}\n\n\
                   event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n\
                   event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":5}}\n\n";
@@ -183,7 +183,7 @@ fn a_native_stream_is_read_for_usage_and_text() {
     assert!(!s.finished() && !s.failed(), "no message_stop yet");
     s.push(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     assert!(s.finished() && !s.failed());
-    let mut failed = Sniffer::default();
+    let mut failed = sniffer();
     failed.push(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}\n\n");
     assert!(failed.failed() && !failed.finished());
     assert_eq!(

@@ -6,7 +6,7 @@
 //! with only `model` replaced, so everything the Responses API has works
 //! there: hosted tools, `previous_response_id`, `store: true`, `include`,
 //! background mode. The answer passes through; its usage is read from the
-//! Response's `usage` ([`usage_of`], and [`Sniffer`] on `response.completed`
+//! Response's `usage` ([`usage_of`], and [`sniffer`] on `response.completed`
 //! for a stream).
 //!
 //! **Translated** through Chat Completions for every other provider
@@ -38,7 +38,7 @@ mod tests;
 
 pub(crate) use answer::{from_chat, usage_of};
 pub(crate) use request::{to_chat, untranslatable};
-pub(crate) use stream::{Encoder, Sniffer};
+pub(crate) use stream::{sniffer, Encoder};
 
 use crate::ai::catalog::Wire;
 use crate::ai::registry::Target;

@@ -1,5 +1,5 @@
 //! Streams of the Responses API: [`Encoder`] writes a translated stream's
-//! chat chunks as the Responses API's typed events, [`Sniffer`] reads the
+//! chat chunks as the Responses API's typed events, [`sniffer`] reads the
 //! usage and text of a native stream passing through.
 //!
 //! The events are OpenAI's, in its order, each `event: <type>` and `data:`
@@ -19,9 +19,7 @@
 //! helper wants that first.
 
 use super::answer::{call_item, incomplete_reason, message_item, now_secs, output_text, usage_from, Head};
-use crate::ai::estimate::Text;
 use crate::ai::inbound;
-use crate::ai::wire::sse::SseReader;
 use crate::ai::Usage;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -264,63 +262,25 @@ impl inbound::Encoder for Encoder {
 /// (`response.completed`, or `response.incomplete` / `response.failed`),
 /// the text of its `response.output_text.delta` events, and how it ended
 /// (`response.failed` and `error` are failures).
-#[derive(Default)]
-pub(crate) struct Sniffer {
-    sse: SseReader,
-    usage: Usage,
-    text: Text,
-    finished: bool,
-    failed: bool,
+pub(crate) fn sniffer() -> inbound::Sniffer {
+    inbound::Sniffer::new(sniff)
 }
 
-impl Sniffer {
-    fn event(&mut self, data: &str) {
-        let Ok(v) = serde_json::from_str::<Value>(data) else {
-            return; // not ours to judge: the client gets the provider's bytes as they are
-        };
-        match v.get("type").and_then(Value::as_str) {
-            Some("response.output_text.delta") => {
-                if let Some(d) = v.get("delta").and_then(Value::as_str) {
-                    self.text.push(d);
-                }
+fn sniff(v: &Value, seen: &mut inbound::Sniffed) {
+    match v.get("type").and_then(Value::as_str) {
+        Some("response.output_text.delta") => {
+            if let Some(d) = v.get("delta").and_then(Value::as_str) {
+                seen.text.push(d);
             }
-            Some(kind @ ("response.completed" | "response.incomplete" | "response.failed")) => {
-                if let Some(u) = v.pointer("/response/usage").and_then(usage_from) {
-                    self.usage = u;
-                }
-                self.finished = kind != "response.failed";
-                self.failed = kind == "response.failed";
-            }
-            Some("error") => self.failed = true,
-            _ => {}
         }
-    }
-}
-
-impl inbound::Sniffer for Sniffer {
-    fn push(&mut self, bytes: &[u8]) {
-        let mut sse = std::mem::take(&mut self.sse);
-        // An event that is not UTF-8 or too large stops the reading, never the stream.
-        let _ = sse.push(bytes, &mut |data| {
-            self.event(data);
-            Ok(())
-        });
-        self.sse = sse;
-    }
-
-    fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    fn text(&self) -> &Text {
-        &self.text
-    }
-
-    fn finished(&self) -> bool {
-        self.finished
-    }
-
-    fn failed(&self) -> bool {
-        self.failed
+        Some(kind @ ("response.completed" | "response.incomplete" | "response.failed")) => {
+            if let Some(u) = v.pointer("/response/usage").and_then(usage_from) {
+                seen.usage = u;
+            }
+            seen.finished = kind != "response.failed";
+            seen.failed = kind == "response.failed";
+        }
+        Some("error") => seen.failed = true,
+        _ => {}
     }
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::ai::inbound::{Encoder as _, Sniffer as _};
+use crate::ai::inbound::Encoder as _;
 use crate::ai::Usage;
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -412,7 +412,7 @@ fn the_sniffer_reads_usage_and_text_split_anywhere() {
         "\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":16}}}\n\n"
     );
     for step in [1, 5, 64, 4096] {
-        let mut s = Sniffer::default();
+        let mut s = sniffer();
         for part in stream.as_bytes().chunks(step) {
             s.push(part);
         }
@@ -425,7 +425,7 @@ fn the_sniffer_reads_usage_and_text_split_anywhere() {
         );
         assert!(s.finished() && !s.failed());
     }
-    let mut failed = Sniffer::default();
+    let mut failed = sniffer();
     failed.push(b"data: {\"type\":\"response.failed\",\"response\":{\"usage\":null}}\n\n");
     assert!(failed.failed() && !failed.finished());
 }
