@@ -39,6 +39,12 @@ pub enum GatewayError {
     ModelNotAllowed,
     /// An endpoint the model's provider does not have (e.g. completions on Anthropic).
     UnsupportedForProvider,
+    /// A credential past its `expires_at`.
+    CredentialExpired,
+    /// The caller's application has no approved subscription to the route's service.
+    NotSubscribed,
+    /// The caller's application asked to subscribe and awaits approval.
+    SubscriptionPending,
     Internal,
 }
 
@@ -53,8 +59,8 @@ impl GatewayError {
             GatewayError::BadRequest => 400,
             GatewayError::HeadersTooLarge => 431,
             GatewayError::RequestTimeout => 408,
-            GatewayError::Unauthorized => 401,
-            GatewayError::Forbidden => 403,
+            GatewayError::Unauthorized | GatewayError::CredentialExpired => 401,
+            GatewayError::Forbidden | GatewayError::NotSubscribed | GatewayError::SubscriptionPending => 403,
             GatewayError::PayloadTooLarge => 413,
             GatewayError::RateLimited => 429,
             GatewayError::DependencyUnavailable => 503,
@@ -90,6 +96,9 @@ impl GatewayError {
             GatewayError::ModelUnpriced => "model_unpriced",
             GatewayError::ModelNotAllowed => "model_not_allowed",
             GatewayError::UnsupportedForProvider => "unsupported_for_provider",
+            GatewayError::CredentialExpired => "credential_expired",
+            GatewayError::NotSubscribed => "not_subscribed",
+            GatewayError::SubscriptionPending => "subscription_pending",
             GatewayError::Internal => "internal_error",
         }
     }
@@ -97,8 +106,12 @@ impl GatewayError {
     /// OpenAI's error category: the error's `type`, what SDKs branch on.
     pub fn category(self) -> &'static str {
         match self {
-            GatewayError::Unauthorized => "authentication_error",
-            GatewayError::Forbidden | GatewayError::ModelUnpriced | GatewayError::ModelNotAllowed => "permission_error",
+            GatewayError::Unauthorized | GatewayError::CredentialExpired => "authentication_error",
+            GatewayError::Forbidden
+            | GatewayError::ModelUnpriced
+            | GatewayError::ModelNotAllowed
+            | GatewayError::NotSubscribed
+            | GatewayError::SubscriptionPending => "permission_error",
             GatewayError::RouteNotFound | GatewayError::ModelNotFound => "not_found_error",
             GatewayError::RateLimited => "rate_limit_error",
             GatewayError::MethodNotAllowed

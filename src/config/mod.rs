@@ -9,6 +9,7 @@ pub(crate) mod policy;
 mod schema;
 mod secret;
 mod sections;
+mod service;
 pub mod units;
 mod validate;
 
@@ -17,6 +18,7 @@ pub(crate) use locate::Positions;
 pub(crate) use policy::*;
 pub(crate) use schema::*;
 pub(crate) use secret::SecretRef;
+pub(crate) use service::*;
 pub(crate) use units::{ConfDuration, ConfSize};
 
 use std::fmt;

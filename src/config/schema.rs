@@ -28,6 +28,12 @@ pub(crate) struct Config {
     /// Policies run before each route's own, unless the route sets `skip_default_policies`.
     #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
     pub default_policies: Vec<PolicyConfig>,
+    /// Named sets of routes with an owner and a subscription rule.
+    #[serde(default)]
+    pub services: Vec<super::ServiceConfig>,
+    /// Which applications may call which services.
+    #[serde(default)]
+    pub subscriptions: Vec<super::SubscriptionConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,6 +349,8 @@ impl Default for PassiveCheckConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RouteConfig {
     pub name: String,
+    /// The service this route belongs to: its subscription rule applies.
+    pub service: Option<String>,
     /// Exact (`api.example.com`) or wildcard (`*.example.com`) hosts; empty: any host.
     #[serde(default)]
     pub hosts: Vec<String>,

@@ -33,6 +33,13 @@ pub(super) fn other_errors(text: &str, file: &str, positions: &Positions, first_
             "consumers" => each(value, "consumers", &mut elements, check::<super::ConsumerConfig>),
             "prompt_apis" => each(value, "prompt_apis", &mut elements, check::<super::ai::PromptApiConfig>),
             "ai" => elements.push(("ai".into(), check::<super::ai::AiConfig>(value))),
+            "services" => each(value, "services", &mut elements, check::<super::ServiceConfig>),
+            "subscriptions" => each(
+                value,
+                "subscriptions",
+                &mut elements,
+                check::<super::SubscriptionConfig>,
+            ),
             _ => {}
         }
     }

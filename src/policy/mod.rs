@@ -191,12 +191,26 @@ pub struct PolicyChain {
     steps: Vec<Arc<Policy>>,
     /// The CORS step, answered first for preflights and consulted on responses.
     cors: Option<usize>,
+    /// The route's service's subscription gate, run right after the last
+    /// auth step (before the step at this index).
+    gate: Option<(usize, Arc<auth::subscription::ServiceGate>)>,
 }
 
 impl PolicyChain {
     pub fn new(steps: Vec<Arc<Policy>>) -> PolicyChain {
         let cors = steps.iter().position(|s| matches!(**s, Policy::Cors(_)));
-        PolicyChain { steps, cors }
+        PolicyChain {
+            steps,
+            cors,
+            gate: None,
+        }
+    }
+
+    /// Adds a service's subscription gate after the chain's auth steps.
+    pub fn with_gate(mut self, gate: Arc<auth::subscription::ServiceGate>) -> PolicyChain {
+        let after_auth = self.steps.iter().rposition(|s| s.is_auth()).map_or(0, |i| i + 1);
+        self.gate = Some((after_auth, gate));
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -222,7 +236,10 @@ impl PolicyChain {
                 return step;
             }
         }
-        for step in &self.steps {
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(Step::Reject(r)) = self.gate_at(i, state) {
+                return Step::Reject(r);
+            }
             if step.is_auth() && state.identity.is_some() {
                 continue;
             }
@@ -243,7 +260,15 @@ impl PolicyChain {
                 return outcome;
             }
         }
-        Step::Continue
+        self.gate_at(self.steps.len(), state).unwrap_or(Step::Continue)
+    }
+
+    /// The gate's answer when it runs before step `i`.
+    fn gate_at(&self, i: usize, state: &PolicyState) -> Option<Step> {
+        match &self.gate {
+            Some((at, gate)) if *at == i => Some(gate.check(state)),
+            _ => None,
+        }
     }
 
     /// Edits the request sent upstream: credential removal, the consumer

@@ -104,8 +104,17 @@ impl Snapshot {
                 previous.and_then(|s| s.ai.as_deref()),
             ))
         });
+        let gates = cfg
+            .services
+            .iter()
+            .filter_map(|s| {
+                crate::policy::auth::subscription::ServiceGate::new(s, &cfg.subscriptions)
+                    .map(|g| (s.name.clone(), Arc::new(g)))
+            })
+            .collect();
         let env = route::RouteEnv {
             cfg,
+            gates: &gates,
             pools: &pools,
             base_dir: &base_dir,
         };

@@ -16,6 +16,7 @@ pub(super) fn prompt_routes(
     let mut apis = Vec::new();
     let route = |name: String, path: String, method: String| RouteConfig {
         name,
+        service: None,
         hosts: Vec::new(),
         paths: vec![path],
         methods: vec![method],

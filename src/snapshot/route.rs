@@ -134,6 +134,8 @@ fn fingerprint(r: &RouteConfig, cfg: &crate::config::Config) -> u64 {
 /// What compiling any route needs.
 pub(super) struct RouteEnv<'a> {
     pub(super) cfg: &'a crate::config::Config,
+    /// The subscription gate of each service that needs one.
+    pub(super) gates: &'a std::collections::HashMap<String, Arc<crate::policy::auth::subscription::ServiceGate>>,
     pub(super) pools: &'a Pools,
     pub(super) base_dir: &'a std::path::Path,
 }
@@ -149,7 +151,10 @@ pub(super) fn compile_route(
     let (cfg, pools, base_dir) = (env.cfg, env.pools, env.base_dir);
     let p = format!("routes[{i}]");
     let fingerprint = fingerprint(r, cfg);
-    let (policies, policy_configs) = compile_policies(i, r, cfg, issues, base_dir, old, fingerprint);
+    let (mut policies, policy_configs) = compile_policies(i, r, cfg, issues, base_dir, old, fingerprint);
+    if let Some(gate) = r.service.as_ref().and_then(|s| env.gates.get(s)) {
+        policies = policies.with_gate(gate.clone());
+    }
     let mut patterns = Vec::new();
     for (j, s) in r.paths.iter().enumerate() {
         match PathPattern::parse(s) {

@@ -8,6 +8,9 @@
 //! | `routes[]` | `route` | its `name` |
 //! | `consumers[]` | `consumer` | its `name` |
 //! | `prompt_apis[]` | `prompt_api` | its `name` |
+//! | `services[]` | `service` | its `name` |
+//! | `subscriptions[]` | `subscription` | `application:service` |
+//! | `default_policies` | `default_policies` | `default` (the whole list) |
 //! | `ai.providers.NAME` | `ai_provider` | the map key |
 //! | `ai.models.NAME` | `ai_model` | the map key |
 //! | `ai.budgets[]`, `ai.access[]` | `ai_budget`, `ai_access` | their position, `0001`... |
@@ -20,7 +23,54 @@ use super::{NewResource, Resource};
 use serde_json::{Map, Value};
 
 /// Sections a document may hold besides `server`.
-const SECTIONS: &[&str] = &["upstreams", "routes", "consumers", "ai", "prompt_apis"];
+const SECTIONS: &[&str] = &[
+    "upstreams",
+    "routes",
+    "consumers",
+    "ai",
+    "prompt_apis",
+    "services",
+    "subscriptions",
+    "default_policies",
+];
+
+/// The kinds a document's resources have: what an import replaces and a
+/// compile reads. The store's other kinds (teams, users, admin tokens) are
+/// the management plane's own.
+pub const KINDS: &[&str] = &[
+    "upstream",
+    "route",
+    "consumer",
+    "prompt_api",
+    "service",
+    "subscription",
+    "default_policies",
+    "ai_provider",
+    "ai_model",
+    "ai_budget",
+    "ai_access",
+    "ai_settings",
+];
+
+/// A subscription's name: `application:service`.
+pub fn subscription_name(body: &Value) -> Option<String> {
+    let app = body.get("application")?.as_str()?;
+    let service = body.get("service")?.as_str()?;
+    Some(format!("{app}:{service}"))
+}
+
+fn subscriptions(v: &Value, out: &mut Vec<NewResource>) -> Result<(), String> {
+    let list = v.as_array().ok_or("subscriptions: must be a list")?;
+    for (i, item) in list.iter().enumerate() {
+        let name =
+            subscription_name(item).ok_or_else(|| format!("subscriptions[{i}]: give `application` and `service`"))?;
+        if out.iter().any(|(k, n, _)| k == "subscription" && *n == name) {
+            return Err(format!("subscriptions[{i}]: {name} is listed twice"));
+        }
+        out.push(("subscription".into(), name, item.clone()));
+    }
+    Ok(())
+}
 
 fn named_list(section: &str, kind: &str, v: &Value, out: &mut Vec<NewResource>) -> Result<(), String> {
     let list = v.as_array().ok_or_else(|| format!("{section}: must be a list"))?;
@@ -64,6 +114,9 @@ pub fn to_resources(doc: &Value) -> Result<(Vec<NewResource>, bool), String> {
             "routes" => named_list("routes", "route", v, &mut out)?,
             "consumers" => named_list("consumers", "consumer", v, &mut out)?,
             "prompt_apis" => named_list("prompt_apis", "prompt_api", v, &mut out)?,
+            "services" => named_list("services", "service", v, &mut out)?,
+            "subscriptions" => subscriptions(v, &mut out)?,
+            "default_policies" => out.push(("default_policies".into(), "default".into(), v.clone())),
             "ai" => {
                 let ai = v.as_object().ok_or("ai: must be a map")?;
                 let mut settings = Map::new();
@@ -96,6 +149,7 @@ pub fn to_resources(doc: &Value) -> Result<(Vec<NewResource>, bool), String> {
 pub fn from_resources(resources: &[Resource]) -> Value {
     let mut upstreams = Map::new();
     let (mut routes, mut consumers, mut prompt_apis) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut services, mut subs, mut defaults) = (Vec::new(), Vec::new(), None);
     let mut ai: Option<Map<String, Value>> = None;
     let mut providers = Map::new();
     let mut models = Map::new();
@@ -113,6 +167,9 @@ pub fn from_resources(resources: &[Resource]) -> Value {
             "route" => routes.push(body),
             "consumer" => consumers.push(body),
             "prompt_api" => prompt_apis.push(body),
+            "service" => services.push(body),
+            "subscription" => subs.push(body),
+            "default_policies" => defaults = Some(body),
             "ai_provider" => {
                 providers.insert(r.name.clone(), body);
             }
@@ -155,6 +212,15 @@ pub fn from_resources(resources: &[Resource]) -> Value {
     if !prompt_apis.is_empty() {
         doc.insert("prompt_apis".into(), Value::Array(prompt_apis));
     }
+    if !services.is_empty() {
+        doc.insert("services".into(), Value::Array(services));
+    }
+    if !subs.is_empty() {
+        doc.insert("subscriptions".into(), Value::Array(subs));
+    }
+    if let Some(d) = defaults {
+        doc.insert("default_policies".into(), d);
+    }
     Value::Object(doc)
 }
 
@@ -182,7 +248,10 @@ mod tests {
         let doc = json!({
             "server": {"listeners": [{"address": "127.0.0.1:8080"}]},
             "upstreams": {"b": {"targets": []}, "a": {"targets": []}},
-            "routes": [{"name": "z", "upstream": "a"}, {"name": "y", "upstream": "b"}],
+            "routes": [{"name": "z", "upstream": "a", "service": "s"}, {"name": "y", "upstream": "b"}],
+            "services": [{"name": "s", "subscription": "manual"}],
+            "subscriptions": [{"application": "c", "service": "s", "status": "pending"}],
+            "default_policies": [{"key_auth": {}}],
             "ai": {"timeout": "30s", "providers": {"p": {"kind": "openai"}},
                    "budgets": [{"consumer": "c", "usd_per_day": 1.0}, {"consumer": "d", "usd_per_day": 2.0}]},
         });

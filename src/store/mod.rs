@@ -399,11 +399,17 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces every resource with `resources` (an import), in one
-    /// transaction; returns the new revision.
+    /// Replaces every resource of a config document's kinds with
+    /// `resources` (an import), in one transaction; the management plane's
+    /// own (teams, users, admin tokens) stay. Returns the new revision.
     pub async fn replace_all(&self, resources: &[NewResource], actor: &str) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM resources").execute(&mut *tx).await?;
+        for kind in document::KINDS {
+            sqlx::query("DELETE FROM resources WHERE kind = $1")
+                .bind(*kind)
+                .execute(&mut *tx)
+                .await?;
+        }
         let at = now();
         for (position, (kind, name, body)) in resources.iter().enumerate() {
             let text = body.to_string();

@@ -65,7 +65,7 @@ impl BasicAuth {
             }
             return self.reject("malformed Basic credentials");
         };
-        let Some((idx, hash)) = view.consumers.login(&user) else {
+        let Some((holder, hash)) = view.consumers.login(&user) else {
             return self.reject("invalid username or password");
         };
         let mut login = Vec::with_capacity(user.len() + password.len() + 1);
@@ -84,6 +84,11 @@ impl BasicAuth {
             }
             self.verified.put(&digest, digest, Some(VERIFIED_TTL));
         }
+        // Checked after the password, so an expiry tells nothing to a guesser.
+        let idx = match holder.live(view.consumers) {
+            Ok(i) => i,
+            Err(r) => return Step::Reject(r),
+        };
         state.identity = Some(Identity {
             consumer: Some(idx),
             name: view.consumers.get(idx).map(|c| c.name.clone()).unwrap_or_default(),

@@ -5,8 +5,14 @@
 //! API keys are stored only as SHA-256 digests (`sha2`, RustCrypto's), so the
 //! process never holds more than the config does; the digest a request
 //! presents is compared with `subtle` in constant time after the lookup.
+//!
+//! Each credential keeps its expiry (unix seconds); the lookups return the
+//! [`Holder`] and the auth step refuses an expired one with 401
+//! `credential_expired`, so an expiry needs no reload to take effect.
 
-use crate::config::{ConsumerConfig, Issues};
+use crate::config::{unix_time, ConsumerConfig, Issues};
+use crate::error::GatewayError;
+use crate::policy::Rejection;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -15,6 +21,8 @@ use subtle::ConstantTimeEq;
 #[derive(Debug)]
 pub struct Consumer {
     pub name: String,
+    /// The owning team: the consumer is an application.
+    pub team: Option<String>,
     pub groups: Vec<String>,
     pub metadata: BTreeMap<String, String>,
 }
@@ -56,12 +64,58 @@ impl PasswordHash {
     }
 }
 
+/// Whose a credential is, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Index of the consumer.
+    pub consumer: usize,
+    /// Unix seconds after which the credential is refused.
+    pub expires: Option<u64>,
+}
+
+impl Holder {
+    /// The consumer, or the 401 `credential_expired` refusal.
+    pub fn live(&self, consumers: &Consumers) -> Result<usize, Rejection> {
+        match self.expires {
+            Some(at) if now_secs() >= at => {
+                let name = consumers.get(self.consumer).map_or("", |c| c.name.as_str());
+                Err(Rejection::new(
+                    GatewayError::CredentialExpired,
+                    format!("this credential of {name:?} expired at {}", rfc3339(at)),
+                ))
+            }
+            _ => Ok(self.consumer),
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix)).to_string()
+}
+
 #[derive(Debug, Default)]
 pub struct Consumers {
     list: Vec<Consumer>,
-    by_key: HashMap<[u8; 32], usize>,
-    by_login: HashMap<String, (usize, PasswordHash)>,
-    by_subject: HashMap<String, usize>,
+    by_key: HashMap<[u8; 32], Holder>,
+    by_login: HashMap<String, (Holder, PasswordHash)>,
+    by_subject: HashMap<String, Holder>,
+}
+
+/// The expiry of a credential at `path`, reported when it does not parse.
+fn expiry(text: Option<&str>, path: String, issues: &mut Issues) -> Option<u64> {
+    match text.map(unix_time)? {
+        Ok(t) => Some(t),
+        Err(e) => {
+            issues.add(path, e);
+            None
+        }
+    }
 }
 
 /// The SHA-256 of an API key.
@@ -85,8 +139,10 @@ impl Consumers {
                 );
             }
             let idx = out.list.len();
+            let holder = |expires| Holder { consumer: idx, expires };
             for (j, k) in c.credentials.api_keys.iter().enumerate() {
                 let kp = format!("{p}.credentials.api_keys[{j}]");
+                let expires = expiry(k.expires_at.as_deref(), format!("{kp}.expires_at"), issues);
                 let digest = match (&k.sha256, k.env.is_some() || k.file.is_some()) {
                     (Some(hex_digest), false) => match hex::decode(hex_digest.trim()) {
                         Ok(b) if b.len() == 32 => {
@@ -111,16 +167,18 @@ impl Consumers {
                         continue;
                     }
                 };
-                if let Some(other) = out.by_key.insert(digest, idx) {
-                    let owner = cfgs.get(other).map_or("", |o| o.name.as_str());
+                if let Some(other) = out.by_key.insert(digest, holder(expires)) {
+                    let owner = cfgs.get(other.consumer).map_or("", |o| o.name.as_str());
                     issues.add(kp, format!("this key is also a key of consumer {owner:?}"));
                 }
             }
             if let Some(b) = &c.credentials.basic {
                 let user = b.username.clone().unwrap_or_else(|| c.name.clone());
+                let bp = format!("{p}.credentials.basic.expires_at");
+                let expires = expiry(b.expires_at.as_deref(), bp, issues);
                 match PasswordHash::parse(&b.password_hash) {
                     Ok(h) => {
-                        if out.by_login.insert(user.clone(), (idx, h)).is_some() {
+                        if out.by_login.insert(user.clone(), (holder(expires), h)).is_some() {
                             issues.add(
                                 format!("{p}.credentials.basic.username"),
                                 format!("username {user:?} is used twice"),
@@ -130,12 +188,15 @@ impl Consumers {
                     Err(e) => issues.add(format!("{p}.credentials.basic.password_hash"), e),
                 }
             }
-            out.by_subject.insert(c.name.clone(), idx);
-            for s in &c.credentials.subjects {
-                out.by_subject.insert(s.clone(), idx);
+            out.by_subject.insert(c.name.clone(), holder(None));
+            for (j, s) in c.credentials.subjects.iter().enumerate() {
+                let sp = format!("{p}.credentials.subjects[{j}].expires_at");
+                let expires = expiry(s.expires_at(), sp, issues);
+                out.by_subject.insert(s.subject().to_string(), holder(expires));
             }
             out.list.push(Consumer {
                 name: c.name.clone(),
+                team: c.team.clone(),
                 groups: c.groups.clone(),
                 metadata: c.metadata.clone(),
             });
@@ -156,18 +217,23 @@ impl Consumers {
     }
 
     /// The consumer owning this API key.
-    pub fn by_api_key(&self, key: &[u8]) -> Option<usize> {
+    pub fn by_api_key(&self, key: &[u8]) -> Option<Holder> {
         let digest = key_digest(key);
-        let (stored, idx) = self.by_key.get_key_value(&digest)?;
-        bool::from(stored.ct_eq(&digest)).then_some(*idx)
+        let (stored, holder) = self.by_key.get_key_value(&digest)?;
+        bool::from(stored.ct_eq(&digest)).then_some(*holder)
     }
 
-    pub fn login(&self, username: &str) -> Option<(usize, &PasswordHash)> {
+    pub fn login(&self, username: &str) -> Option<(Holder, &PasswordHash)> {
         self.by_login.get(username).map(|(i, h)| (*i, h))
     }
 
     /// The consumer a token subject names.
-    pub fn by_subject(&self, subject: &str) -> Option<usize> {
+    pub fn by_subject(&self, subject: &str) -> Option<Holder> {
         self.by_subject.get(subject).copied()
+    }
+
+    /// The consumer named `name`.
+    pub fn by_name(&self, name: &str) -> Option<usize> {
+        self.list.iter().position(|c| c.name == name)
     }
 }

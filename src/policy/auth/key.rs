@@ -116,11 +116,15 @@ impl KeyAuth {
         if key.is_empty() || key.len() > 4096 {
             return reject("invalid API key");
         }
-        let Some(idx) = view.consumers.by_api_key(&key) else {
+        let Some(holder) = view.consumers.by_api_key(&key) else {
             if implicit && self.optional {
                 return Step::Continue;
             }
             return reject("invalid API key");
+        };
+        let idx = match holder.live(view.consumers) {
+            Ok(i) => i,
+            Err(r) => return Step::Reject(r),
         };
         let name = view.consumers.get(idx).map(|c| c.name.clone()).unwrap_or_default();
         state.identity = Some(Identity {

@@ -32,7 +32,11 @@ fn identify(
     let Some(subject) = subject.filter(|s| !s.is_empty()) else {
         return unauthorized(format!("token has no {claim:?} claim naming the caller"));
     };
-    let consumer = view.consumers.by_subject(subject);
+    let consumer = match view.consumers.by_subject(subject).map(|h| h.live(view.consumers)) {
+        Some(Ok(i)) => Some(i),
+        Some(Err(r)) => return Step::Reject(r),
+        None => None,
+    };
     if consumer.is_none() && require_consumer {
         return unauthorized("token does not belong to a known consumer");
     }
