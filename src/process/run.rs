@@ -88,6 +88,7 @@ fn admin_api(
             store: tokio::sync::OnceCell::new(),
             token,
             applier,
+            writes: tokio::sync::Mutex::new(()),
         },
     )))
 }

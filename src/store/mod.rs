@@ -49,6 +49,15 @@ pub enum StoreError {
         /// The resource's name.
         name: String,
     },
+    /// The store's revision moved between reading it and writing: another
+    /// writer (a node, the CLI) changed something the write was checked against.
+    #[error("the store changed (revision {actual}, not {expected}) while this write was being checked; retry it")]
+    Moved {
+        /// The revision the write was checked against.
+        expected: i64,
+        /// The revision now.
+        actual: i64,
+    },
     /// A stored body does not parse (written by something else).
     #[error("{kind} {name:?}: the stored body is not JSON: {error}")]
     Corrupt {
@@ -273,6 +282,20 @@ impl Store {
         if_match: Option<i64>,
         actor: &str,
     ) -> Result<Resource, StoreError> {
+        self.put_at(kind, name, body, if_match, actor, None).await
+    }
+
+    /// As [`Store::put`], and with `at_revision` only while the store is at
+    /// that revision (what the write was compiled against).
+    pub async fn put_at(
+        &self,
+        kind: &str,
+        name: &str,
+        body: &Value,
+        if_match: Option<i64>,
+        actor: &str,
+        at_revision: Option<i64>,
+    ) -> Result<Resource, StoreError> {
         let mut tx = self.pool.begin().await?;
         let before = sqlx::query("SELECT body, version, position FROM resources WHERE kind = $1 AND name = $2")
             .bind(kind)
@@ -341,7 +364,7 @@ impl Store {
             })?;
         }
         audit(&mut tx, at, actor, "put", kind, name, before_body, Some(text)).await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, at_revision).await?;
         tx.commit().await?;
         Ok(Resource {
             kind: kind.into(),
@@ -355,6 +378,19 @@ impl Store {
 
     /// Deletes a resource; with `if_match`, only at that version.
     pub async fn delete(&self, kind: &str, name: &str, if_match: Option<i64>, actor: &str) -> Result<(), StoreError> {
+        self.delete_at(kind, name, if_match, actor, None).await
+    }
+
+    /// As [`Store::delete`], and with `at_revision` only while the store is
+    /// at that revision.
+    pub async fn delete_at(
+        &self,
+        kind: &str,
+        name: &str,
+        if_match: Option<i64>,
+        actor: &str,
+        at_revision: Option<i64>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let Some(row) = sqlx::query("SELECT body, version FROM resources WHERE kind = $1 AND name = $2")
             .bind(kind)
@@ -394,7 +430,7 @@ impl Store {
             None,
         )
         .await?;
-        bump(&mut tx).await?;
+        bump(&mut tx, at_revision).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -426,7 +462,7 @@ impl Store {
         }
         let summary = serde_json::json!({"resources": resources.len()}).to_string();
         audit(&mut tx, at, actor, "import", "config", "*", None, Some(summary)).await?;
-        let rev = bump(&mut tx).await?;
+        let rev = bump(&mut tx, None).await?;
         tx.commit().await?;
         Ok(rev)
     }
@@ -484,13 +520,27 @@ async fn audit(
     Ok(())
 }
 
-/// Bumps the revision; the new one.
-async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<i64, StoreError> {
-    sqlx::query("UPDATE revision SET rev = rev + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(sqlx::query("SELECT rev FROM revision WHERE id = 1")
+/// Bumps the revision (with `at`, only from that one); the new one.
+async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>, at: Option<i64>) -> Result<i64, StoreError> {
+    let done = match at {
+        Some(rev) => {
+            sqlx::query("UPDATE revision SET rev = rev + 1 WHERE id = 1 AND rev = $1")
+                .bind(rev)
+                .execute(&mut **tx)
+                .await?
+        }
+        None => {
+            sqlx::query("UPDATE revision SET rev = rev + 1 WHERE id = 1")
+                .execute(&mut **tx)
+                .await?
+        }
+    };
+    let now: i64 = sqlx::query("SELECT rev FROM revision WHERE id = 1")
         .fetch_one(&mut **tx)
         .await?
-        .try_get("rev")?)
+        .try_get("rev")?;
+    match at {
+        Some(expected) if done.rows_affected() != 1 => Err(StoreError::Moved { expected, actual: now }),
+        _ => Ok(now),
+    }
 }

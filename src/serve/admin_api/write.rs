@@ -1,30 +1,21 @@
-//! Admin writes: `PUT /admin/v1/resources/{kind}/{name}` (upsert) and
-//! `DELETE`, each compiled before it is written and applied before it
-//! returns.
+//! How every admin write happens ([`commit`]): one at a time in this
+//! process; the change is made from what the store holds now (so a change
+//! may read the current resource: PATCH, a new credential); a config kind's
+//! result is compiled with the rest of the store before anything is written
+//! (422 with the located problems when it does not compile); the write is
+//! conditional on the resource's version (`If-Match`, 412) and on the
+//! store's revision (another node or the CLI wrote meanwhile: the write is
+//! made again from the new state); once written it is swapped in before the
+//! write returns, so the next request is served by it.
 
-use super::{etag, problem, refused, store, store_problem, Problem, Shared};
+use super::{problem, store, store_problem, Problem, Shared};
 use crate::store::{document, Resource, StoreError};
-use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{json, Value};
 
-/// Kinds a write may name ([`document`]'s).
-const KINDS: &[&str] = &[
-    "upstream",
-    "route",
-    "consumer",
-    "prompt_api",
-    "ai_provider",
-    "ai_model",
-    "ai_budget",
-    "ai_access",
-    "ai_settings",
-];
-
 /// `If-Match: "N"`: the version the writer read; `*`: any existing one.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Box<Response>> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Box<Response>> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -41,7 +32,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Box<Response>> {
     })
 }
 
-fn unprocessable(problems: Vec<Problem>) -> Response {
+pub(crate) fn unprocessable(problems: Vec<Problem>) -> Response {
     let errors: Vec<Value> = problems
         .iter()
         .map(|p| json!({"path": p.path, "message": p.message}))
@@ -60,10 +51,11 @@ fn unprocessable(problems: Vec<Problem>) -> Response {
 }
 
 /// The store's sections as YAML after `change` (a body, or None to delete).
-fn candidate(all: Vec<Resource>, kind: &str, name: &str, change: Option<&Value>) -> String {
+fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -> String {
     let mut all: Vec<Resource> = all
-        .into_iter()
+        .iter()
         .filter(|r| !(r.kind == kind && r.name == name))
+        .cloned()
         .collect();
     if let Some(body) = change {
         let position = all
@@ -86,7 +78,7 @@ fn candidate(all: Vec<Resource>, kind: &str, name: &str, change: Option<&Value>)
 
 /// What to do with a candidate config.
 #[derive(Clone, Copy)]
-enum Step {
+pub(crate) enum Step {
     /// Compile it: nothing changes.
     Check,
     /// Compile it and swap it in (it is written).
@@ -97,7 +89,7 @@ enum Step {
 /// serving thread: compiling is CPU work. None when it compiled; else the
 /// 422 naming its problems (after a write, another write made the whole not
 /// compile; the watcher reports it too).
-async fn compile(s: &Shared, yaml: &str, step: Step) -> Option<Response> {
+pub(crate) async fn compile(s: &Shared, yaml: &str, step: Step) -> Option<Response> {
     let applier = s.applier.clone();
     let yaml = yaml.to_string();
     let done = tokio::task::spawn_blocking(move || match step {
@@ -116,87 +108,87 @@ async fn compile(s: &Shared, yaml: &str, step: Step) -> Option<Response> {
     }
 }
 
-/// A write's start: the version it read (`If-Match`), the store, and what
-/// the store holds now (the base of the candidate).
-async fn prepare<'a>(
-    s: &'a Shared,
-    headers: &HeaderMap,
-) -> Result<(Option<i64>, &'a crate::store::Store, Vec<Resource>), Box<Response>> {
-    let expected = if_match(headers)?;
-    let st = store(s).await?;
-    let all = st.all().await.map_err(|e| Box::new(store_problem(&e)))?;
-    Ok((expected, st, all))
-}
+/// Makes a write's new body from the current resource (None: it does not
+/// exist) and everything stored; Ok(None) deletes; Err is the answer
+/// (refused, not found, invalid).
+pub(crate) type Make<'a> = dyn Fn(Option<&Resource>, &[Resource]) -> Result<Option<Value>, Response> + Send + Sync + 'a;
 
-pub(super) async fn put(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path((kind, name)): Path<(String, String)>,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Some(r) = refused(&s, &headers) {
-        return r;
-    }
-    if !KINDS.contains(&kind.as_str()) {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            &format!("no resource kind {kind:?}; use one of {}", KINDS.join(", ")),
-        );
-    }
-    let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
-        return problem(StatusCode::BAD_REQUEST, "Bad Request", "the body must be JSON");
-    };
-    if matches!(kind.as_str(), "route" | "consumer" | "prompt_api") {
-        if let Some(o) = value.as_object_mut() {
-            // A listed resource carries its own name: the path's.
-            o.insert("name".into(), Value::String(name.clone()));
+/// How many times a write is made again when another writer moved the store.
+const ATTEMPTS: usize = 3;
+
+/// Makes and writes one change to `kind`/`name` as `actor` (see the module
+/// doc); the resource written, or None when deleted.
+pub(crate) async fn commit(
+    s: &Shared,
+    actor: &str,
+    kind: &str,
+    name: &str,
+    expected: Option<i64>,
+    make: &Make<'_>,
+) -> Result<Option<Resource>, Response> {
+    let _one_at_a_time = s.writes.lock().await;
+    let st = store(s).await.map_err(|r| *r)?;
+    let compiled = document::KINDS.contains(&kind);
+    for _ in 0..ATTEMPTS {
+        let rev = st.revision().await.map_err(|e| store_problem(&e))?;
+        let all = st.all().await.map_err(|e| store_problem(&e))?;
+        let current = all.iter().find(|r| r.kind == kind && r.name == name);
+        let change = make(current, &all)?;
+        let yaml = candidate(&all, kind, name, change.as_ref());
+        if compiled {
+            if let Some(r) = compile(s, &yaml, Step::Check).await {
+                return Err(r);
+            }
         }
+        let written = match &change {
+            Some(body) => st.put_at(kind, name, body, expected, actor, Some(rev)).await.map(Some),
+            None => st
+                .delete_at(kind, name, expected, actor, Some(rev))
+                .await
+                .map(|()| None),
+        };
+        let written = match written {
+            Err(StoreError::Moved { .. }) => continue,
+            other => other.map_err(|e| store_problem(&e))?,
+        };
+        if compiled {
+            if let Some(r) = compile(s, &yaml, Step::Apply).await {
+                return Err(r);
+            }
+        }
+        return Ok(written);
     }
-    let (expected, st, all) = match prepare(&s, &headers).await {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let yaml = candidate(all, &kind, &name, Some(&value));
-    if let Some(r) = compile(&s, &yaml, Step::Check).await {
-        return r;
-    }
-    let written = match st.put(&kind, &name, &value, expected, "admin").await {
-        Ok(r) => r,
-        Err(e) => return store_problem(&e),
-    };
-    if let Some(r) = compile(&s, &yaml, Step::Apply).await {
-        return r;
-    }
-    let mut resp = Json(written.body).into_response();
-    resp.headers_mut().insert(header::ETAG, etag(written.version));
-    resp
+    Err(problem(
+        StatusCode::CONFLICT,
+        "Conflict",
+        "the store kept changing while this write was being checked; retry it",
+    ))
 }
 
-pub(super) async fn delete(
-    State(s): State<Shared>,
-    headers: HeaderMap,
-    Path((kind, name)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = refused(&s, &headers) {
-        return r;
-    }
-    let (expected, st, all) = match prepare(&s, &headers).await {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    if !all.iter().any(|r| r.kind == kind && r.name == name) {
-        return store_problem(&StoreError::NotFound { kind, name });
-    }
-    let yaml = candidate(all, &kind, &name, None);
-    if let Some(r) = compile(&s, &yaml, Step::Check).await {
-        return r;
-    }
-    if let Err(e) = st.delete(&kind, &name, expected, "admin").await {
-        return store_problem(&e);
-    }
-    if let Some(r) = compile(&s, &yaml, Step::Apply).await {
-        return r;
-    }
-    StatusCode::NO_CONTENT.into_response()
+/// A 422 about one field.
+pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Response {
+    unprocessable(vec![Problem {
+        path: path.into(),
+        message: message.into(),
+    }])
+}
+
+/// The 403 for a principal without the permission.
+pub(crate) fn forbidden(detail: impl std::fmt::Display) -> Response {
+    problem(StatusCode::FORBIDDEN, "Forbidden", &detail.to_string())
+}
+
+/// The 404 for a resource that does not exist.
+pub(crate) fn not_found(kind: &str, name: &str) -> Response {
+    store_problem(&StoreError::NotFound {
+        kind: kind.into(),
+        name: name.into(),
+    })
+}
+
+/// A body with its version as `ETag`.
+pub(crate) fn with_etag(status: StatusCode, body: &Value, version: i64) -> Response {
+    let mut resp = (status, axum::Json(body.clone())).into_response();
+    resp.headers_mut().insert(header::ETAG, super::etag(version));
+    resp
 }

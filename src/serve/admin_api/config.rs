@@ -1,0 +1,201 @@
+//! The whole config and the audit log:
+//!
+//! - `GET /admin/v1/config` exports the store's config as YAML (the format
+//!   of `portico import`), with the store's revision as `ETag`;
+//! - `POST /admin/v1/config` imports one (YAML or JSON): checked like any
+//!   write, answered with what it changes (`added`, `changed`, `removed`);
+//!   with `?dry_run=true` nothing is written. The management plane's own
+//!   kinds (teams, users, admin tokens) are kept;
+//! - `GET /admin/v1/audit` lists every write (who, when, what, before and
+//!   after), oldest first, from `after` (an id), at most `limit`.
+
+use super::access::{Area, Op, Principal};
+use super::principal::authenticate;
+use super::write::{compile, forbidden, invalid, Step};
+use super::{etag, problem, store, store_problem, Shared};
+use crate::store::{document, NewResource, Resource};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+pub(super) struct AuditPage {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub(super) async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(p): Query<AuditPage>) -> Response {
+    let who = match authenticate(&s, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !who.may(Op::Read, Area::Audit, None) {
+        return forbidden(format!("{} may not read the audit log", who.name));
+    }
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return problem(StatusCode::BAD_REQUEST, "Bad Request", "limit must be from 1 to 1000");
+    }
+    let st = match store(&s).await {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    match st.audit(p.after.unwrap_or(0), limit).await {
+        Ok(rows) => {
+            let items: Vec<_> = rows
+                .iter()
+                .map(|a| {
+                    let redact = |b: &Option<Value>| {
+                        b.as_ref().map(|body| {
+                            let r = Resource {
+                                kind: a.kind.clone(),
+                                name: a.name.clone(),
+                                body: body.clone(),
+                                version: 0,
+                                updated_at: 0,
+                                position: 0,
+                            };
+                            super::resources::public(&r)
+                        })
+                    };
+                    json!({"id": a.id, "at": a.at, "actor": a.actor, "action": a.action, "kind": a.kind,
+                           "name": a.name, "before": redact(&a.before), "after": redact(&a.after)})
+                })
+                .collect();
+            let next = (items.len() as i64 == limit)
+                .then(|| rows.last().map(|a| a.id))
+                .flatten();
+            Json(json!({"items": items, "next": next})).into_response()
+        }
+        Err(e) => store_problem(&e),
+    }
+}
+
+/// Whether `p` may read (or replace) the whole config: a system role.
+fn whole(p: &Principal, op: Op) -> bool {
+    p.sees_all()
+        && [
+            Area::Config,
+            Area::Service,
+            Area::Application,
+            Area::SubscriptionDecision,
+        ]
+        .iter()
+        .all(|a| p.may(op, *a, None))
+}
+
+pub(super) async fn export(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let p = match authenticate(&s, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !whole(&p, Op::Read) {
+        return forbidden(format!("{} may not read the whole config", p.name));
+    }
+    let st = match store(&s).await {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    match (st.all().await, st.revision().await) {
+        (Ok(all), Ok(rev)) => {
+            let yaml = serde_yaml::to_string(&document::from_resources(&all)).unwrap_or_default();
+            let mut resp = yaml.into_response();
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+            resp.headers_mut().insert(header::ETAG, etag(rev));
+            resp
+        }
+        (Err(e), _) | (_, Err(e)) => store_problem(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ImportQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// What an import changes: (kind, name) added, changed and removed.
+fn diff(now: &[Resource], next: &[NewResource]) -> Value {
+    let key = |k: &str, n: &str| json!({"kind": k, "name": n});
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for (k, n, body) in next {
+        match now.iter().find(|r| r.kind == *k && r.name == *n) {
+            None => added.push(key(k, n)),
+            Some(r) if r.body != *body => changed.push(key(k, n)),
+            Some(_) => {}
+        }
+    }
+    let removed: Vec<Value> = now
+        .iter()
+        .filter(|r| document::KINDS.contains(&r.kind.as_str()))
+        .filter(|r| !next.iter().any(|(k, n, _)| *k == r.kind && *n == r.name))
+        .map(|r| key(&r.kind, &r.name))
+        .collect();
+    json!({"added": added, "changed": changed, "removed": removed})
+}
+
+pub(super) async fn import(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ImportQuery>,
+    body: axum::body::Bytes,
+) -> Response {
+    let p = match authenticate(&s, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !whole(&p, Op::Write) {
+        return forbidden(format!("{} may not replace the whole config", p.name));
+    }
+    let doc: Value = match serde_yaml::from_slice(&body) {
+        Ok(d) => d,
+        Err(e) => return invalid("body", format!("not YAML or JSON: {e}")),
+    };
+    let resources = match document::to_resources(&doc) {
+        Ok((_, true)) => return invalid("server", "`server` stays in the process's file"),
+        Ok((r, false)) => r,
+        Err(e) => return invalid("body", e),
+    };
+    let as_stored: Vec<Resource> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, name, body))| Resource {
+            kind: kind.clone(),
+            name: name.clone(),
+            body: body.clone(),
+            version: 0,
+            updated_at: 0,
+            position: i64::try_from(i).unwrap_or(i64::MAX),
+        })
+        .collect();
+    let yaml = serde_yaml::to_string(&document::from_resources(&as_stored)).unwrap_or_default();
+    let _one_at_a_time = s.writes.lock().await;
+    let st = match store(&s).await {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    let now = match st.all().await {
+        Ok(a) => a,
+        Err(e) => return store_problem(&e),
+    };
+    if let Some(r) = compile(&s, &yaml, Step::Check).await {
+        return r;
+    }
+    let changes = diff(&now, &resources);
+    if q.dry_run {
+        return Json(json!({"dry_run": true, "changes": changes})).into_response();
+    }
+    let rev = match st.replace_all(&resources, &p.name).await {
+        Ok(rev) => rev,
+        Err(e) => return store_problem(&e),
+    };
+    if let Some(r) = compile(&s, &yaml, Step::Apply).await {
+        return r;
+    }
+    Json(json!({"dry_run": false, "revision": rev, "changes": changes})).into_response()
+}

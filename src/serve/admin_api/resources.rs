@@ -1,0 +1,381 @@
+//! Resources by kind and name: `GET` (a page, or one with its version as
+//! `ETag`), `PUT` (upsert), `PATCH` (a JSON merge patch, RFC 7396) and
+//! `DELETE`, at `/admin/v1/resources/{kind}[/{name}]` and at the same paths
+//! under each kind's plural (`/admin/v1/services/{name}`, ...). A principal
+//! sees only what its roles read, and writes only what they write
+//! ([`super::owner`]).
+//!
+//! Lists are pages in name order: `limit` (1 to 1,000, default 100) and
+//! `after` (the `next` of the previous page); any other query parameter is a
+//! filter on a top-level field of the body (`?team=shop&status=pending`).
+
+use super::access::Principal;
+use super::owner::{may_read, may_write};
+use super::principal::{authenticate, TeamBody, UserBody};
+use super::write::{commit, forbidden, if_match, invalid, not_found, with_etag, Make};
+use super::{problem, store, store_problem, Shared};
+use crate::store::{document, Resource};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The kinds the management plane keeps besides the config's.
+const PLANE_KINDS: &[&str] = &["team", "user"];
+
+/// Each kind's plural path under `/admin/v1/`.
+pub(crate) const PLURALS: &[(&str, &str)] = &[
+    ("services", "service"),
+    ("applications", "consumer"),
+    ("subscriptions", "subscription"),
+    ("teams", "team"),
+    ("users", "user"),
+    ("routes", "route"),
+    ("upstreams", "upstream"),
+];
+
+fn known(kind: &str) -> bool {
+    document::KINDS.contains(&kind) || PLANE_KINDS.contains(&kind) || kind == "admin_token"
+}
+
+fn no_kind(kind: &str) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "Not Found",
+        &format!(
+            "no resource kind {kind:?}; use one of {}, {}",
+            document::KINDS.join(", "),
+            PLANE_KINDS.join(", ")
+        ),
+    )
+}
+
+/// A listed item: the resource and its metadata.
+pub(crate) fn item(r: &Resource) -> Value {
+    json!({"kind": r.kind, "name": r.name, "version": r.version, "updated_at": r.updated_at, "body": public(r)})
+}
+
+/// A body as the API shows it: an admin token's digest is left out.
+pub(crate) fn public(r: &Resource) -> Value {
+    let mut body = r.body.clone();
+    if r.kind == "admin_token" {
+        if let Some(o) = body.as_object_mut() {
+            o.remove("digest");
+        }
+    }
+    body
+}
+
+fn matches(body: &Value, filters: &BTreeMap<String, String>) -> bool {
+    filters.iter().all(|(k, want)| match body.get(k) {
+        Some(Value::String(s)) => s == want,
+        Some(Value::Bool(b)) => b.to_string() == *want,
+        Some(Value::Number(n)) => n.to_string() == *want,
+        _ => false,
+    })
+}
+
+/// A page of `kind` that `p` may read, filtered.
+pub(crate) async fn list_kind(s: &Shared, p: &Principal, kind: &str, query: BTreeMap<String, String>) -> Response {
+    if !known(kind) {
+        return no_kind(kind);
+    }
+    let mut filters = query;
+    let after = filters.remove("after");
+    let limit = match filters.remove("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(l)) if (1..=1000).contains(&l) => l,
+        Some(_) => return problem(StatusCode::BAD_REQUEST, "Bad Request", "limit must be from 1 to 1000"),
+    };
+    let st = match store(s).await {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    // Ownership needs the services and consumers; read once.
+    let all = match st.all().await {
+        Ok(a) => a,
+        Err(e) => return store_problem(&e),
+    };
+    let mut rows: Vec<&Resource> = all.iter().filter(|r| r.kind == kind).collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    let page: Vec<&Resource> = rows
+        .into_iter()
+        .filter(|r| after.as_deref().is_none_or(|a| r.name.as_str() > a))
+        .filter(|r| matches(&r.body, &filters) && may_read(p, r, &all))
+        .take(limit + 1)
+        .collect();
+    let next = (page.len() > limit)
+        .then(|| page.get(limit - 1).map(|r| r.name.clone()))
+        .flatten();
+    let items: Vec<Value> = page.iter().take(limit).map(|r| item(r)).collect();
+    Json(json!({"items": items, "next": next})).into_response()
+}
+
+/// One resource, if `p` may read it.
+pub(crate) async fn get_one(s: &Shared, p: &Principal, kind: &str, name: &str) -> Response {
+    if !known(kind) {
+        return no_kind(kind);
+    }
+    let st = match store(s).await {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    let all = match st.all().await {
+        Ok(a) => a,
+        Err(e) => return store_problem(&e),
+    };
+    match all.iter().find(|r| r.kind == kind && r.name == name) {
+        // Not readable looks like absent: names of other teams' things stay theirs.
+        Some(r) if may_read(p, r, &all) => with_etag(StatusCode::OK, &public(r), r.version),
+        _ => not_found(kind, name),
+    }
+}
+
+/// Checks a management-plane body (`team`, `user`); config kinds are checked by compiling.
+fn check_plane(kind: &str, body: &Value) -> Result<(), Response> {
+    let e = match kind {
+        "team" => serde_json::from_value::<TeamBody>(body.clone())
+            .err()
+            .map(|e| e.to_string()),
+        "user" => serde_json::from_value::<UserBody>(body.clone())
+            .err()
+            .map(|e| e.to_string()),
+        _ => None,
+    };
+    if let Some(e) = e {
+        return Err(invalid(kind, e));
+    }
+    if kind == "team" {
+        let members = serde_json::from_value::<TeamBody>(body.clone()).map(|t| t.members);
+        if let Some((i, m)) = members
+            .iter()
+            .flatten()
+            .enumerate()
+            .find(|(_, m)| !m.role.is_team_role())
+        {
+            return Err(invalid(
+                &format!("members[{i}].role"),
+                format!(
+                    "{} is a system role; a team gives team_admin, service_admin, consumer_admin or developer",
+                    m.role.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Puts a listed resource's name (and a subscription's sides) into its body.
+fn named(kind: &str, name: &str, mut body: Value) -> Result<Value, Response> {
+    if !body.is_object() && kind != "default_policies" {
+        return Err(invalid(kind, "the body must be a JSON object"));
+    }
+    if let Some(o) = body.as_object_mut() {
+        if matches!(kind, "route" | "consumer" | "prompt_api" | "service") {
+            o.insert("name".into(), Value::String(name.to_string()));
+        }
+    }
+    if kind == "subscription" {
+        if let Some((app, service)) = name.split_once(':') {
+            if let Some(o) = body.as_object_mut() {
+                o.entry("application").or_insert_with(|| Value::String(app.into()));
+                o.entry("service").or_insert_with(|| Value::String(service.into()));
+            }
+        }
+        if document::subscription_name(&body).as_deref() != Some(name) {
+            return Err(invalid(
+                "application",
+                "a subscription is named application:service, as its body says",
+            ));
+        }
+    }
+    check_plane(kind, &body)?;
+    Ok(body)
+}
+
+/// RFC 7396: `patch` merged into `target`.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// How a write changes the body it finds.
+enum Edit {
+    Put(Value),
+    Patch(Value),
+    Delete,
+}
+
+async fn write(s: &Shared, headers: &HeaderMap, kind: &str, name: &str, edit: Edit) -> Response {
+    let p = match authenticate(s, headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !known(kind) {
+        return no_kind(kind);
+    }
+    if kind == "admin_token" {
+        return problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method Not Allowed",
+            "admin tokens are made with POST /admin/v1/tokens and removed with DELETE /admin/v1/tokens/{id}",
+        );
+    }
+    let expected = match if_match(headers) {
+        Ok(e) => e,
+        Err(r) => return *r,
+    };
+    let make = |current: Option<&Resource>, all: &[Resource]| -> Result<Option<Value>, Response> {
+        let before = current.map(|r| &r.body);
+        let after = match &edit {
+            Edit::Put(v) => Some(named(kind, name, v.clone())?),
+            Edit::Patch(v) => {
+                let Some(mut body) = before.cloned() else {
+                    return Err(not_found(kind, name));
+                };
+                merge(&mut body, v);
+                Some(named(kind, name, body)?)
+            }
+            Edit::Delete if before.is_none() => return Err(not_found(kind, name)),
+            Edit::Delete => None,
+        };
+        if !may_write(&p, kind, name, before, after.as_ref(), all) {
+            return Err(forbidden(format!("{} may not write {kind} {name:?}", p.name)));
+        }
+        Ok(after)
+    };
+    let make: &Make = &make;
+    match commit(s, &p.name, kind, name, expected, make).await {
+        Ok(Some(r)) => with_etag(StatusCode::OK, &public(&r), r.version),
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r,
+    }
+}
+
+fn json_body(body: &[u8]) -> Result<Value, Response> {
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("the body must be JSON: {e}"),
+        )
+    })
+}
+
+async fn authed_list(s: Shared, h: HeaderMap, kind: &str, q: BTreeMap<String, String>) -> Response {
+    match authenticate(&s, &h).await {
+        Ok(p) => list_kind(&s, &p, kind, q).await,
+        Err(r) => r,
+    }
+}
+
+async fn authed_one(s: Shared, h: HeaderMap, kind: &str, name: &str) -> Response {
+    match authenticate(&s, &h).await {
+        Ok(p) => get_one(&s, &p, kind, name).await,
+        Err(r) => r,
+    }
+}
+
+async fn put_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]) -> Response {
+    match json_body(body) {
+        Ok(v) => write(&s, &h, kind, name, Edit::Put(v)).await,
+        Err(r) => r,
+    }
+}
+
+async fn patch_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]) -> Response {
+    match json_body(body) {
+        Ok(v) if v.is_object() => write(&s, &h, kind, name, Edit::Patch(v)).await,
+        Ok(_) => invalid(kind, "a merge patch is a JSON object"),
+        Err(r) => r,
+    }
+}
+
+type Bytes = axum::body::Bytes;
+type Filters = Query<BTreeMap<String, String>>;
+
+/// The routes at `/admin/v1/resources/{kind}[/{name}]`.
+pub(super) fn generic_routes(router: axum::Router<Shared>) -> axum::Router<Shared> {
+    use axum::routing::get;
+    router
+        .route(
+            "/admin/v1/resources/{kind}",
+            get(
+                |State(s): State<Shared>, h: HeaderMap, Path(kind): Path<String>, Query(q): Filters| async move {
+                    authed_list(s, h, &kind, q).await
+                },
+            ),
+        )
+        .route(
+            "/admin/v1/resources/{kind}/{name}",
+            get(
+                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>| async move {
+                    authed_one(s, h, &k, &n).await
+                },
+            )
+            .put(
+                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>, b: Bytes| async move {
+                    put_json(s, h, &k, &n, &b).await
+                },
+            )
+            .patch(
+                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>, b: Bytes| async move {
+                    patch_json(s, h, &k, &n, &b).await
+                },
+            )
+            .delete(
+                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>| async move {
+                    write(&s, &h, &k, &n, Edit::Delete).await
+                },
+            ),
+        )
+}
+
+/// The routes for one plural (`/admin/v1/services[/{name}]`).
+pub(super) fn plural_routes(router: axum::Router<Shared>, plural: &str, kind: &'static str) -> axum::Router<Shared> {
+    use axum::routing::get;
+    router
+        .route(
+            &format!("/admin/v1/{plural}"),
+            get(
+                move |State(s): State<Shared>, h: HeaderMap, Query(q): Filters| async move {
+                    authed_list(s, h, kind, q).await
+                },
+            ),
+        )
+        .route(
+            &format!("/admin/v1/{plural}/{{name}}"),
+            get(
+                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>| async move {
+                    authed_one(s, h, kind, &n).await
+                },
+            )
+            .put(
+                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>, b: Bytes| async move {
+                    put_json(s, h, kind, &n, &b).await
+                },
+            )
+            .patch(
+                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>, b: Bytes| async move {
+                    patch_json(s, h, kind, &n, &b).await
+                },
+            )
+            .delete(
+                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>| async move {
+                    write(&s, &h, kind, &n, Edit::Delete).await
+                },
+            ),
+        )
+}
