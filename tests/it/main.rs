@@ -15,6 +15,7 @@ mod config_check;
 mod connections;
 mod hardening;
 mod health_retry;
+mod management;
 mod operations;
 mod protocol;
 mod redis_limit;

@@ -238,7 +238,7 @@ pub(super) async fn revoke_credential(
             }
         }
         for list in ["api_keys", "subjects"] {
-            if let Some(a) = creds[list].as_array_mut() {
+            if let Some(a) = creds.get_mut(list).and_then(Value::as_array_mut) {
                 a.retain(|c| c["id"].as_str() != Some(id.as_str()));
             }
         }

@@ -257,11 +257,46 @@ async fn write(s: &Shared, headers: &HeaderMap, kind: &str, name: &str, edit: Ed
         Ok(after)
     };
     let make: &Make = &make;
+    if matches!(edit, Edit::Delete) && matches!(kind, "consumer" | "service") {
+        if let Err(r) = cascade(s, &p, kind, name).await {
+            return r;
+        }
+    }
     match commit(s, &p.name, kind, name, expected, make).await {
         Ok(Some(r)) => with_etag(StatusCode::OK, &public(&r), r.version),
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }
+}
+
+/// Deleting an application or a service ends its subscriptions first (each
+/// a write of its own, by the same principal, who must be able to delete
+/// the application or service itself).
+async fn cascade(s: &Shared, p: &Principal, kind: &str, name: &str) -> Result<(), Response> {
+    let st = store(s).await.map_err(|r| *r)?;
+    let all = st.all().await.map_err(|e| store_problem(&e))?;
+    let Some(target) = all.iter().find(|r| r.kind == kind && r.name == name) else {
+        return Ok(());
+    };
+    if !may_write(p, kind, name, Some(&target.body), None, &all) {
+        return Err(forbidden(format!("{} may not delete {kind} {name:?}", p.name)));
+    }
+    let side = if kind == "consumer" { "application" } else { "service" };
+    let subs = all
+        .iter()
+        .filter(|r| r.kind == "subscription" && r.body.get(side).and_then(Value::as_str) == Some(name));
+    for sub in subs {
+        let make =
+            |current: Option<&Resource>, _: &[Resource]| -> Result<Option<Value>, Response> { Ok(current.and(None)) };
+        let make: &Make = &make;
+        match commit(s, &p.name, "subscription", &sub.name, None, make).await {
+            Ok(_) => {}
+            // Gone already: someone else ended it.
+            Err(r) if r.status() == StatusCode::NOT_FOUND => {}
+            Err(r) => return Err(r),
+        }
+    }
+    Ok(())
 }
 
 fn json_body(body: &[u8]) -> Result<Value, Response> {
