@@ -1,4 +1,4 @@
-//! The `portico` command line: run, check, reload, upgrade, import, export, version.
+//! The `portico` command line: run, check, reload, upgrade, import, export, admin, version.
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -65,6 +65,13 @@ enum Command {
         #[arg(long, env = "PORTICO_STORE")]
         store: String,
     },
+    /// Call the admin API: tokens, subscriptions, credentials, resources, import and export.
+    Admin {
+        #[command(flatten)]
+        conn: portico::process::admin_cli::Connection,
+        #[command(subcommand)]
+        command: portico::process::admin_cli::AdminCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -94,6 +101,9 @@ fn main() -> ExitCode {
             portico::process::store_io::import(&file, &store, &actor).map_err(|e| e.to_string())
         }
         Command::Export { store } => portico::process::store_io::export(&store).map_err(|e| e.to_string()),
+        Command::Admin { conn, command } => {
+            portico::process::admin_cli::run(&conn, &command).map_err(|e| e.to_string())
+        }
         Command::Version => Ok(format!("portico {}", env!("CARGO_PKG_VERSION"))),
     };
     match outcome {

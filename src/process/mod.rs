@@ -3,6 +3,7 @@
 //! moving a whole config into the store and out of it.
 
 pub(crate) mod admin_apply;
+pub mod admin_cli;
 mod error;
 pub mod load;
 pub mod pid_file;

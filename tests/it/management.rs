@@ -382,3 +382,68 @@ async fn the_permission_table_holds_over_http() {
         }
     }
 }
+
+/// `portico admin` scripts the common tasks with what the process's own
+/// config file says (the admin address, the token in `state_dir`).
+#[tokio::test]
+async fn the_admin_cli_scripts_the_common_tasks() {
+    let up = Upstream::start("cli").await;
+    let (gw, _root, dir) = store_gateway().await;
+    let conf = gw.config_path();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(portico_bin())
+            .arg("admin")
+            .args(["-c", conf.to_str().unwrap()])
+            .args(args)
+            .env_remove("PORTICO_ADMIN_TOKEN")
+            .env_remove("PORTICO_ADMIN_URL")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let file = dir.join("shop.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "upstreams:\n  a:\n    targets:\n      - address: {}\n\
+services:\n  - {{name: pay, team: payments, subscription: manual}}\n\
+routes:\n  - name: pay\n    service: pay\n    paths: [/pay]\n    upstream: a\n    policies:\n      - key_auth: {{}}\n\
+consumers:\n  - {{name: shop-app, team: shop}}\n",
+            up.addr
+        ),
+    )
+    .unwrap();
+    let (ok, out) = cli(&["import", file.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        ok && out.contains("\"dry_run\": true") && out.contains("\"pay\""),
+        "{out}"
+    );
+    let (ok, out) = cli(&["get", "service"]);
+    assert!(ok && !out.contains("\"pay\""), "a dry run writes nothing: {out}");
+    let (ok, out) = cli(&["import", file.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&["credential", "create", "shop-app", "--id", "k1"]);
+    assert!(ok, "{out}");
+    let made: Value = serde_json::from_str(&out).unwrap();
+    let key = made["key"].as_str().unwrap().to_string();
+    let (ok, out) = cli(&["subscription", "ask", "shop-app", "pay", "--reason", "checkout"]);
+    assert!(ok && out.contains("pending"), "{out}");
+    let (ok, out) = cli(&["subscription", "list", "--status", "pending"]);
+    assert!(ok && out.contains("shop-app:pay"), "{out}");
+    let c = client();
+    let call = || c.get(gw.url("/pay")).header("x-api-key", key.as_str()).send();
+    expect_error(call().await.unwrap(), 403, "subscription_pending").await;
+    let (ok, out) = cli(&["subscription", "approve", "shop-app:pay"]);
+    assert!(ok, "{out}");
+    assert_eq!(call().await.unwrap().status(), 200);
+    let (ok, out) = cli(&["token", "create", "--role", "auditor", "--expires-in", "1h"]);
+    assert!(ok && out.contains("pt_"), "{out}");
+    let (ok, out) = cli(&["subscription", "approve", "shop-app:pay"]);
+    assert!(!ok && out.contains("409"), "a refusal is the API's: {out}");
+    let (ok, out) = cli(&["export"]);
+    assert!(
+        ok && out.contains("subscriptions:") && out.contains("status: approved"),
+        "{out}"
+    );
+}
