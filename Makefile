@@ -3,6 +3,10 @@
 
 CARGO ?= cargo
 CONFIG ?= conf/portico.yaml
+# `make run` serves in store mode: the store (SQLite) under STATE, filled
+# from CONFIG the first time; RUN_CONFIG holds only the `server` section.
+RUN_CONFIG ?= conf/portico-store.yaml
+STATE ?= .portico
 BIN := target/release/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -28,13 +32,17 @@ deps:
 build: deps
 	env -u DESTDIR $(CARGO) build --release
 
-# Serves $(CONFIG); the default config proxies /demo/ to a small static upstream
+# Serves in store mode ($(RUN_CONFIG): the store under .portico/, filled from
+# $(CONFIG) on first run); the default config proxies /demo/ to a small static upstream
 # on 127.0.0.1:9000 that this target starts and stops with Portico.
 run: build
 	@python3 -m http.server 9000 --bind 127.0.0.1 --directory conf/demo >/dev/null 2>&1 & \
 	demo=$$!; trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
 	echo "demo upstream on 127.0.0.1:9000 (pid $$demo)"; \
-	$(BIN) check -c $(CONFIG) && $(BIN) run -c $(CONFIG)
+	mkdir -p $(STATE); \
+	if [ ! -f $(STATE)/store.db ]; then $(BIN) import $(CONFIG) --store sqlite://$(STATE)/store.db --actor make-run || exit 1; fi; \
+	echo "admin API on http://127.0.0.1:9901/admin/v1 (token in $(STATE)/state/admin-token)"; \
+	$(BIN) check -c $(RUN_CONFIG) && $(BIN) run -c $(RUN_CONFIG)
 
 # Tests start a real redis-server (Debian's) for the cluster-wide rate limits and a
 # real PostgreSQL (Debian's, initdb + pg_ctl on a temporary directory) for the store;

@@ -181,6 +181,14 @@ impl Store {
         } else {
             return Err(StoreError::Url(url.to_string()));
         };
+        if backend == Backend::Sqlite {
+            // The file is created on first use, and so is its folder.
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+            }
+        }
         let url = match backend {
             // Created on first use; WAL lets readers go on during a write.
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
