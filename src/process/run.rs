@@ -106,6 +106,8 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
         listeners,
     } = load(opts.config, None)?;
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
+    // Store mode: the revision the running config is compiled from (-1: not known yet).
+    let applied = Arc::new(std::sync::atomic::AtomicI64::new(-1));
     let access_log = start_access_log(&loaded)?;
     let server_cfg = &loaded.config.server;
 
@@ -198,6 +200,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
                         config: opts.config.to_path_buf(),
                         snapshot: shared.clone(),
                         listeners: listeners.clone(),
+                        applied: applied.clone(),
                     }),
                 )?,
             },
@@ -226,7 +229,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
                 url: url.clone(),
                 snapshot: shared.clone(),
                 listeners: listeners.clone(),
-                revision: None,
+                applied: applied.clone(),
             },
         ));
     }

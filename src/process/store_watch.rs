@@ -20,8 +20,9 @@ pub(crate) struct StoreWatcher {
     pub url: String,
     pub snapshot: SharedSnapshot,
     pub listeners: Vec<ListenerSpec>,
-    /// The revision the running config was compiled from, when known.
-    pub revision: Option<i64>,
+    /// The revision the running config was compiled from (-1: not known),
+    /// shared with the admin API's writes.
+    pub applied: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl StoreWatcher {
@@ -40,8 +41,8 @@ impl StoreWatcher {
 #[async_trait]
 impl BackgroundService for StoreWatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        use std::sync::atomic::Ordering;
         let mut store: Option<Store> = None;
-        let mut applied = self.revision;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -56,7 +57,7 @@ impl BackgroundService for StoreWatcher {
                 continue;
             };
             METRICS.store_up.set(1);
-            if applied == Some(rev) {
+            if self.applied.load(Ordering::Acquire) >= rev {
                 continue;
             }
             let (path, shared, running) = (self.config.clone(), self.snapshot.clone(), self.listeners.clone());
@@ -64,14 +65,14 @@ impl BackgroundService for StoreWatcher {
             match outcome {
                 Ok(Ok(_)) => {
                     log::info!("store revision {rev} applied");
-                    applied = Some(rev);
+                    self.applied.store(rev, Ordering::Release);
                 }
                 Ok(Err(e)) => {
                     for issue in &e.issues {
                         log::error!("store revision {rev} rejected, the running config keeps serving: {issue}");
                     }
                     // Not retried until the store moves again.
-                    applied = Some(rev);
+                    self.applied.store(rev, Ordering::Release);
                 }
                 Err(e) => log::error!("store reload aborted: {e}"),
             }

@@ -11,7 +11,7 @@
 
 use super::access::{Area, Op, Principal};
 use super::principal::authenticate;
-use super::write::{compile, forbidden, invalid, Step};
+use super::write::{check, forbidden, invalid};
 use super::{etag, problem, store, store_problem, Shared};
 use crate::store::{document, NewResource, Resource};
 use axum::extract::{Query, State};
@@ -183,9 +183,10 @@ pub(super) async fn import(
         Ok(a) => a,
         Err(e) => return store_problem(&e),
     };
-    if let Some(r) = compile(&s, &yaml, Step::Check).await {
-        return r;
-    }
+    let checked = match check(&s, &yaml).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let changes = diff(&now, &resources);
     if q.dry_run {
         return Json(json!({"dry_run": true, "changes": changes})).into_response();
@@ -194,8 +195,6 @@ pub(super) async fn import(
         Ok(rev) => rev,
         Err(e) => return store_problem(&e),
     };
-    if let Some(r) = compile(&s, &yaml, Step::Apply).await {
-        return r;
-    }
+    s.applier.apply(checked, rev);
     Json(json!({"dry_run": false, "revision": rev, "changes": changes})).into_response()
 }

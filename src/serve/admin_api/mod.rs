@@ -45,13 +45,18 @@ pub(crate) struct Problem {
     pub message: String,
 }
 
+/// A compiled candidate config, ready to swap in (what it holds is the
+/// process's: the admin API sits below the snapshot it compiles to).
+pub(crate) struct Candidate(pub Box<dyn std::any::Any + Send>);
+
 /// What the admin API needs of the process: compiling a candidate config
-/// (the store's sections as YAML) with the process's file, and applying it.
+/// (the store's sections as YAML) with the process's file, and swapping
+/// the result in once it is written.
 pub(crate) trait Applier: Send + Sync {
-    /// The candidate's problems, if any; nothing changes.
-    fn check(&self, store_part: &str) -> Result<(), Vec<Problem>>;
-    /// Compiles the candidate and swaps it in.
-    fn apply(&self, store_part: &str) -> Result<(), Vec<Problem>>;
+    /// Compiles the candidate, or says its problems; nothing changes.
+    fn check(&self, store_part: &str) -> Result<Candidate, Vec<Problem>>;
+    /// Swaps in a checked candidate, now written as store revision `revision`.
+    fn apply(&self, candidate: Candidate, revision: i64);
 }
 
 /// What the admin API works with.

@@ -76,31 +76,15 @@ fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -
     serde_yaml::to_string(&document::from_resources(&all)).unwrap_or_default()
 }
 
-/// What to do with a candidate config.
-#[derive(Clone, Copy)]
-pub(crate) enum Step {
-    /// Compile it: nothing changes.
-    Check,
-    /// Compile it and swap it in (it is written).
-    Apply,
-}
-
-/// Compiles (and for [`Step::Apply`] swaps in) the candidate, off the
-/// serving thread: compiling is CPU work. None when it compiled; else the
-/// 422 naming its problems (after a write, another write made the whole not
-/// compile; the watcher reports it too).
-pub(crate) async fn compile(s: &Shared, yaml: &str, step: Step) -> Option<Response> {
+/// Compiles the candidate off the serving thread (compiling is CPU work):
+/// what to swap in once it is written, or the 422 naming its problems.
+pub(crate) async fn check(s: &Shared, yaml: &str) -> Result<super::Candidate, Response> {
     let applier = s.applier.clone();
     let yaml = yaml.to_string();
-    let done = tokio::task::spawn_blocking(move || match step {
-        Step::Check => applier.check(&yaml),
-        Step::Apply => applier.apply(&yaml),
-    })
-    .await;
-    match done {
-        Ok(Ok(())) => None,
-        Ok(Err(p)) => Some(unprocessable(p)),
-        Err(_) => Some(problem(
+    match tokio::task::spawn_blocking(move || applier.check(&yaml)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(p)) => Err(unprocessable(p)),
+        Err(_) => Err(problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
             "compiling failed",
@@ -134,12 +118,11 @@ pub(crate) async fn commit(
         let all = st.all().await.map_err(|e| store_problem(&e))?;
         let current = all.iter().find(|r| r.kind == kind && r.name == name);
         let change = make(current, &all)?;
-        let yaml = candidate(&all, kind, name, change.as_ref());
-        if compiled {
-            if let Some(r) = compile(s, &yaml, Step::Check).await {
-                return Err(r);
-            }
-        }
+        let checked = if compiled {
+            Some(check(s, &candidate(&all, kind, name, change.as_ref())).await?)
+        } else {
+            None
+        };
         let written = match &change {
             Some(body) => st.put_at(kind, name, body, expected, actor, Some(rev)).await.map(Some),
             None => st
@@ -151,10 +134,9 @@ pub(crate) async fn commit(
             Err(StoreError::Moved { .. }) => continue,
             other => other.map_err(|e| store_problem(&e))?,
         };
-        if compiled {
-            if let Some(r) = compile(s, &yaml, Step::Apply).await {
-                return Err(r);
-            }
+        if let Some(c) = checked {
+            // Written conditionally on `rev`: the store is at `rev + 1` now.
+            s.applier.apply(c, rev + 1);
         }
         return Ok(written);
     }
