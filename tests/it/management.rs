@@ -7,10 +7,15 @@
 use crate::support::*;
 use serde_json::{json, Value};
 
-/// A gateway in store mode with an empty store; (gateway, admin token, dir).
+/// A gateway in store mode with an empty SQLite store; (gateway, admin token, dir).
 async fn store_gateway() -> (Gateway, String, std::path::PathBuf) {
     let dir = temp_dir("mgmt");
     let url = format!("sqlite://{}", dir.join("store.db").display());
+    store_gateway_at(&url, dir).await
+}
+
+/// A gateway in store mode on the store at `url`, its state under `dir`.
+async fn store_gateway_at(url: &str, dir: std::path::PathBuf) -> (Gateway, String, std::path::PathBuf) {
     let server = format!(
         "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  admin: 127.0.0.1:${{ADMIN}}\n  threads: 2\n  \
          pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n  store: '{url}'\n  state_dir: {}\n",
@@ -124,8 +129,69 @@ async fn token_for(admin: &Admin, body: Value) -> String {
 
 #[tokio::test]
 async fn an_application_subscribes_is_approved_and_loses_access_at_once() {
-    let up = Upstream::start("pay").await;
     let (gw, root, _dir) = store_gateway().await;
+    application_life(gw, root).await;
+}
+
+#[tokio::test]
+async fn an_application_subscribes_is_approved_and_loses_access_at_once_on_postgres() {
+    let pg = Postgres::start().await;
+    let (gw, root, _dir) = store_gateway_at(&pg.url(), temp_dir("mgmt-pg")).await;
+    application_life(gw, root).await;
+}
+
+/// APIPark #405: a restart must not lose subscriptions. Approved before the
+/// restart, served by the first request after it; and with the store down
+/// at the restart, served from the last good config.
+#[tokio::test]
+async fn subscriptions_survive_a_restart_and_a_store_outage() {
+    let up = Upstream::start("pay").await;
+    let pg = Postgres::start().await;
+    let dir = temp_dir("mgmt-restart");
+    let key;
+    {
+        let (gw, root, _) = store_gateway_at(&pg.url(), dir.clone()).await;
+        let admin = Admin::new(&gw, &root);
+        seed(&admin, up.addr).await;
+        let made = admin
+            .expect(
+                "POST",
+                "/applications/shop-app/credentials",
+                Some(json!({"type": "api_key"})),
+                201,
+            )
+            .await;
+        key = made["key"].as_str().unwrap().to_string();
+        admin
+            .expect(
+                "POST",
+                "/subscriptions",
+                Some(json!({"application": "shop-app", "service": "pay"})),
+                201,
+            )
+            .await;
+        admin
+            .expect("POST", "/subscriptions/shop-app:pay/approve", None, 200)
+            .await;
+    }
+    let call = |gw: &Gateway| client().get(gw.url("/pay")).header("x-api-key", key.as_str()).send();
+    {
+        let (gw, _, _) = store_gateway_at(&pg.url(), dir.clone()).await;
+        assert_eq!(call(&gw).await.unwrap().status(), 200, "{}", gw.log());
+    }
+    drop(pg);
+    let (gw, _, _) = store_gateway_at("postgres://portico@127.0.0.1:1/none", dir.clone()).await;
+    assert_eq!(call(&gw).await.unwrap().status(), 200, "{}", gw.log());
+    assert!(
+        gw.log().contains("serving the last config compiled from it"),
+        "{}",
+        gw.log()
+    );
+}
+
+/// An application's whole life, each step served by the very next request.
+async fn application_life(gw: Gateway, root: String) {
+    let up = Upstream::start("pay").await;
     let admin = Admin::new(&gw, &root);
     seed(&admin, up.addr).await;
     let ann = Admin::new(&gw, &token_for(&admin, json!({"user": "ann"})).await);
