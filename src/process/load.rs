@@ -18,6 +18,8 @@ pub struct Compiled {
     pub(crate) snapshot: Snapshot,
     /// What the process listens on.
     pub(crate) listeners: Vec<ListenerSpec>,
+    /// In store mode, the store revision compiled (None: the last good copy, or file mode).
+    pub(crate) store_revision: Option<i64>,
 }
 
 /// Loads and compiles a config file: the same checks `portico check` runs.
@@ -26,18 +28,19 @@ pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, Config
     // Validation and compiling both report, so one problem hides no other.
     let file_text = std::fs::read_to_string(path).ok();
     let store = file_text.as_deref().and_then(super::store_mode::mode_of);
-    let (loaded, problems, store_part) = match (&store, &file_text) {
+    let (loaded, problems, store_part, revision) = match (&store, &file_text) {
         (Some(mode), Some(text)) => {
-            let (merged, part) = super::store_mode::config_text(path, text, mode)?;
+            let (merged, part, revision) = super::store_mode::config_text(path, text, mode)?;
             let (loaded, problems) = config::parse_lenient_at(&merged, path)?;
-            (loaded, problems, Some(part))
+            (loaded, problems, Some(part), revision)
         }
         _ => {
             let (loaded, problems) = config::load_lenient(path)?;
-            (loaded, problems, None)
+            (loaded, problems, None, None)
         }
     };
-    let compiled = compile(loaded, problems, previous)?;
+    let mut compiled = compile(loaded, problems, previous)?;
+    compiled.store_revision = revision;
     if let (Some(mode), Some(part)) = (&store, &store_part) {
         super::store_mode::remember(mode, part);
     }
@@ -60,6 +63,7 @@ fn compile(
         loaded,
         snapshot,
         listeners,
+        store_revision: None,
     })
 }
 

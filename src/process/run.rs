@@ -104,10 +104,11 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
         loaded,
         snapshot,
         listeners,
+        store_revision,
     } = load(opts.config, None)?;
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
-    // Store mode: the revision the running config is compiled from (-1: not known yet).
-    let applied = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    // Store mode: the revision the running config is compiled from (-1: not known).
+    let applied = Arc::new(std::sync::atomic::AtomicI64::new(store_revision.unwrap_or(-1)));
     let access_log = start_access_log(&loaded)?;
     let server_cfg = &loaded.config.server;
 

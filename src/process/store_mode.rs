@@ -93,12 +93,19 @@ pub(crate) fn only_server(path: &Path, file_text: &str) -> Result<(), ConfigErro
 
 /// The config text to compile for `path` in store mode: the file, then the
 /// store's sections (or the last good copy of them when the store cannot be
-/// read). The second value is the store part, to keep once it compiled.
-pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Result<(String, String), ConfigError> {
+/// read). Then the store part, to keep once it compiled, and the store's
+/// revision it is (None: the last good copy).
+pub(crate) fn config_text(
+    path: &Path,
+    file_text: &str,
+    mode: &StoreMode,
+) -> Result<(String, String, Option<i64>), ConfigError> {
     only_server(path, file_text)?;
+    let mut read_revision = None;
     let (origin, store_part) = match read_store(&mode.url) {
         Ok((revision, yaml)) => {
             crate::telemetry::metrics::METRICS.store_up.set(1);
+            read_revision = Some(revision);
             (format!("the store at revision {revision}"), yaml)
         }
         Err(e) => {
@@ -126,7 +133,7 @@ pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Res
         }
     };
     let text = merge(file_text, &origin, &store_part);
-    Ok((text, store_part))
+    Ok((text, store_part, read_revision))
 }
 
 /// The file's text followed by the store's sections.
