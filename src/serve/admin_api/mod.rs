@@ -14,9 +14,12 @@
 //! `GET /admin/v1/resources/{kind}/{name}` with its version as `ETag`;
 //! `GET /admin/v1/audit` lists the writes; `GET /admin/v1/config` exports the
 //! whole config as YAML. Errors are RFC 7807 `application/problem+json`.
+//! Secrets given in the clear are sealed before a write is compiled, and
+//! nothing read shows more of a secret than its fingerprint ([`secrets`]).
 //! Every call needs the admin token as `Authorization: Bearer`
 //! ([`token`]).
 
+mod secrets;
 pub(crate) mod token;
 mod write;
 
@@ -149,7 +152,7 @@ async fn list(
                 .flatten();
             let items: Vec<_> = items
                 .iter()
-                .map(|r| json!({"kind": r.kind, "name": r.name, "version": r.version, "updated_at": r.updated_at, "body": r.body}))
+                .map(|r| json!({"kind": r.kind, "name": r.name, "version": r.version, "updated_at": r.updated_at, "body": secrets::shown(&r.kind, r.body.clone())}))
                 .collect();
             Json(json!({"items": items, "next": next})).into_response()
         }
@@ -167,7 +170,7 @@ async fn one(State(s): State<Shared>, headers: HeaderMap, Path((kind, name)): Pa
     };
     match store.get(&kind, &name).await {
         Ok(Some(r)) => {
-            let mut resp = Json(r.body).into_response();
+            let mut resp = Json(secrets::shown(&kind, r.body)).into_response();
             resp.headers_mut().insert(header::ETAG, etag(r.version));
             resp
         }
@@ -199,7 +202,8 @@ async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(p): Query<Audi
                 .iter()
                 .map(|a| {
                     json!({"id": a.id, "at": a.at, "actor": a.actor, "action": a.action, "kind": a.kind,
-                                "name": a.name, "before": a.before, "after": a.after})
+                                "name": a.name, "before": a.before.clone().map(|b| secrets::shown(&a.kind, b)),
+                                "after": a.after.clone().map(|b| secrets::shown(&a.kind, b))})
                 })
                 .collect();
             Json(json!({"items": items})).into_response()
@@ -218,7 +222,8 @@ async fn config(State(s): State<Shared>, headers: HeaderMap) -> Response {
     };
     match (store.all().await, store.revision().await) {
         (Ok(all), Ok(rev)) => {
-            let yaml = serde_yaml::to_string(&document::from_resources(&all)).unwrap_or_default();
+            let yaml =
+                serde_yaml::to_string(&secrets::shown_document(document::from_resources(&all))).unwrap_or_default();
             let mut resp = yaml.into_response();
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));

@@ -157,6 +157,9 @@ pub(super) async fn put(
         Ok(p) => p,
         Err(r) => return *r,
     };
+    if let Err(p) = super::secrets::seal(&kind, &name, &mut value, &all) {
+        return unprocessable(p);
+    }
     let yaml = candidate(all, &kind, &name, Some(&value));
     if let Some(r) = compile(&s, &yaml, Step::Check).await {
         return r;
@@ -168,7 +171,7 @@ pub(super) async fn put(
     if let Some(r) = compile(&s, &yaml, Step::Apply).await {
         return r;
     }
-    let mut resp = Json(written.body).into_response();
+    let mut resp = Json(super::secrets::shown(&kind, written.body)).into_response();
     resp.headers_mut().insert(header::ETAG, etag(written.version));
     resp
 }
