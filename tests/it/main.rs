@@ -19,6 +19,7 @@ mod operations;
 mod protocol;
 mod redis_limit;
 mod routing;
+mod secrets;
 mod smoke;
 mod store;
 mod tls;
