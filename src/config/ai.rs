@@ -1,6 +1,6 @@
 //! The `ai:` and `prompt_apis:` parts of the YAML schema, and a route's `ai:`.
 
-use crate::config::{ConfDuration, ConfSize, PolicyConfig, SecretRef};
+use crate::config::{ConfDuration, ConfSize, PolicyConfig, Secret};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -94,7 +94,7 @@ pub struct ProviderConfig {
     pub base_url: Option<String>,
     /// API keys, tried in turn; a key that answers 429 or 401 cools down. Local servers need none.
     #[serde(default)]
-    pub keys: Vec<SecretRef>,
+    pub keys: Vec<Secret>,
     /// Azure OpenAI's `api-version`.
     pub api_version: Option<String>,
     /// Extra headers sent with every call (e.g. `OpenAI-Organization`).

@@ -7,7 +7,9 @@ mod consumer;
 mod locate;
 pub(crate) mod policy;
 mod schema;
+pub mod sealed;
 mod secret;
+pub(crate) mod secret_slots;
 mod sections;
 mod service;
 pub mod units;
@@ -17,7 +19,7 @@ pub(crate) use consumer::*;
 pub(crate) use locate::Positions;
 pub(crate) use policy::*;
 pub(crate) use schema::*;
-pub(crate) use secret::SecretRef;
+pub(crate) use secret::{Secret, SecretRef};
 pub(crate) use service::*;
 pub(crate) use units::{ConfDuration, ConfSize};
 

@@ -46,6 +46,10 @@ pub(crate) struct ServerConfig {
     /// store is unreachable at start.
     #[serde(default = "default_state_dir")]
     pub state_dir: std::path::PathBuf,
+    /// The key secrets are sealed under (32 bytes: hex, base64 or raw; keep
+    /// it 0600). `PORTICO_SECRETS_KEY` overrides it; store mode without
+    /// either keeps one in `state_dir/secrets-key`. Read once per process.
+    pub secrets_key_file: Option<std::path::PathBuf>,
     /// Where clients connect. Default: one plain HTTP listener on 0.0.0.0:8080.
     #[serde(default = "default_listeners")]
     pub listeners: Vec<ListenerConfig>,
@@ -138,6 +142,7 @@ impl Default for ServerConfig {
         ServerConfig {
             store: None,
             state_dir: default_state_dir(),
+            secrets_key_file: None,
             listeners: default_listeners(),
             threads: default_threads(),
             work_stealing: false,

@@ -25,26 +25,56 @@ pub struct Compiled {
 /// Loads and compiles a config file: the same checks `portico check` runs.
 /// State of `previous` carries over where settings are unchanged.
 pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, ConfigError> {
+    load_with(path, previous, false)
+}
+
+/// As [`load`], for `portico import`: secrets written in the clear are
+/// accepted, since the import seals them before they are stored.
+pub(crate) fn load_for_import(path: &Path) -> Result<Compiled, ConfigError> {
+    load_with(path, None, true)
+}
+
+fn load_with(path: &Path, previous: Option<&Snapshot>, clear_ok: bool) -> Result<Compiled, ConfigError> {
     // Validation and compiling both report, so one problem hides no other.
     let file_text = std::fs::read_to_string(path).ok();
     let store = file_text.as_deref().and_then(super::store_mode::mode_of);
-    let (loaded, problems, store_part, revision) = match (&store, &file_text) {
+    let (loaded, mut problems, store_part, text, revision) = match (&store, &file_text) {
         (Some(mode), Some(text)) => {
             let (merged, part, revision) = super::store_mode::config_text(path, text, mode)?;
             let (loaded, problems) = config::parse_lenient_at(&merged, path)?;
-            (loaded, problems, Some(part), revision)
+            (loaded, problems, Some(part), merged, revision)
         }
         _ => {
             let (loaded, problems) = config::load_lenient(path)?;
-            (loaded, problems, None, None)
+            (loaded, problems, None, file_text.unwrap_or_default(), None)
         }
     };
+    if !clear_ok {
+        problems.extend(clear_secrets(&loaded, &text));
+    }
     let mut compiled = compile(loaded, problems, previous)?;
     compiled.store_revision = revision;
     if let (Some(mode), Some(part)) = (&store, &store_part) {
         super::store_mode::remember(mode, part);
     }
     Ok(compiled)
+}
+
+/// A config file never holds a secret in the clear: `value` is for the
+/// admin API and `portico import`, which seal it on its way into the store.
+fn clear_secrets(loaded: &LoadedConfig, text: &str) -> Vec<config::ConfigIssue> {
+    let Ok(mut doc) = serde_yaml::from_str::<serde_json::Value>(text) else {
+        return Vec::new();
+    };
+    let mut issues = loaded.issues();
+    for path in config::secret_slots::clear(&mut doc) {
+        issues.add(
+            format!("{path}.value"),
+            "a secret in the clear: name it with `env` or `file` in a config file \
+             (`value` is for the admin API and `portico import`, which seal it)",
+        );
+    }
+    issues.finish().err().map(|e| e.issues).unwrap_or_default()
 }
 
 /// Compiles a parsed config into a snapshot and listeners, with the
@@ -56,6 +86,9 @@ fn compile(
 ) -> Result<Compiled, ConfigError> {
     let mut issues = loaded.issues();
     issues.extend(problems);
+    if let Err(e) = super::secrets_key::install(&loaded) {
+        issues.add("server.secrets_key_file", e);
+    }
     let listeners = compile_listeners(&loaded, &mut issues);
     let snapshot = Snapshot::compile(&loaded, previous, &mut issues);
     issues.finish()?;
@@ -86,6 +119,7 @@ pub(crate) fn load_candidate(
     })?;
     super::store_mode::only_server(path, &file_text)?;
     let merged = super::store_mode::merge(&file_text, "an admin write", store_part);
-    let (loaded, problems) = config::parse_lenient_at(&merged, path)?;
+    let (loaded, mut problems) = config::parse_lenient_at(&merged, path)?;
+    problems.extend(clear_secrets(&loaded, &merged));
     compile(loaded, problems, previous)
 }

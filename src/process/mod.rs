@@ -9,6 +9,7 @@ pub mod load;
 pub mod pid_file;
 pub(crate) mod reload;
 pub mod run;
+pub(crate) mod secrets_key;
 pub(crate) mod signals;
 pub mod store_io;
 pub(crate) mod store_mode;

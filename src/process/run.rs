@@ -100,6 +100,7 @@ fn buffer_size(s: crate::config::ConfSize) -> usize {
 /// Builds the server and runs until shutdown. Returns only on a startup error.
 pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
     super::upgrade::remember_binary();
+    super::secrets_key::create_at_start(opts.config);
     let Compiled {
         loaded,
         snapshot,

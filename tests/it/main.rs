@@ -20,6 +20,7 @@ mod operations;
 mod protocol;
 mod redis_limit;
 mod routing;
+mod secrets;
 mod services;
 mod smoke;
 mod store;

@@ -1,7 +1,7 @@
 //! `oauth2_introspection`: opaque bearer tokens asked of the issuer (RFC 7662). The settings as written in YAML; the step itself is
 //! compiled from them in [`crate::policy`].
 
-use crate::config::{ConfDuration, SecretRef};
+use crate::config::{ConfDuration, Secret};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ pub struct IntrospectionConfig {
     pub endpoint: String,
     pub client_id: String,
     /// Sent with `client_id` as HTTP Basic credentials.
-    pub client_secret: SecretRef,
+    pub client_secret: Secret,
     /// Whole-request timeout for one introspection call (default 3s).
     #[serde(default = "default_timeout")]
     pub timeout: ConfDuration,

@@ -1,7 +1,7 @@
 //! `jwt`: bearer JWTs checked locally, keys inline or from a JWKS URL. The settings as written in YAML; the step itself is
 //! compiled from them in [`crate::policy`].
 
-use crate::config::{ConfDuration, SecretRef};
+use crate::config::{ConfDuration, Secret};
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,7 +70,7 @@ impl Default for JwtConfig {
 pub struct JwtKeyConfig {
     pub kid: Option<String>,
     pub alg: String,
-    pub secret: Option<SecretRef>,
+    pub secret: Option<Secret>,
     pub public_key: Option<String>,
     pub public_key_file: Option<PathBuf>,
 }

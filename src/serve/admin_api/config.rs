@@ -101,7 +101,8 @@ pub(super) async fn export(State(s): State<Shared>, headers: HeaderMap) -> Respo
     };
     match (st.all().await, st.revision().await) {
         (Ok(all), Ok(rev)) => {
-            let yaml = serde_yaml::to_string(&document::from_resources(&all)).unwrap_or_default();
+            let doc = super::secrets::shown_document(document::from_resources(&all));
+            let yaml = serde_yaml::to_string(&doc).unwrap_or_default();
             let mut resp = yaml.into_response();
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
@@ -139,6 +140,23 @@ fn diff(now: &[Resource], next: &[NewResource]) -> Value {
     json!({"added": added, "changed": changed, "removed": removed})
 }
 
+/// The config `resources` make, as YAML.
+fn candidate_yaml(resources: &[NewResource]) -> String {
+    let as_stored: Vec<Resource> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, name, body))| Resource {
+            kind: kind.clone(),
+            name: name.clone(),
+            body: body.clone(),
+            version: 0,
+            updated_at: 0,
+            position: i64::try_from(i).unwrap_or(i64::MAX),
+        })
+        .collect();
+    serde_yaml::to_string(&document::from_resources(&as_stored)).unwrap_or_default()
+}
+
 pub(super) async fn import(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -156,24 +174,11 @@ pub(super) async fn import(
         Ok(d) => d,
         Err(e) => return invalid("body", format!("not YAML or JSON: {e}")),
     };
-    let resources = match document::to_resources(&doc) {
+    let mut resources = match document::to_resources(&doc) {
         Ok((_, true)) => return invalid("server", "`server` stays in the process's file"),
         Ok((r, false)) => r,
         Err(e) => return invalid("body", e),
     };
-    let as_stored: Vec<Resource> = resources
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, name, body))| Resource {
-            kind: kind.clone(),
-            name: name.clone(),
-            body: body.clone(),
-            version: 0,
-            updated_at: 0,
-            position: i64::try_from(i).unwrap_or(i64::MAX),
-        })
-        .collect();
-    let yaml = serde_yaml::to_string(&document::from_resources(&as_stored)).unwrap_or_default();
     let _one_at_a_time = s.writes.lock().await;
     let st = match store(&s).await {
         Ok(st) => st,
@@ -183,6 +188,12 @@ pub(super) async fn import(
         Ok(a) => a,
         Err(e) => return store_problem(&e),
     };
+    for (kind, name, body) in &mut resources {
+        if let Err(p) = super::secrets::seal(kind, name, body, &now) {
+            return super::write::unprocessable(p);
+        }
+    }
+    let yaml = candidate_yaml(&resources);
     let checked = match check(&s, &yaml).await {
         Ok(c) => c,
         Err(r) => return r,

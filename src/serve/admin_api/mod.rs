@@ -14,6 +14,8 @@
 //!   `If-Match` (412) and on the store's revision, and swapped in before it
 //!   returns.
 //!
+//! Secrets given in the clear are sealed before a write is compiled, and
+//! nothing read shows more of a secret than its fingerprint ([`secrets`]).
 //! Errors are RFC 7807 `application/problem+json`.
 
 // A refusal is the response to send; the admin API is not a hot path, so
@@ -26,6 +28,7 @@ mod config;
 mod owner;
 pub(crate) mod principal;
 mod resources;
+mod secrets;
 pub(crate) mod token;
 mod tokens;
 mod write;

@@ -57,12 +57,19 @@ pub(crate) fn item(r: &Resource) -> Value {
     json!({"kind": r.kind, "name": r.name, "version": r.version, "updated_at": r.updated_at, "body": public(r)})
 }
 
-/// A body as the API shows it: an admin token's digest is left out.
+/// A body as the API shows it: secrets as their fingerprints, and neither an
+/// admin token's digest nor a user's password hash.
 pub(crate) fn public(r: &Resource) -> Value {
-    let mut body = r.body.clone();
-    if r.kind == "admin_token" {
-        if let Some(o) = body.as_object_mut() {
-            o.remove("digest");
+    let mut body = super::secrets::shown(&r.kind, r.body.clone());
+    if let Some(o) = body.as_object_mut() {
+        match r.kind.as_str() {
+            "admin_token" => {
+                o.remove("digest");
+            }
+            "user" => {
+                o.remove("password_hash");
+            }
+            _ => {}
         }
     }
     body

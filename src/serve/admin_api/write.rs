@@ -117,7 +117,11 @@ pub(crate) async fn commit(
         let rev = st.revision().await.map_err(|e| store_problem(&e))?;
         let all = st.all().await.map_err(|e| store_problem(&e))?;
         let current = all.iter().find(|r| r.kind == kind && r.name == name);
-        let change = make(current, &all)?;
+        let mut change = make(current, &all)?;
+        if let Some(body) = change.as_mut() {
+            // Secrets in the clear are sealed before anything else sees them.
+            super::secrets::seal(kind, name, body, &all).map_err(unprocessable)?;
+        }
         let checked = if compiled {
             Some(check(s, &candidate(&all, kind, name, change.as_ref())).await?)
         } else {

@@ -200,6 +200,11 @@ impl Gateway {
 
     /// As [`Gateway::start`], running the binary at `bin`.
     pub(crate) async fn start_from(bin: &Path, yaml: &str) -> Gateway {
+        Gateway::start_with_env(bin, yaml, &[]).await
+    }
+
+    /// As [`Gateway::start_from`], with these environment variables set.
+    pub(crate) async fn start_with_env(bin: &Path, yaml: &str, env: &[(&str, &str)]) -> Gateway {
         let port = free_port();
         let dir = temp_dir("gw");
         let mut text = yaml.to_string();
@@ -221,6 +226,7 @@ impl Gateway {
             .args(["run", "-c"])
             .arg(&conf)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()
