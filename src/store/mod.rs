@@ -14,6 +14,7 @@
 
 pub mod document;
 mod schema;
+pub mod spend;
 
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
