@@ -26,6 +26,8 @@ pub(crate) struct Metrics {
     pub ai_unpriced_requests_total: IntCounterVec,
     /// 1 while store mode reads its store, 0 while it serves the last good config without it.
     pub store_up: IntGauge,
+    /// Budget spend that could not be written to (or read back from) its database.
+    pub spend_flush_errors_total: IntCounter,
     /// AI response cache lookups, by result (hit, miss).
     pub ai_cache_requests_total: IntCounterVec,
     /// AI calls whose usage was estimated (the provider reported none).
@@ -97,6 +99,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "store_up",
         "Store mode: 1 while the store is read, 0 while the last good config is served without it.",
     )?;
+    let spend_flush_errors_total = IntCounter::new(
+        "spend_flush_errors_total",
+        "Times AI budget spend could not be written to or read from its database (spend is kept in memory meanwhile).",
+    )?;
     let ai_cache_requests_total = IntCounterVec::new(
         Opts::new(
             "ai_cache_requests_total",
@@ -144,6 +150,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(ai_usage_estimated_total.clone()))?;
     registry.register(Box::new(ai_cache_requests_total.clone()))?;
     registry.register(Box::new(store_up.clone()))?;
+    registry.register(Box::new(spend_flush_errors_total.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -162,6 +169,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ai_usage_estimated_total,
         ai_cache_requests_total,
         store_up,
+        spend_flush_errors_total,
         ai_provider_auth_failures_total,
     })
 }

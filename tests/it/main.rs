@@ -20,6 +20,7 @@ mod protocol;
 mod redis_limit;
 mod routing;
 mod smoke;
+mod spend;
 mod store;
 mod tls;
 mod tokens;
