@@ -28,9 +28,9 @@ pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, Config
     let store = file_text.as_deref().and_then(super::store_mode::mode_of);
     let (loaded, problems, store_part) = match (&store, &file_text) {
         (Some(mode), Some(text)) => {
-            let (merged, part) = super::store_mode::config_text(path, text, mode)?;
+            let (merged, part, last_good) = super::store_mode::config_text(path, text, mode)?;
             let (loaded, problems) = config::parse_lenient_at(&merged, path)?;
-            (loaded, problems, Some(part))
+            (loaded, problems, Some((part, last_good)))
         }
         _ => {
             let (loaded, problems) = config::load_lenient(path)?;
@@ -38,8 +38,11 @@ pub fn load(path: &Path, previous: Option<&Snapshot>) -> Result<Compiled, Config
         }
     };
     let compiled = compile(loaded, problems, previous)?;
-    if let (Some(mode), Some(part)) = (&store, &store_part) {
+    if let (Some(mode), Some((part, last_good))) = (&store, &store_part) {
         super::store_mode::remember(mode, part);
+        crate::telemetry::metrics::METRICS
+            .config_from_last_good
+            .set(i64::from(*last_good));
     }
     Ok(compiled)
 }

@@ -93,13 +93,18 @@ pub(crate) fn only_server(path: &Path, file_text: &str) -> Result<(), ConfigErro
 
 /// The config text to compile for `path` in store mode: the file, then the
 /// store's sections (or the last good copy of them when the store cannot be
-/// read). The second value is the store part, to keep once it compiled.
-pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Result<(String, String), ConfigError> {
+/// read). The second value is the store part, to keep once it compiled; the
+/// third says whether it is the last good copy.
+pub(crate) fn config_text(
+    path: &Path,
+    file_text: &str,
+    mode: &StoreMode,
+) -> Result<(String, String, bool), ConfigError> {
     only_server(path, file_text)?;
-    let (origin, store_part) = match read_store(&mode.url) {
+    let (origin, store_part, last_good_copy) = match read_store(&mode.url) {
         Ok((revision, yaml)) => {
             crate::telemetry::metrics::METRICS.store_up.set(1);
-            (format!("the store at revision {revision}"), yaml)
+            (format!("the store at revision {revision}"), yaml, false)
         }
         Err(e) => {
             let kept = last_good(&mode.state_dir);
@@ -110,7 +115,7 @@ pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Res
                         kept.display()
                     );
                     crate::telemetry::metrics::METRICS.store_up.set(0);
-                    (format!("{} (the store is unreachable)", kept.display()), text)
+                    (format!("{} (the store is unreachable)", kept.display()), text, true)
                 }
                 Err(_) => {
                     return Err(issue(
@@ -126,7 +131,7 @@ pub(crate) fn config_text(path: &Path, file_text: &str, mode: &StoreMode) -> Res
         }
     };
     let text = merge(file_text, &origin, &store_part);
-    Ok((text, store_part))
+    Ok((text, store_part, last_good_copy))
 }
 
 /// The file's text followed by the store's sections.

@@ -304,7 +304,8 @@ async fn a_gateway_in_store_mode_serves_the_store_and_follows_its_writes() {
 }
 
 /// With the store down, a restart serves the last config compiled from it,
-/// and says so in `portico_store_up`.
+/// and says so in `portico_store_up`, `portico_config_from_last_good` and
+/// `/readyz`.
 #[tokio::test]
 async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
     let dir = tempdir::Dir::new();
@@ -315,6 +316,10 @@ async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
     {
         let gw = Gateway::start(&server).await;
         assert_eq!(body_of(&gw.url("/hello")).await.map(|b| b.0), Some(200), "{}", gw.log());
+        assert_eq!(
+            gw.admin("/readyz").await,
+            (200, r#"{"status":"ready","store":"up","config":"store"}"#.into())
+        );
     }
     drop(pg);
     let gw = Gateway::start(&server).await;
@@ -329,6 +334,15 @@ async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
         .unwrap()
         .1;
     assert!(metrics.contains("portico_store_up 0"), "{metrics}");
+    assert!(metrics.contains("portico_config_from_last_good 1"), "{metrics}");
+    // Still ready (it serves), but it says what it serves from.
+    assert_eq!(
+        gw.admin("/readyz").await,
+        (
+            200,
+            r#"{"status":"ready","store":"unreachable","config":"last-good"}"#.into()
+        )
+    );
 }
 
 /// In store mode the file holds only `server`: a section the store owns is
