@@ -12,7 +12,9 @@
 //! month). Each budget's counters are two atomics per window: the window's
 //! index and its total; a request reads them without a lock. A call that is
 //! in flight when a budget runs out is still charged, so a budget can be
-//! overrun by the calls that were already admitted.
+//! overrun by the calls that were already admitted. The counters outlive the
+//! process through [`super::spend`]: a background task reads them and writes
+//! what changed to a database, and a start reads them back.
 
 use super::price::canonical_model;
 use super::registry::Target;
@@ -78,11 +80,15 @@ fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
     (era * 146_097 + doe - 719_468).max(0) as u64
 }
 
-/// One window's total: the window index and the amount, both atomics.
+/// One window's total: the window index and the amount, both atomics; and
+/// the window and total last agreed with the database ([`super::spend`]),
+/// which only the task that writes spend touches.
 #[derive(Debug, Default)]
-struct Window {
+pub(super) struct Window {
     index: AtomicU64,
     amount: AtomicU64,
+    synced_index: AtomicU64,
+    synced_amount: AtomicU64,
 }
 
 impl Window {
@@ -94,7 +100,7 @@ impl Window {
         }
     }
 
-    fn add(&self, index: u64, n: u64) {
+    pub(super) fn add(&self, index: u64, n: u64) {
         let seen = self.index.load(Ordering::Acquire);
         if seen != index
             && self
@@ -106,14 +112,42 @@ impl Window {
         }
         self.amount.fetch_add(n, Ordering::Relaxed);
     }
+
+    /// The window index and its amount now. Not one atomic snapshot: at a
+    /// window's turn a read can pair the new index with the old amount for
+    /// an instant, the same race `add` accepts.
+    pub(super) fn read(&self) -> (u64, u64) {
+        let index = self.index.load(Ordering::Acquire);
+        (index, self.amount.load(Ordering::Relaxed))
+    }
+
+    /// Adds `n` to window `index` unless this window has moved past it.
+    pub(super) fn absorb(&self, index: u64, n: u64) {
+        if self.index.load(Ordering::Acquire) <= index {
+            self.add(index, n);
+        }
+    }
+
+    /// The window and total last agreed with the database.
+    pub(super) fn synced(&self) -> (u64, u64) {
+        (
+            self.synced_index.load(Ordering::Relaxed),
+            self.synced_amount.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(super) fn set_synced(&self, index: u64, amount: u64) {
+        self.synced_index.store(index, Ordering::Relaxed);
+        self.synced_amount.store(amount, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
-struct BudgetState {
-    tokens_minute: Window,
+pub(super) struct BudgetState {
+    pub(super) tokens_minute: Window,
     /// Micro-USD.
-    usd_day: Window,
-    usd_month: Window,
+    pub(super) usd_day: Window,
+    pub(super) usd_month: Window,
 }
 
 /// What a budget covers.
@@ -126,10 +160,10 @@ enum Scope {
 }
 
 #[derive(Debug)]
-struct Budget {
-    cfg: BudgetConfig,
+pub(super) struct Budget {
+    pub(super) cfg: BudgetConfig,
     scope: Scope,
-    state: Arc<BudgetState>,
+    pub(super) state: Arc<BudgetState>,
 }
 
 impl Budget {
@@ -157,7 +191,7 @@ pub(crate) struct Spent {
 
 #[derive(Debug, Default)]
 pub struct Budgets {
-    list: Vec<Budget>,
+    pub(super) list: Vec<Budget>,
 }
 
 fn now_secs() -> u64 {

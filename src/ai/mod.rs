@@ -21,7 +21,8 @@
 //! `handler` (the HTTP side), `call` (one call: cache, dispatch,
 //! answer), `stream` (streamed answers, drained
 //! when the client leaves), `price` (the price table and cost),
-//! `budget` (budgets per consumer and model), `usage` (admission by budget
+//! `budget` (budgets per consumer and model), `spend` (budget windows as
+//! plain data, to keep across restarts), `usage` (admission by budget
 //! and price, metrics),
 //! `prompt` (prompt APIs and their OpenAPI document).
 
@@ -40,6 +41,7 @@ pub(crate) mod price;
 pub(crate) mod prompt;
 pub(crate) mod registry;
 pub(crate) mod scrub;
+pub(crate) mod spend;
 pub(crate) mod stream;
 pub(crate) mod surface;
 pub(crate) mod usage;

@@ -43,7 +43,8 @@ pub(crate) struct ServerConfig {
     /// (`sqlite://PATH` or `postgres://...`). Without it, file mode.
     pub store: Option<String>,
     /// Where store mode keeps the last config it compiled, to serve when the
-    /// store is unreachable at start.
+    /// store is unreachable at start; and where file mode keeps AI budget
+    /// spend across restarts (`spend.db`; store mode keeps it in the store).
     #[serde(default = "default_state_dir")]
     pub state_dir: std::path::PathBuf,
     /// The key secrets are sealed under (32 bytes: hex, base64 or raw; keep

@@ -56,6 +56,10 @@ fn load_with(path: &Path, previous: Option<&Snapshot>, clear_ok: bool) -> Result
     compiled.store_revision = revision;
     if let (Some(mode), Some(part)) = (&store, &store_part) {
         super::store_mode::remember(mode, part);
+        // No revision: the store could not be read, and the last good copy was compiled.
+        crate::telemetry::metrics::METRICS
+            .config_from_last_good
+            .set(i64::from(revision.is_none()));
     }
     Ok(compiled)
 }

@@ -235,6 +235,11 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             },
         ));
     }
+    // Budget spend read back before serving, then kept (process::spend).
+    server.add_service(background_service(
+        "budget spend",
+        super::spend::SpendKeeper::start(server_cfg, &shared),
+    ));
     server.add_service(background_service(
         "signals",
         SignalHandler {

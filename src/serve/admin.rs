@@ -3,8 +3,14 @@
 //! one listener), and in store mode the admin API under `/admin/v1/`
 //! ([`super::admin_api`]). Kept off the client listeners so it can bind to
 //! localhost.
+//!
+//! In store mode `/readyz` also says whether the store can be read and
+//! whether the config served is the last good copy kept in `state_dir`. It
+//! stays 200 either way: the process serves, and taking it out of a load
+//! balancer because its store is down would turn a degraded management plane
+//! into an outage of the data plane.
 
-use crate::telemetry::metrics::render;
+use crate::telemetry::metrics::{render, METRICS};
 use async_trait::async_trait;
 use http::Response;
 use pingora_core::apps::http_app::ServeHttp;
@@ -14,8 +20,19 @@ use pingora_core::protocols::http::ServerSession;
 pub(crate) struct AdminApp {
     /// How many client listeners the process serves; `/readyz` needs one.
     pub listeners: usize,
-    /// The admin API (store mode).
+    /// The admin API: present exactly in store mode.
     pub api: Option<axum::Router>,
+}
+
+/// `/readyz`'s body when ready: in store mode with the store's state and
+/// where the config came from.
+fn ready_body(store_mode: bool, store_up: bool, from_last_good: bool) -> Vec<u8> {
+    if !store_mode {
+        return br#"{"status":"ready"}"#.to_vec();
+    }
+    let store = if store_up { "up" } else { "unreachable" };
+    let config = if from_last_good { "last-good" } else { "store" };
+    format!(r#"{{"status":"ready","store":"{store}","config":"{config}"}}"#).into_bytes()
 }
 
 /// Largest admin API request body.
@@ -97,7 +114,12 @@ impl ServeHttp for AdminApp {
                 if self.listeners == 0 {
                     reply(503, "application/json", br#"{"status":"not ready"}"#.to_vec())
                 } else {
-                    reply(200, "application/json", br#"{"status":"ready"}"#.to_vec())
+                    let body = ready_body(
+                        self.api.is_some(),
+                        METRICS.store_up.get() != 0,
+                        METRICS.config_from_last_good.get() != 0,
+                    );
+                    reply(200, "application/json", body)
                 }
             }
             _ => reply(
@@ -106,5 +128,23 @@ impl ServeHttp for AdminApp {
                 br#"{"error":{"message":"unknown admin path","type":"not_found_error","param":null,"code":"route_not_found"}}"#.to_vec(),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ready_body;
+
+    #[test]
+    fn readyz_says_where_the_config_came_from_in_store_mode() {
+        assert_eq!(ready_body(false, false, false), br#"{"status":"ready"}"#);
+        assert_eq!(
+            ready_body(true, true, false),
+            br#"{"status":"ready","store":"up","config":"store"}"#
+        );
+        assert_eq!(
+            ready_body(true, false, true),
+            br#"{"status":"ready","store":"unreachable","config":"last-good"}"#
+        );
     }
 }

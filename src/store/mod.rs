@@ -15,6 +15,7 @@
 pub mod document;
 mod schema;
 pub mod secrets;
+pub mod spend;
 
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -5,12 +5,15 @@
 //!   version bumped on every write (the admin API's ETag), and its position
 //!   among its kind (routes tie-break by the order they were written);
 //! - `revision`: one row, bumped by every write (what a node compiles);
-//! - `audit`: every write, who, when, the body before and after.
+//! - `audit`: every write, who, when, the body before and after;
+//! - `spend`: each AI budget window's total, by budget and period
+//!   ([`super::spend`]); written by the gateway, not by the admin API.
 
 use super::Backend;
 
 /// The migrations, in order; `{AUTO_ID}` is the backend's auto-numbered key.
-const MIGRATIONS: &[&str] = &["CREATE TABLE resources (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE resources (
         kind TEXT NOT NULL,
         name TEXT NOT NULL,
         body TEXT NOT NULL,
@@ -30,7 +33,16 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE resources (
         name TEXT NOT NULL,
         before_body TEXT,
         after_body TEXT
-    );"];
+    );",
+    "CREATE TABLE spend (
+        budget_key TEXT NOT NULL,
+        period TEXT NOT NULL,
+        window_index BIGINT NOT NULL,
+        amount BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (budget_key, period)
+    );",
+];
 
 /// The migrations for `backend`, in order.
 pub(super) fn migrations(backend: Backend) -> Vec<String> {

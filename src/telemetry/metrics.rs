@@ -26,6 +26,11 @@ pub(crate) struct Metrics {
     pub ai_unpriced_requests_total: IntCounterVec,
     /// 1 while store mode reads its store, 0 while it serves the last good config without it.
     pub store_up: IntGauge,
+    /// 1 while store mode serves the last good config kept in `state_dir`
+    /// (the store could not be read when it was compiled), else 0.
+    pub config_from_last_good: IntGauge,
+    /// Budget spend that could not be written to (or read back from) its database.
+    pub spend_flush_errors_total: IntCounter,
     /// AI response cache lookups, by result (hit, miss).
     pub ai_cache_requests_total: IntCounterVec,
     /// AI calls whose usage was estimated (the provider reported none).
@@ -97,6 +102,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "store_up",
         "Store mode: 1 while the store is read, 0 while the last good config is served without it.",
     )?;
+    let config_from_last_good = IntGauge::new(
+        "config_from_last_good",
+        "Store mode: 1 while the config served is the last good one kept in state_dir (the store could not be read), else 0.",
+    )?;
+    let spend_flush_errors_total = IntCounter::new(
+        "spend_flush_errors_total",
+        "Times AI budget spend could not be written to or read from its database (spend is kept in memory meanwhile).",
+    )?;
     let ai_cache_requests_total = IntCounterVec::new(
         Opts::new(
             "ai_cache_requests_total",
@@ -144,6 +157,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(ai_usage_estimated_total.clone()))?;
     registry.register(Box::new(ai_cache_requests_total.clone()))?;
     registry.register(Box::new(store_up.clone()))?;
+    registry.register(Box::new(config_from_last_good.clone()))?;
+    registry.register(Box::new(spend_flush_errors_total.clone()))?;
     #[cfg(target_os = "linux")]
     registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
     Ok(Metrics {
@@ -162,6 +177,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ai_usage_estimated_total,
         ai_cache_requests_total,
         store_up,
+        config_from_last_good,
+        spend_flush_errors_total,
         ai_provider_auth_failures_total,
     })
 }

@@ -170,6 +170,8 @@ server:
   access_log: {{path: {workdir}/access.log}}
   pid_file: {workdir}/portico.pid
   upgrade_sock: {workdir}/upgrade.sock
+  # Budget spend is kept here across restarts: a fresh one per run.
+  state_dir: {workdir}/state
 consumers:
   - name: team-a
     credentials:

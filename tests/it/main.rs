@@ -23,6 +23,7 @@ mod routing;
 mod secrets;
 mod services;
 mod smoke;
+mod spend;
 mod store;
 mod tls;
 mod tokens;

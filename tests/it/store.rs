@@ -5,6 +5,7 @@
 //! `portico check` accepts, with a bad config refused and nothing written.
 
 use crate::support::*;
+use portico::store::spend::SpendRow;
 use portico::store::{Store, StoreError};
 use serde_json::json;
 use std::process::Command;
@@ -120,6 +121,36 @@ async fn one_of_two_racing_writers_wins(url: &str) {
     assert_eq!(store.get("upstream", "race").await.unwrap().unwrap().version, v + 1);
 }
 
+/// Budget spend rows add deltas: writers in one window all count, a newer
+/// window replaces an older one, and a delta for an older window is dropped.
+async fn spend_adds_deltas(url: &str) {
+    let row = |window: i64, amount: i64| SpendRow {
+        budget_key: "{\"consumer\":\"a\"}".into(),
+        period: "usd_day".into(),
+        window,
+        amount,
+    };
+    let one = Store::open(url).await.unwrap();
+    let two = Store::open(url).await.unwrap();
+    assert!(one.spend().await.unwrap().is_empty());
+    one.add_spend(&[row(100, 5)]).await.unwrap();
+    two.add_spend(&[row(100, 7)]).await.unwrap();
+    assert_eq!(one.spend().await.unwrap(), [row(100, 12)]);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let s = if tasks.len() % 2 == 0 { one.clone() } else { two.clone() };
+        tasks.push(tokio::spawn(async move { s.add_spend(&[row(100, 1)]).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(two.spend().await.unwrap(), [row(100, 20)], "no delta lost");
+    two.add_spend(&[row(101, 3)]).await.unwrap();
+    one.add_spend(&[row(100, 50)]).await.unwrap();
+    assert_eq!(one.spend().await.unwrap(), [row(101, 3)]);
+    assert_eq!(one.forget_spend_older_than(1).await.unwrap(), 0, "written just now");
+}
+
 /// Runs `portico`; whether it succeeded, and its output (stdout, then stderr).
 fn portico(args: &[&str]) -> (bool, String) {
     let (ok, stdout, stderr) = portico_out(args);
@@ -190,6 +221,8 @@ async fn sqlite_store() {
     one_of_two_racing_writers_wins(&url).await;
     let (_dir, url) = sqlite_url();
     import_export_round_trip(&url).await;
+    let (_dir, url) = sqlite_url();
+    spend_adds_deltas(&url).await;
 }
 
 #[tokio::test]
@@ -198,6 +231,7 @@ async fn postgres_store() {
     versions_and_audit(&pg.url()).await;
     one_of_two_racing_writers_wins(&pg.url()).await;
     import_export_round_trip(&pg.url()).await;
+    spend_adds_deltas(&pg.url()).await;
 }
 
 #[tokio::test]
@@ -270,7 +304,8 @@ async fn a_gateway_in_store_mode_serves_the_store_and_follows_its_writes() {
 }
 
 /// With the store down, a restart serves the last config compiled from it,
-/// and says so in `portico_store_up`.
+/// and says so in `portico_store_up`, `portico_config_from_last_good` and
+/// `/readyz`.
 #[tokio::test]
 async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
     let dir = tempdir::Dir::new();
@@ -281,6 +316,10 @@ async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
     {
         let gw = Gateway::start(&server).await;
         assert_eq!(body_of(&gw.url("/hello")).await.map(|b| b.0), Some(200), "{}", gw.log());
+        assert_eq!(
+            gw.admin("/readyz").await,
+            (200, r#"{"status":"ready","store":"up","config":"store"}"#.into())
+        );
     }
     drop(pg);
     let gw = Gateway::start(&server).await;
@@ -295,6 +334,15 @@ async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
         .unwrap()
         .1;
     assert!(metrics.contains("portico_store_up 0"), "{metrics}");
+    assert!(metrics.contains("portico_config_from_last_good 1"), "{metrics}");
+    // Still ready (it serves), but it says what it serves from.
+    assert_eq!(
+        gw.admin("/readyz").await,
+        (
+            200,
+            r#"{"status":"ready","store":"unreachable","config":"last-good"}"#.into()
+        )
+    );
 }
 
 /// In store mode the file holds only `server`: a section the store owns is

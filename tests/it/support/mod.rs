@@ -192,7 +192,8 @@ pub(crate) fn portico_bin() -> &'static str {
 impl Gateway {
     /// Starts Portico with `yaml`, where `${PORT}` is replaced by a free port and
     /// `${DIR}` by the test's temp dir. Adds a `server:` block (listener on
-    /// `${PORT}`, 2 threads, private pid file and upgrade socket) when the YAML has none.
+    /// `${PORT}`, 2 threads, private pid file, upgrade socket and state
+    /// directory, so budget spend starts at zero) when the YAML has none.
     /// Waits until the listener accepts connections.
     pub(crate) async fn start(yaml: &str) -> Gateway {
         Gateway::start_from(Path::new(portico_bin()), yaml).await
@@ -211,7 +212,8 @@ impl Gateway {
         if !text.contains("server:") {
             text = format!(
                 "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  admin: 127.0.0.1:${{ADMIN}}\n  \
-                 access_log: {{path: ${{DIR}}/access.log}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{text}"
+                 access_log: {{path: ${{DIR}}/access.log}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n  \
+                 state_dir: ${{DIR}}/state\n{text}"
             );
         }
         let admin_port = free_port();
