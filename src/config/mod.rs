@@ -197,6 +197,24 @@ pub(crate) fn parse_lenient_at(text: &str, path: &Path) -> Result<(LoadedConfig,
     Ok((loaded, problems))
 }
 
+/// Parses a config already in memory as JSON (store mode's admin writes:
+/// no YAML text is made or read), validated; problems carry their path but
+/// no line. None when it does not deserialize: the caller then parses its
+/// YAML text for every parse error, located.
+pub(crate) fn parse_value_at(doc: serde_json::Value, path: &Path) -> Option<(LoadedConfig, Vec<ConfigIssue>)> {
+    let config: Config = serde_json::from_value(doc).ok()?;
+    let loaded = LoadedConfig {
+        config,
+        file: path.display().to_string(),
+        path: path.to_path_buf(),
+        positions: Positions::default(),
+    };
+    let mut issues = loaded.issues();
+    validate::validate(&loaded.config, &mut issues);
+    let problems = issues.finish().err().map(|e| e.issues).unwrap_or_default();
+    Some((loaded, problems))
+}
+
 /// Parses and validates config text; `file` names it in messages.
 pub fn parse_str(text: &str, file: &str) -> Result<LoadedConfig, ConfigError> {
     accept(parse_lenient(text, file)?)

@@ -19,6 +19,8 @@ pub(crate) struct StoreApplier {
     /// The store revision the running config was compiled from, shared
     /// with the watcher so it does not compile a write a second time.
     pub applied: Arc<AtomicI64>,
+    /// The revision last kept as the last good config.
+    pub kept: Arc<std::sync::Mutex<i64>>,
 }
 
 fn problems(e: crate::config::ConfigError) -> Vec<Problem> {
@@ -31,23 +33,59 @@ fn problems(e: crate::config::ConfigError) -> Vec<Problem> {
         .collect()
 }
 
+/// A compiled candidate and the document it was compiled from.
+struct Checked {
+    snapshot: crate::snapshot::Snapshot,
+    store_doc: serde_json::Value,
+}
+
+impl StoreApplier {
+    /// Keeps the applied config as the last good one, off the write's path
+    /// (writing it out is slow for a large store); a later revision is never
+    /// overwritten by an earlier one.
+    fn remember(&self, store_doc: serde_json::Value, revision: i64) {
+        let Some(mode) = std::fs::read_to_string(&self.config)
+            .ok()
+            .and_then(|t| super::store_mode::mode_of(&t))
+        else {
+            return;
+        };
+        let kept = Arc::clone(&self.kept);
+        std::thread::spawn(move || {
+            let Ok(mut last) = kept.lock() else { return };
+            if *last >= revision {
+                return;
+            }
+            if let Ok(text) = serde_yaml::to_string(&store_doc) {
+                super::store_mode::remember(&mode, &text);
+                *last = revision;
+            }
+        });
+    }
+}
+
 impl Applier for StoreApplier {
-    fn check(&self, store_part: &str) -> Result<Candidate, Vec<Problem>> {
+    fn check(&self, store_doc: serde_json::Value) -> Result<Candidate, Vec<Problem>> {
         let current = self.snapshot.load_full();
-        let next = super::load::load_candidate(&self.config, Some(&current), store_part).map_err(problems)?;
+        let next = super::load::load_candidate(&self.config, Some(&current), &store_doc).map_err(problems)?;
         if crate::serve::listeners::listeners_differ(&next.listeners, &self.listeners) {
             log::warn!("admin write: listener changes need `portico upgrade`");
         }
-        Ok(Candidate(Box::new(next.snapshot)))
+        Ok(Candidate(Box::new(Checked {
+            snapshot: next.snapshot,
+            store_doc,
+        })))
     }
 
     fn apply(&self, candidate: Candidate, revision: i64) {
-        let Ok(snapshot) = candidate.0.downcast::<crate::snapshot::Snapshot>() else {
-            log::error!("admin write: not a snapshot; the watcher will compile revision {revision}");
+        let Ok(checked) = candidate.0.downcast::<Checked>() else {
+            log::error!("admin write: not a checked candidate; the watcher will compile revision {revision}");
             return;
         };
-        self.snapshot.store(Arc::from(snapshot));
+        let Checked { snapshot, store_doc } = *checked;
+        self.snapshot.store(Arc::new(snapshot));
         self.applied.store(revision, Ordering::Release);
+        self.remember(store_doc, revision);
         METRICS.target_healthy.reset();
         crate::upstream::health::publish_health(self.snapshot.load().pools.values());
         METRICS.config_reloads_total.with_label_values(&["ok"]).inc();

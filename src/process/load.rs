@@ -104,13 +104,16 @@ fn compile(
     })
 }
 
-/// Compiles the process's file in store mode with `store_part` (the store's
-/// sections as YAML) instead of what the store holds now: what an admin
-/// write would make, checked before it is written.
+/// Compiles the process's file in store mode with `store_doc` (the store's
+/// sections as a config document) instead of what the store holds now: what
+/// an admin write would make, checked before it is written. The document is
+/// read as it is, with no YAML text made or parsed; only when it does not
+/// deserialize is it written out and parsed as YAML, for every problem,
+/// located.
 pub(crate) fn load_candidate(
     path: &Path,
     previous: Option<&Snapshot>,
-    store_part: &str,
+    store_doc: &serde_json::Value,
 ) -> Result<Compiled, ConfigError> {
     let file_text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         issues: vec![config::ConfigIssue {
@@ -122,7 +125,27 @@ pub(crate) fn load_candidate(
         }],
     })?;
     super::store_mode::only_server(path, &file_text)?;
-    let merged = super::store_mode::merge(&file_text, "an admin write", store_part);
+    let server = serde_yaml::from_str::<serde_json::Value>(&file_text)
+        .ok()
+        .and_then(|mut v| v.get_mut("server").map(serde_json::Value::take));
+    let mut doc = store_doc.clone();
+    if let (Some(server), Some(o)) = (server, doc.as_object_mut()) {
+        o.insert("server".into(), server);
+    }
+    let clear = config::secret_slots::clear(&mut doc);
+    if let Some((loaded, mut problems)) = config::parse_value_at(doc, path) {
+        let mut issues = loaded.issues();
+        for p in clear {
+            issues.add(
+                format!("{p}.value"),
+                "a secret in the clear must be sealed before it is compiled",
+            );
+        }
+        problems.extend(issues.finish().err().map(|e| e.issues).unwrap_or_default());
+        return compile(loaded, problems, previous);
+    }
+    let store_part = serde_yaml::to_string(store_doc).unwrap_or_default();
+    let merged = super::store_mode::merge(&file_text, "an admin write", &store_part);
     let (loaded, mut problems) = config::parse_lenient_at(&merged, path)?;
     problems.extend(clear_secrets(&loaded, &merged));
     compile(loaded, problems, previous)

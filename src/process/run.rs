@@ -203,6 +203,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
                         snapshot: shared.clone(),
                         listeners: listeners.clone(),
                         applied: applied.clone(),
+                        kept: Arc::default(),
                     }),
                 )?,
             },

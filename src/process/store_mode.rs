@@ -18,6 +18,8 @@ const STORE_SECTIONS: &[&str] = &[
     "ai",
     "prompt_apis",
     "default_policies",
+    "services",
+    "subscriptions",
 ];
 
 /// What a config file says about store mode.

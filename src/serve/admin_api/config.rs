@@ -140,8 +140,8 @@ fn diff(now: &[Resource], next: &[NewResource]) -> Value {
     json!({"added": added, "changed": changed, "removed": removed})
 }
 
-/// The config `resources` make, as YAML.
-fn candidate_yaml(resources: &[NewResource]) -> String {
+/// The config document `resources` make.
+fn candidate_doc(resources: &[NewResource]) -> Value {
     let as_stored: Vec<Resource> = resources
         .iter()
         .enumerate()
@@ -154,7 +154,7 @@ fn candidate_yaml(resources: &[NewResource]) -> String {
             position: i64::try_from(i).unwrap_or(i64::MAX),
         })
         .collect();
-    serde_yaml::to_string(&document::from_resources(&as_stored)).unwrap_or_default()
+    document::from_resources(&as_stored)
 }
 
 pub(super) async fn import(
@@ -193,8 +193,7 @@ pub(super) async fn import(
             return super::write::unprocessable(p);
         }
     }
-    let yaml = candidate_yaml(&resources);
-    let checked = match check(&s, &yaml).await {
+    let checked = match check(&s, candidate_doc(&resources)).await {
         Ok(c) => c,
         Err(r) => return r,
     };

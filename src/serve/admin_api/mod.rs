@@ -53,11 +53,11 @@ pub(crate) struct Problem {
 pub(crate) struct Candidate(pub Box<dyn std::any::Any + Send>);
 
 /// What the admin API needs of the process: compiling a candidate config
-/// (the store's sections as YAML) with the process's file, and swapping
-/// the result in once it is written.
+/// (the store's sections as a config document) with the process's file,
+/// and swapping the result in once it is written.
 pub(crate) trait Applier: Send + Sync {
     /// Compiles the candidate, or says its problems; nothing changes.
-    fn check(&self, store_part: &str) -> Result<Candidate, Vec<Problem>>;
+    fn check(&self, store_doc: serde_json::Value) -> Result<Candidate, Vec<Problem>>;
     /// Swaps in a checked candidate, now written as store revision `revision`.
     fn apply(&self, candidate: Candidate, revision: i64);
 }

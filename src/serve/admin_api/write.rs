@@ -50,8 +50,9 @@ pub(crate) fn unprocessable(problems: Vec<Problem>) -> Response {
     resp
 }
 
-/// The store's sections as YAML after `change` (a body, or None to delete).
-fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -> String {
+/// The store's sections as a config document after `change` (a body, or
+/// None to delete).
+fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -> Value {
     let mut all: Vec<Resource> = all
         .iter()
         .filter(|r| !(r.kind == kind && r.name == name))
@@ -73,15 +74,14 @@ fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -
             position,
         });
     }
-    serde_yaml::to_string(&document::from_resources(&all)).unwrap_or_default()
+    document::from_resources(&all)
 }
 
 /// Compiles the candidate off the serving thread (compiling is CPU work):
 /// what to swap in once it is written, or the 422 naming its problems.
-pub(crate) async fn check(s: &Shared, yaml: &str) -> Result<super::Candidate, Response> {
+pub(crate) async fn check(s: &Shared, doc: Value) -> Result<super::Candidate, Response> {
     let applier = s.applier.clone();
-    let yaml = yaml.to_string();
-    match tokio::task::spawn_blocking(move || applier.check(&yaml)).await {
+    match tokio::task::spawn_blocking(move || applier.check(doc)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(p)) => Err(unprocessable(p)),
         Err(_) => Err(problem(
@@ -123,7 +123,7 @@ pub(crate) async fn commit(
             super::secrets::seal(kind, name, body, &all).map_err(unprocessable)?;
         }
         let checked = if compiled {
-            Some(check(s, &candidate(&all, kind, name, change.as_ref())).await?)
+            Some(check(s, candidate(&all, kind, name, change.as_ref())).await?)
         } else {
             None
         };
