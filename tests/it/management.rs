@@ -513,3 +513,60 @@ consumers:\n  - {{name: shop-app, team: shop}}\n",
         "{out}"
     );
 }
+
+/// A person signs in with a password for a session token that carries the
+/// user's roles, and signs out; the password is never shown, and a wrong
+/// name answers like a wrong password.
+#[tokio::test]
+async fn users_log_in_for_a_session_and_log_out() {
+    let up = Upstream::start("login").await;
+    let (gw, root, _dir) = store_gateway().await;
+    let admin = Admin::new(&gw, &root);
+    seed(&admin, up.addr).await;
+    admin
+        .expect(
+            "PATCH",
+            "/users/ann",
+            Some(json!({"password": "correct horse battery"})),
+            200,
+        )
+        .await;
+    admin
+        .expect("PATCH", "/users/dev", Some(json!({"password": "short"})), 422)
+        .await;
+    let shown = admin.expect("GET", "/users/ann", None, 200).await;
+    assert!(
+        shown.get("password_hash").is_none() && shown.get("password").is_none(),
+        "{shown}"
+    );
+    let anon = Admin::new(&gw, "none");
+    for (user, pw) in [
+        ("ann", "wrong password!"),
+        ("nobody", "correct horse battery"),
+        ("dev", "anything at all"),
+    ] {
+        let v = anon
+            .expect("POST", "/login", Some(json!({"user": user, "password": pw})), 401)
+            .await;
+        assert_eq!(v["detail"], "wrong user or password", "{user}: {v}");
+    }
+    let session = anon
+        .expect(
+            "POST",
+            "/login",
+            Some(json!({"user": "ann", "password": "correct horse battery"})),
+            200,
+        )
+        .await;
+    let ann = Admin::new(&gw, session["token"].as_str().unwrap());
+    let me = ann.expect("GET", "/me", None, 200).await;
+    assert_eq!(
+        me["teams"],
+        json!([{"team": "payments", "role": "service_admin"}]),
+        "{me}"
+    );
+    ann.expect("PATCH", "/services/pay", Some(json!({"description": "by ann"})), 200)
+        .await;
+    ann.expect("POST", "/logout", None, 204).await;
+    ann.expect("GET", "/me", None, 401).await;
+}

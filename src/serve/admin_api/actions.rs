@@ -90,17 +90,6 @@ fn credential_ids(body: &Value) -> Vec<String> {
     ids
 }
 
-fn argon2_hash(password: &str) -> Result<String, Response> {
-    use argon2::password_hash::{PasswordHasher, SaltString};
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| invalid("password", e.to_string()))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| invalid("password", e.to_string()))?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| invalid("password", e.to_string()))
-}
-
 pub(super) async fn add_credential(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -144,7 +133,7 @@ pub(super) async fn add_credential(
             };
             let hashed = match tokio::task::spawn_blocking({
                 let pw = password.clone();
-                move || argon2_hash(&pw)
+                move || super::sessions::hash_password(&pw).map_err(|e| invalid("password", e))
             })
             .await
             {

@@ -29,6 +29,7 @@ mod owner;
 pub(crate) mod principal;
 mod resources;
 mod secrets;
+mod sessions;
 pub(crate) mod token;
 mod tokens;
 mod write;
@@ -135,6 +136,8 @@ pub(crate) fn router(state: AdminState) -> Router {
     .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
     .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
     .route("/admin/v1/me", get(tokens::me))
+    .route("/admin/v1/login", post(sessions::login))
+    .route("/admin/v1/logout", post(sessions::logout))
     .route("/admin/v1/audit", get(config::audit))
     .route("/admin/v1/config", get(config::export).post(config::import))
     .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource") })

@@ -244,6 +244,12 @@ async fn write(s: &Shared, headers: &HeaderMap, kind: &str, name: &str, edit: Ed
         Ok(e) => e,
         Err(r) => return *r,
     };
+    let mut edit = edit;
+    if let Edit::Put(body) | Edit::Patch(body) = &mut edit {
+        if let Err(r) = super::sessions::hash_user_password(kind, body).await {
+            return r;
+        }
+    }
     let make = |current: Option<&Resource>, all: &[Resource]| -> Result<Option<Value>, Response> {
         let before = current.map(|r| &r.body);
         let after = match &edit {
