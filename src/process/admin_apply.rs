@@ -52,6 +52,7 @@ impl StoreApplier {
         };
         let kept = Arc::clone(&self.kept);
         std::thread::spawn(move || {
+            crate::serve::admin_api::write::background_priority();
             let Ok(mut last) = kept.lock() else { return };
             if *last >= revision {
                 return;

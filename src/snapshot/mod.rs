@@ -153,8 +153,13 @@ fn compile_routes(
         .enumerate()
         .map(|(i, r)| (i, r, None))
         .chain(prompt_routes.iter().map(|(i, r, api)| (*i, r, api.clone())));
+    // The previous snapshot's routes by name: a lookup each, not a scan
+    // (a store of 10,000 routes compiles on every admin write).
+    let old_routes: std::collections::HashMap<&str, &Route> = previous
+        .map(|s| s.routes.iter().map(|o| (o.name.as_str(), o)).collect())
+        .unwrap_or_default();
     for (i, r, prompt) in all_routes {
-        let old = previous.and_then(|s| s.routes.iter().find(|o| o.name == r.name));
+        let old = old_routes.get(r.name.as_str()).copied();
         if let Some(route) = route::compile_route(i, r, env, issues, old, prompt) {
             specs.push(RouteSpec {
                 route: routes.len(),

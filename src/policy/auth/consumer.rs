@@ -231,9 +231,4 @@ impl Consumers {
     pub fn by_subject(&self, subject: &str) -> Option<Holder> {
         self.by_subject.get(subject).copied()
     }
-
-    /// The consumer named `name`.
-    pub fn by_name(&self, name: &str) -> Option<usize> {
-        self.list.iter().position(|c| c.name == name)
-    }
 }

@@ -32,7 +32,7 @@ mod secrets;
 mod sessions;
 pub(crate) mod token;
 mod tokens;
-mod write;
+pub(crate) mod write;
 
 use crate::store::{Store, StoreError};
 use axum::http::{header, HeaderValue, StatusCode};

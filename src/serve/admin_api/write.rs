@@ -77,18 +77,66 @@ fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -
     document::from_resources(&all)
 }
 
-/// Compiles the candidate off the serving thread (compiling is CPU work):
+/// Lowers the calling thread's CPU priority (nice 10): the management
+/// plane's work yields to the traffic.
+pub(crate) fn background_priority() {
+    // SAFETY: setpriority only reads its three integer arguments; who = 0
+    // is the calling thread on Linux.
+    let done = unsafe { nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, 10) };
+    if done != 0 {
+        log::debug!("admin work runs at normal priority");
+    }
+}
+
+/// A compile to run on the compiler thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The compiler thread: compiles run there, one at a time, at a lower CPU
+/// priority (nice 10), so compiling a large store for an admin write yields
+/// the CPU to the traffic the gateway serves (measured in
+/// `bench/store_bench.py`). None when it could not be started.
+fn compiler() -> Option<&'static std::sync::mpsc::Sender<Job>> {
+    static COMPILER: once_cell::sync::OnceCell<Option<std::sync::mpsc::Sender<Job>>> = once_cell::sync::OnceCell::new();
+    COMPILER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("portico-compile".into())
+                .spawn(move || {
+                    background_priority();
+                    for job in rx {
+                        job();
+                    }
+                })
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Compiles the candidate on the compiler thread (compiling is CPU work):
 /// what to swap in once it is written, or the 422 naming its problems.
 pub(crate) async fn check(s: &Shared, doc: Value) -> Result<super::Candidate, Response> {
     let applier = s.applier.clone();
-    match tokio::task::spawn_blocking(move || applier.check(doc)).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(p)) => Err(unprocessable(p)),
-        Err(_) => Err(problem(
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = tx.send(applier.check(doc));
+    });
+    let failed = || {
+        problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
             "compiling failed",
-        )),
+        )
+    };
+    let outcome = match compiler() {
+        Some(c) if c.send(job).is_ok() => rx.await.map_err(|_| failed()),
+        _ => Err(failed()),
+    };
+    match outcome {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(p)) => Err(unprocessable(p)),
+        Err(r) => Err(r),
     }
 }
 
