@@ -7,6 +7,7 @@
 
 mod support;
 
+mod admin_openapi;
 mod ai_gateway;
 mod auth;
 mod balancing;

@@ -8,7 +8,7 @@ use crate::support::*;
 use serde_json::{json, Value};
 
 /// A gateway in store mode with an empty SQLite store; (gateway, admin token, dir).
-async fn store_gateway() -> (Gateway, String, std::path::PathBuf) {
+pub(crate) async fn store_gateway() -> (Gateway, String, std::path::PathBuf) {
     let dir = temp_dir("mgmt");
     let url = format!("sqlite://{}", dir.join("store.db").display());
     store_gateway_at(&url, dir).await
@@ -27,14 +27,14 @@ async fn store_gateway_at(url: &str, dir: std::path::PathBuf) -> (Gateway, Strin
 }
 
 /// A client of the admin API with one token.
-struct Admin {
+pub(crate) struct Admin {
     base: String,
     token: String,
     c: reqwest::Client,
 }
 
 impl Admin {
-    fn new(gw: &Gateway, token: &str) -> Admin {
+    pub(crate) fn new(gw: &Gateway, token: &str) -> Admin {
         Admin {
             base: format!("http://127.0.0.1:{}/admin/v1", gw.admin_port),
             token: token.to_string(),
@@ -42,7 +42,7 @@ impl Admin {
         }
     }
 
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut r = self
             .c
@@ -57,7 +57,7 @@ impl Admin {
     }
 
     /// Calls and asserts the status; the body.
-    async fn expect(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
+    pub(crate) async fn expect(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
         let (got, v) = self.call(method, path, body).await;
         assert_eq!(got, status, "{method} {path}: {v}");
         v

@@ -12,6 +12,10 @@
 //!   ends one, with who, when and why recorded.
 
 use super::access::{Area, Op, Principal};
+use super::openapi::{
+    Conflict, CredentialMade, CredentialType, DecisionAction, Forbidden, NotFound, Subscription, Unauthorized,
+    Unavailable, Unprocessable,
+};
 use super::owner::subscription_teams;
 use super::principal::{authenticate, now};
 use super::token::new_secret;
@@ -30,14 +34,17 @@ fn rfc3339(unix: u64) -> String {
 }
 
 /// What `POST .../credentials` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewCredential {
     /// `api_key`, `basic` or `jwt`.
     #[serde(rename = "type")]
+    #[schema(value_type = CredentialType)]
     kind: String,
+    /// The credential's id (1 to 64 characters; default: made here).
     id: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
     /// Basic: the login (default: the application's name) and password
     /// (default: made here and shown once).
@@ -90,6 +97,19 @@ fn credential_ids(body: &Value) -> Vec<String> {
     ids
 }
 
+/// Adds a credential to an application: an API key (made here and shown
+/// once), a Basic login or a token subject.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/applications/{app}/credentials",
+    tag = "applications",
+    params(("app" = String, Path, description = "The application (a consumer)", example = "shop-app")),
+    request_body(content = NewCredential, example = json!({"type": "api_key", "expires_at": "2099-01-01T00:00:00Z"})),
+    responses(
+        (status = 201, description = "Added, and in effect; a secret made here is shown once", body = CredentialMade),
+        Unauthorized, Forbidden, NotFound, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn add_credential(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -206,6 +226,20 @@ fn push(list: &mut Value, entry: Value) {
     }
 }
 
+/// Revokes one of an application's credentials (`basic` for its Basic login).
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/applications/{app}/credentials/{id}",
+    tag = "applications",
+    params(
+        ("app" = String, Path, example = "shop-app"),
+        ("id" = String, Path, description = "The credential's id, or `basic`")
+    ),
+    responses(
+        (status = 204, description = "Revoked, effective on the next request"),
+        Unauthorized, Forbidden, NotFound, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn revoke_credential(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -241,7 +275,7 @@ pub(super) async fn revoke_credential(
 }
 
 /// What `POST /admin/v1/subscriptions` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Ask {
     application: String,
@@ -249,6 +283,19 @@ struct Ask {
     reason: Option<String>,
 }
 
+/// Asks for an application's subscription to a service: approved at once
+/// for `subscription: auto`, pending for `manual`.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/subscriptions",
+    tag = "subscriptions",
+    request_body(content = Ask, example = json!({"application": "shop-app", "service": "payments", "reason": "checkout"})),
+    responses(
+        (status = 201, description = "Asked for (pending) or approved", body = Subscription,
+         headers(("ETag" = String, description = "Its version"))),
+        Unauthorized, Forbidden, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn subscribe(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let p = match authenticate(&s, &headers).await {
         Ok(p) => p,
@@ -308,13 +355,29 @@ pub(super) async fn subscribe(State(s): State<Shared>, headers: HeaderMap, body:
     }
 }
 
-/// What a decision may carry.
-#[derive(Debug, Deserialize, Default)]
+/// What a decision may carry (the body may also be empty).
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Decision {
     reason: Option<String>,
 }
 
+/// Approves, rejects or cancels a subscription.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/subscriptions/{name}/{action}",
+    tag = "subscriptions",
+    params(
+        ("name" = String, Path, description = "application:service", example = "shop-app:payments"),
+        ("action" = DecisionAction, Path)
+    ),
+    request_body(content = Option<Decision>, description = "Why (optional; the body may be empty)"),
+    responses(
+        (status = 200, description = "Decided, and in effect", body = Subscription,
+         headers(("ETag" = String, description = "Its version"))),
+        Unauthorized, Forbidden, NotFound, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn decide(
     State(s): State<Shared>,
     headers: HeaderMap,

@@ -10,6 +10,9 @@
 //!   after), oldest first, from `after` (an id), at most `limit`.
 
 use super::access::{Area, Op, Principal};
+use super::openapi::{
+    AuditPage, BadRequest, Conflict, Forbidden, Imported, ResourceBody, Unauthorized, Unavailable, Unprocessable,
+};
 use super::principal::authenticate;
 use super::write::{check, forbidden, invalid};
 use super::{etag, problem, store, store_problem, Shared};
@@ -18,16 +21,35 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
-pub(super) struct AuditPage {
-    after: Option<i64>,
-    limit: Option<i64>,
+type Params = Query<BTreeMap<String, String>>;
+
+/// The query parameter `name` as a `T`, or the 400 naming it (axum's own
+/// rejection would be plain text).
+fn param<T: std::str::FromStr>(q: &BTreeMap<String, String>, name: &str) -> Result<Option<T>, Response> {
+    q.get(name).map(|v| v.parse::<T>()).transpose().map_err(|_| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("{name}: {:?} is not valid", q[name]),
+        )
+    })
 }
 
-pub(super) async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(p): Query<AuditPage>) -> Response {
+/// A page of the audit log: every write (who, when, what, before and after), oldest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit",
+    tag = "config",
+    params(
+        ("after" = Option<i64>, Query, description = "The `next` of the previous page (an entry's id)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many at most (default 100)")
+    ),
+    responses((status = 200, description = "A page, oldest first", body = AuditPage), BadRequest, Unauthorized, Forbidden, Unavailable)
+)]
+pub(super) async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(q): Params) -> Response {
     let who = match authenticate(&s, &headers).await {
         Ok(p) => p,
         Err(r) => return r,
@@ -35,7 +57,10 @@ pub(super) async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(p):
     if !who.may(Op::Read, Area::Audit, None) {
         return forbidden(format!("{} may not read the audit log", who.name));
     }
-    let limit = p.limit.unwrap_or(100);
+    let (after, limit) = match (param::<i64>(&q, "after"), param::<i64>(&q, "limit")) {
+        (Ok(a), Ok(l)) => (a.unwrap_or(0), l.unwrap_or(100)),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
     if !(1..=1000).contains(&limit) {
         return problem(StatusCode::BAD_REQUEST, "Bad Request", "limit must be from 1 to 1000");
     }
@@ -43,7 +68,7 @@ pub(super) async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(p):
         Ok(st) => st,
         Err(r) => return *r,
     };
-    match st.audit(p.after.unwrap_or(0), limit).await {
+    match st.audit(after, limit).await {
         Ok(rows) => {
             let items: Vec<_> = rows
                 .iter()
@@ -87,6 +112,18 @@ fn whole(p: &Principal, op: Op) -> bool {
         .all(|a| p.may(op, *a, None))
 }
 
+/// The store's config as YAML (the format of `portico import`), with the store's revision as `ETag`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/config",
+    tag = "config",
+    responses(
+        (status = 200, description = "The config, in the config file's shape", body = ResourceBody,
+         content_type = "application/yaml",
+         headers(("ETag" = String, description = "The store's revision"))),
+        Unauthorized, Forbidden, Unavailable
+    )
+)]
 pub(super) async fn export(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let p = match authenticate(&s, &headers).await {
         Ok(p) => p,
@@ -111,12 +148,6 @@ pub(super) async fn export(State(s): State<Shared>, headers: HeaderMap) -> Respo
         }
         (Err(e), _) | (_, Err(e)) => store_problem(&e),
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct ImportQuery {
-    #[serde(default)]
-    dry_run: bool,
 }
 
 /// What an import changes: (kind, name) added, changed and removed.
@@ -157,10 +188,26 @@ fn candidate_doc(resources: &[NewResource]) -> Value {
     document::from_resources(&as_stored)
 }
 
+/// Replaces the whole config (the management plane's own kinds are kept):
+/// checked like any write, answered with what it changes.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/config",
+    tag = "config",
+    params(("dry_run" = Option<bool>, Query, description = "Check and answer with the changes; write nothing")),
+    request_body(
+        description = "A config file's sections (YAML or JSON), without `server`",
+        content((ResourceBody = "application/json"), (ResourceBody = "application/yaml"))
+    ),
+    responses(
+        (status = 200, description = "Imported (or, with dry_run, checked)", body = Imported),
+        BadRequest, Unauthorized, Forbidden, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn import(
     State(s): State<Shared>,
     headers: HeaderMap,
-    Query(q): Query<ImportQuery>,
+    Query(q): Params,
     body: axum::body::Bytes,
 ) -> Response {
     let p = match authenticate(&s, &headers).await {
@@ -170,6 +217,10 @@ pub(super) async fn import(
     if !whole(&p, Op::Write) {
         return forbidden(format!("{} may not replace the whole config", p.name));
     }
+    let dry_run = match param::<bool>(&q, "dry_run") {
+        Ok(d) => d.unwrap_or(false),
+        Err(r) => return r,
+    };
     let doc: Value = match serde_yaml::from_slice(&body) {
         Ok(d) => d,
         Err(e) => return invalid("body", format!("not YAML or JSON: {e}")),
@@ -198,7 +249,7 @@ pub(super) async fn import(
         Err(r) => return r,
     };
     let changes = diff(&now, &resources);
-    if q.dry_run {
+    if dry_run {
         return Json(json!({"dry_run": true, "changes": changes})).into_response();
     }
     let rev = match st.replace_all(&resources, &p.name).await {

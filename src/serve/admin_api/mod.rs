@@ -8,7 +8,10 @@
 //! - resources by kind and name, and by plural (`/admin/v1/services/...`):
 //!   [`resources`]; the management plane's actions (credentials,
 //!   subscriptions): [`actions`]; admin tokens: [`tokens`]; the whole config
-//!   and the audit log: [`mod@config`];
+//!   and the audit log: [`mod@config`]; the plurals' routes: [`plurals`];
+//! - the OpenAPI 3.1 document of all of it, generated from the handlers'
+//!   attributes and served without a token at `/admin/v1/openapi.json`:
+//!   [`openapi`];
 //! - every write goes through [`write::commit`]: checked by compiling before
 //!   it is written (422 with the located problems), conditional on
 //!   `If-Match` (412) and on the store's revision, and swapped in before it
@@ -25,7 +28,9 @@
 pub(crate) mod access;
 mod actions;
 mod config;
+pub(crate) mod openapi;
 mod owner;
+mod plurals;
 pub(crate) mod principal;
 mod resources;
 mod secrets;
@@ -119,27 +124,25 @@ pub(crate) fn etag(version: i64) -> HeaderValue {
 
 /// The admin API's routes.
 pub(crate) fn router(state: AdminState) -> Router {
-    let mut r = resources::generic_routes(Router::new());
-    for (plural, kind) in resources::PLURALS {
-        r = resources::plural_routes(r, plural, kind);
-    }
-    r.route(
-        "/admin/v1/applications/{app}/credentials",
-        post(actions::add_credential),
-    )
-    .route(
-        "/admin/v1/applications/{app}/credentials/{id}",
-        delete(actions::revoke_credential),
-    )
-    .route("/admin/v1/subscriptions", post(actions::subscribe))
-    .route("/admin/v1/subscriptions/{name}/{action}", post(actions::decide))
-    .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
-    .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
-    .route("/admin/v1/me", get(tokens::me))
-    .route("/admin/v1/login", post(sessions::login))
-    .route("/admin/v1/logout", post(sessions::logout))
-    .route("/admin/v1/audit", get(config::audit))
-    .route("/admin/v1/config", get(config::export).post(config::import))
-    .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource") })
-    .with_state(Arc::new(state))
+    plurals::routes(resources::generic_routes(Router::new()))
+        .route("/admin/v1/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/admin/v1/applications/{app}/credentials",
+            post(actions::add_credential),
+        )
+        .route(
+            "/admin/v1/applications/{app}/credentials/{id}",
+            delete(actions::revoke_credential),
+        )
+        .route("/admin/v1/subscriptions", post(actions::subscribe))
+        .route("/admin/v1/subscriptions/{name}/{action}", post(actions::decide))
+        .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/admin/v1/me", get(tokens::me))
+        .route("/admin/v1/login", post(sessions::login))
+        .route("/admin/v1/logout", post(sessions::logout))
+        .route("/admin/v1/audit", get(config::audit))
+        .route("/admin/v1/config", get(config::export).post(config::import))
+        .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource") })
+        .with_state(Arc::new(state))
 }

@@ -10,6 +10,10 @@
 //! filter on a top-level field of the body (`?team=shop&status=pending`).
 
 use super::access::Principal;
+use super::openapi::{
+    AnyBody, BadRequest, Conflict, Forbidden, IfMatch, MethodNotAllowed, NotFound, Page, PageParams,
+    PreconditionFailed, ResourceBody, Unauthorized, Unavailable, Unprocessable,
+};
 use super::owner::{may_read, may_write};
 use super::principal::{authenticate, TeamBody, UserBody};
 use super::write::{commit, forbidden, if_match, invalid, not_found, with_etag, Make};
@@ -22,19 +26,10 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+pub(super) type Bytes = axum::body::Bytes;
+
 /// The kinds the management plane keeps besides the config's.
 const PLANE_KINDS: &[&str] = &["team", "user"];
-
-/// Each kind's plural path under `/admin/v1/`.
-pub(crate) const PLURALS: &[(&str, &str)] = &[
-    ("services", "service"),
-    ("applications", "consumer"),
-    ("subscriptions", "subscription"),
-    ("teams", "team"),
-    ("users", "user"),
-    ("routes", "route"),
-    ("upstreams", "upstream"),
-];
 
 fn known(kind: &str) -> bool {
     document::KINDS.contains(&kind) || PLANE_KINDS.contains(&kind) || kind == "admin_token"
@@ -322,28 +317,28 @@ fn json_body(body: &[u8]) -> Result<Value, Response> {
     })
 }
 
-async fn authed_list(s: Shared, h: HeaderMap, kind: &str, q: BTreeMap<String, String>) -> Response {
+pub(super) async fn authed_list(s: Shared, h: HeaderMap, kind: &str, q: BTreeMap<String, String>) -> Response {
     match authenticate(&s, &h).await {
         Ok(p) => list_kind(&s, &p, kind, q).await,
         Err(r) => r,
     }
 }
 
-async fn authed_one(s: Shared, h: HeaderMap, kind: &str, name: &str) -> Response {
+pub(super) async fn authed_one(s: Shared, h: HeaderMap, kind: &str, name: &str) -> Response {
     match authenticate(&s, &h).await {
         Ok(p) => get_one(&s, &p, kind, name).await,
         Err(r) => r,
     }
 }
 
-async fn put_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]) -> Response {
+pub(super) async fn put_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]) -> Response {
     match json_body(body) {
         Ok(v) => write(&s, &h, kind, name, Edit::Put(v)).await,
         Err(r) => r,
     }
 }
 
-async fn patch_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]) -> Response {
+pub(super) async fn patch_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]) -> Response {
     match json_body(body) {
         Ok(v) if v.is_object() => write(&s, &h, kind, name, Edit::Patch(v)).await,
         Ok(_) => invalid(kind, "a merge patch is a JSON object"),
@@ -351,79 +346,111 @@ async fn patch_json(s: Shared, h: HeaderMap, kind: &str, name: &str, body: &[u8]
     }
 }
 
-type Bytes = axum::body::Bytes;
-type Filters = Query<BTreeMap<String, String>>;
+/// Deletes `kind`/`name`.
+pub(super) async fn delete_one(s: Shared, h: HeaderMap, kind: &str, name: &str) -> Response {
+    write(&s, &h, kind, name, Edit::Delete).await
+}
+
+pub(super) type Filters = Query<BTreeMap<String, String>>;
+
+/// A page of any kind.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/resources/{kind}",
+    tag = "resources",
+    params(("kind" = String, Path, description = "A config section's kind (route, upstream, consumer, service, ...) or team, user, subscription, admin_token"), PageParams),
+    responses((status = 200, description = "A page, in name order", body = Page), BadRequest, Unauthorized, NotFound, Unavailable)
+)]
+pub(super) async fn list_any(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path(kind): Path<String>,
+    Query(q): Filters,
+) -> Response {
+    authed_list(s, h, &kind, q).await
+}
+
+/// One resource of any kind, with its version as `ETag`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/resources/{kind}/{name}",
+    tag = "resources",
+    params(("kind" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "The resource", body = AnyBody, headers(("ETag" = String, description = "Its version, for If-Match"))),
+        Unauthorized, NotFound, Unavailable
+    )
+)]
+pub(super) async fn get_any(State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>) -> Response {
+    authed_one(s, h, &k, &n).await
+}
+
+/// Creates or replaces a resource of any kind.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/resources/{kind}/{name}",
+    tag = "resources",
+    params(("kind" = String, Path), ("name" = String, Path), IfMatch),
+    request_body(content = AnyBody, description = "The resource's body"),
+    responses(
+        (status = 200, description = "Written and in effect", body = AnyBody, headers(("ETag" = String, description = "Its version"))),
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable, Unavailable
+    )
+)]
+pub(super) async fn put_any(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((k, n)): Path<(String, String)>,
+    b: Bytes,
+) -> Response {
+    put_json(s, h, &k, &n, &b).await
+}
+
+/// Changes a resource of any kind by a JSON merge patch (RFC 7396).
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/resources/{kind}/{name}",
+    tag = "resources",
+    params(("kind" = String, Path), ("name" = String, Path), IfMatch),
+    request_body(content = ResourceBody, description = "A JSON merge patch: null removes a field"),
+    responses(
+        (status = 200, description = "Written and in effect", body = AnyBody, headers(("ETag" = String, description = "Its version"))),
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable, Unavailable
+    )
+)]
+pub(super) async fn patch_any(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((k, n)): Path<(String, String)>,
+    b: Bytes,
+) -> Response {
+    patch_json(s, h, &k, &n, &b).await
+}
+
+/// Deletes a resource of any kind (an application or a service with its subscriptions).
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/resources/{kind}/{name}",
+    tag = "resources",
+    params(("kind" = String, Path), ("name" = String, Path), IfMatch),
+    responses(
+        (status = 204, description = "Deleted, and in effect"),
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable, Unavailable
+    )
+)]
+pub(super) async fn delete_any(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((k, n)): Path<(String, String)>,
+) -> Response {
+    delete_one(s, h, &k, &n).await
+}
 
 /// The routes at `/admin/v1/resources/{kind}[/{name}]`.
 pub(super) fn generic_routes(router: axum::Router<Shared>) -> axum::Router<Shared> {
     use axum::routing::get;
-    router
-        .route(
-            "/admin/v1/resources/{kind}",
-            get(
-                |State(s): State<Shared>, h: HeaderMap, Path(kind): Path<String>, Query(q): Filters| async move {
-                    authed_list(s, h, &kind, q).await
-                },
-            ),
-        )
-        .route(
-            "/admin/v1/resources/{kind}/{name}",
-            get(
-                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>| async move {
-                    authed_one(s, h, &k, &n).await
-                },
-            )
-            .put(
-                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>, b: Bytes| async move {
-                    put_json(s, h, &k, &n, &b).await
-                },
-            )
-            .patch(
-                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>, b: Bytes| async move {
-                    patch_json(s, h, &k, &n, &b).await
-                },
-            )
-            .delete(
-                |State(s): State<Shared>, h: HeaderMap, Path((k, n)): Path<(String, String)>| async move {
-                    write(&s, &h, &k, &n, Edit::Delete).await
-                },
-            ),
-        )
-}
-
-/// The routes for one plural (`/admin/v1/services[/{name}]`).
-pub(super) fn plural_routes(router: axum::Router<Shared>, plural: &str, kind: &'static str) -> axum::Router<Shared> {
-    use axum::routing::get;
-    router
-        .route(
-            &format!("/admin/v1/{plural}"),
-            get(
-                move |State(s): State<Shared>, h: HeaderMap, Query(q): Filters| async move {
-                    authed_list(s, h, kind, q).await
-                },
-            ),
-        )
-        .route(
-            &format!("/admin/v1/{plural}/{{name}}"),
-            get(
-                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>| async move {
-                    authed_one(s, h, kind, &n).await
-                },
-            )
-            .put(
-                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>, b: Bytes| async move {
-                    put_json(s, h, kind, &n, &b).await
-                },
-            )
-            .patch(
-                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>, b: Bytes| async move {
-                    patch_json(s, h, kind, &n, &b).await
-                },
-            )
-            .delete(
-                move |State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>| async move {
-                    write(&s, &h, kind, &n, Edit::Delete).await
-                },
-            ),
-        )
+    router.route("/admin/v1/resources/{kind}", get(list_any)).route(
+        "/admin/v1/resources/{kind}/{name}",
+        get(get_any).put(put_any).patch(patch_any).delete(delete_any),
+    )
 }

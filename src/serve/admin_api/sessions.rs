@@ -9,6 +9,7 @@
 //! argon2 work, so a login tells nobody which users exist.
 
 use super::access::Principal;
+use super::openapi::{Conflict, LoggedIn, NotFound, Unauthorized, Unavailable, Unprocessable};
 use super::principal::{authenticate, now, StoredToken, UserBody};
 use super::token::{digest_hex, new_secret, split_token};
 use super::write::{commit, invalid, Make};
@@ -25,7 +26,7 @@ use serde_json::{json, Value};
 const SESSION_SECS: u64 = 12 * 3600;
 
 /// What `POST /admin/v1/login` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Login {
     pub user: String,
@@ -95,6 +96,18 @@ fn wrong() -> Response {
     problem(StatusCode::UNAUTHORIZED, "Unauthorized", "wrong user or password")
 }
 
+/// Logs a user in: a token carrying the user's roles for 12 hours.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/login",
+    tag = "tokens",
+    security(()),
+    request_body(content = Login, example = json!({"user": "ann", "password": "correct horse battery"})),
+    responses(
+        (status = 200, description = "Logged in; the token is shown once", body = LoggedIn),
+        Unauthorized, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn login(State(s): State<Shared>, body: axum::body::Bytes) -> Response {
     let Ok(login) = serde_json::from_slice::<Login>(&body) else {
         return invalid("body", "send {\"user\": ..., \"password\": ...}");
@@ -152,6 +165,16 @@ pub(super) async fn login(State(s): State<Shared>, body: axum::body::Bytes) -> R
     }
 }
 
+/// Revokes the token the call is made with (one made by the API).
+#[utoipa::path(
+    post,
+    path = "/admin/v1/logout",
+    tag = "tokens",
+    responses(
+        (status = 204, description = "Logged out: the token is revoked"),
+        Unauthorized, NotFound, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Response {
     let p: Principal = match authenticate(&s, &headers).await {
         Ok(p) => p,

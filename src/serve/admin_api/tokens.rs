@@ -5,6 +5,10 @@
 //! says who the caller is.
 
 use super::access::{Area, Op, Role};
+use super::openapi::{
+    BadRequest, Conflict, Forbidden, Me, NotFound, Page, PageParams, TokenMade, Unauthorized, Unavailable,
+    Unprocessable,
+};
 use super::principal::{authenticate, now, StoredToken};
 use super::token::{digest_hex, new_secret};
 use super::write::{commit, forbidden, invalid, not_found, Make};
@@ -18,8 +22,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// What `POST /admin/v1/tokens` takes.
-#[derive(Debug, Deserialize)]
+/// What `POST /admin/v1/tokens` takes: a system role; a team role and its
+/// team; or a user, whose roles the token carries.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
     role: Option<Role>,
@@ -31,6 +36,17 @@ struct NewToken {
     description: String,
 }
 
+/// Makes an admin token, shown once.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tokens",
+    tag = "tokens",
+    request_body(content = NewToken, example = json!({"role": "developer", "team": "shop", "expires_in": "30d"})),
+    responses(
+        (status = 201, description = "Made; the token is shown once", body = TokenMade),
+        Unauthorized, Forbidden, Conflict, Unprocessable, Unavailable
+    )
+)]
 pub(super) async fn create(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let p = match authenticate(&s, &headers).await {
         Ok(p) => p,
@@ -111,6 +127,14 @@ pub(super) async fn create(State(s): State<Shared>, headers: HeaderMap, body: ax
     }
 }
 
+/// A page of the admin tokens, without their digests.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tokens",
+    tag = "tokens",
+    params(PageParams),
+    responses((status = 200, description = "A page, in id order", body = Page), BadRequest, Unauthorized, Unavailable)
+)]
 pub(super) async fn list(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -122,6 +146,17 @@ pub(super) async fn list(
     }
 }
 
+/// Revokes an admin token.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's id (the part after `pt_`, before the dot)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable
+    )
+)]
 pub(super) async fn revoke(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let p = match authenticate(&s, &headers).await {
         Ok(p) => p,
@@ -143,6 +178,13 @@ pub(super) async fn revoke(State(s): State<Shared>, headers: HeaderMap, Path(id)
     }
 }
 
+/// Who the caller is: its name, system role and team roles.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/me",
+    tag = "tokens",
+    responses((status = 200, description = "The caller", body = Me), Unauthorized, Unavailable)
+)]
 pub(super) async fn me(State(s): State<Shared>, headers: HeaderMap) -> Response {
     match authenticate(&s, &headers).await {
         Ok(p) => {
