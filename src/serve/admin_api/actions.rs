@@ -289,7 +289,10 @@ struct Ask {
     post,
     path = "/admin/v1/subscriptions",
     tag = "subscriptions",
-    request_body(content = Ask, example = json!({"application": "shop-app", "service": "payments", "reason": "checkout"})),
+    request_body(
+        content = Ask,
+        example = json!({"application": "shop-app", "service": "payments", "reason": "checkout"})
+    ),
     responses(
         (status = 201, description = "Asked for (pending) or approved", body = Subscription,
          headers(("ETag" = String, description = "Its version"))),

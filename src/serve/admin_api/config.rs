@@ -47,7 +47,10 @@ fn param<T: std::str::FromStr>(q: &BTreeMap<String, String>, name: &str) -> Resu
         ("after" = Option<i64>, Query, description = "The `next` of the previous page (an entry's id)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many at most (default 100)")
     ),
-    responses((status = 200, description = "A page, oldest first", body = AuditPage), BadRequest, Unauthorized, Forbidden, Unavailable)
+    responses(
+        (status = 200, description = "A page, oldest first", body = AuditPage),
+        BadRequest, Unauthorized, Forbidden, Unavailable
+    )
 )]
 pub(super) async fn audit(State(s): State<Shared>, headers: HeaderMap, Query(q): Params) -> Response {
     let who = match authenticate(&s, &headers).await {

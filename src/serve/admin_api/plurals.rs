@@ -55,7 +55,11 @@ macro_rules! plural {
                     Unauthorized, NotFound, Unavailable
                 )
             )]
-            pub(in super::super) async fn get_one(State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>) -> Response {
+            pub(in super::super) async fn get_one(
+                State(s): State<Shared>,
+                h: HeaderMap,
+                Path(n): Path<String>,
+            ) -> Response {
                 authed_one(s, h, $kind, &n).await
             }
 
@@ -74,7 +78,12 @@ macro_rules! plural {
                     Unavailable
                 )
             )]
-            pub(in super::super) async fn put(State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>, b: Bytes) -> Response {
+            pub(in super::super) async fn put(
+                State(s): State<Shared>,
+                h: HeaderMap,
+                Path(n): Path<String>,
+                b: Bytes,
+            ) -> Response {
                 put_json(s, h, $kind, &n, &b).await
             }
 
@@ -93,7 +102,12 @@ macro_rules! plural {
                     Unavailable
                 )
             )]
-            pub(in super::super) async fn patch(State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>, b: Bytes) -> Response {
+            pub(in super::super) async fn patch(
+                State(s): State<Shared>,
+                h: HeaderMap,
+                Path(n): Path<String>,
+                b: Bytes,
+            ) -> Response {
                 patch_json(s, h, $kind, &n, &b).await
             }
 
@@ -110,7 +124,11 @@ macro_rules! plural {
                     Unavailable
                 )
             )]
-            pub(in super::super) async fn delete(State(s): State<Shared>, h: HeaderMap, Path(n): Path<String>) -> Response {
+            pub(in super::super) async fn delete(
+                State(s): State<Shared>,
+                h: HeaderMap,
+                Path(n): Path<String>,
+            ) -> Response {
                 delete_one(s, h, $kind, &n).await
             }
 

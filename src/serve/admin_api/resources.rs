@@ -358,8 +358,15 @@ pub(super) type Filters = Query<BTreeMap<String, String>>;
     get,
     path = "/admin/v1/resources/{kind}",
     tag = "resources",
-    params(("kind" = String, Path, description = "A config section's kind (route, upstream, consumer, service, ...) or team, user, subscription, admin_token"), PageParams),
-    responses((status = 200, description = "A page, in name order", body = Page), BadRequest, Unauthorized, NotFound, Unavailable)
+    params(
+        ("kind" = String, Path, example = "route",
+         description = "A config section's kind (route, upstream, consumer, service, ...), or team, user, admin_token"),
+        PageParams
+    ),
+    responses(
+        (status = 200, description = "A page, in name order", body = Page),
+        BadRequest, Unauthorized, NotFound, Unavailable
+    )
 )]
 pub(super) async fn list_any(
     State(s): State<Shared>,
@@ -375,9 +382,10 @@ pub(super) async fn list_any(
     get,
     path = "/admin/v1/resources/{kind}/{name}",
     tag = "resources",
-    params(("kind" = String, Path), ("name" = String, Path)),
+    params(("kind" = String, Path, example = "route"), ("name" = String, Path, example = "pay")),
     responses(
-        (status = 200, description = "The resource", body = AnyBody, headers(("ETag" = String, description = "Its version, for If-Match"))),
+        (status = 200, description = "The resource", body = AnyBody,
+         headers(("ETag" = String, description = "Its version, for If-Match"))),
         Unauthorized, NotFound, Unavailable
     )
 )]
@@ -390,11 +398,13 @@ pub(super) async fn get_any(State(s): State<Shared>, h: HeaderMap, Path((k, n)):
     put,
     path = "/admin/v1/resources/{kind}/{name}",
     tag = "resources",
-    params(("kind" = String, Path), ("name" = String, Path), IfMatch),
+    params(("kind" = String, Path, example = "route"), ("name" = String, Path, example = "pay"), IfMatch),
     request_body(content = AnyBody, description = "The resource's body"),
     responses(
-        (status = 200, description = "Written and in effect", body = AnyBody, headers(("ETag" = String, description = "Its version"))),
-        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable, Unavailable
+        (status = 200, description = "Written and in effect", body = AnyBody,
+         headers(("ETag" = String, description = "Its version"))),
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable,
+        Unavailable
     )
 )]
 pub(super) async fn put_any(
@@ -411,11 +421,13 @@ pub(super) async fn put_any(
     patch,
     path = "/admin/v1/resources/{kind}/{name}",
     tag = "resources",
-    params(("kind" = String, Path), ("name" = String, Path), IfMatch),
+    params(("kind" = String, Path, example = "route"), ("name" = String, Path, example = "pay"), IfMatch),
     request_body(content = ResourceBody, description = "A JSON merge patch: null removes a field"),
     responses(
-        (status = 200, description = "Written and in effect", body = AnyBody, headers(("ETag" = String, description = "Its version"))),
-        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable, Unavailable
+        (status = 200, description = "Written and in effect", body = AnyBody,
+         headers(("ETag" = String, description = "Its version"))),
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable,
+        Unavailable
     )
 )]
 pub(super) async fn patch_any(
@@ -432,10 +444,11 @@ pub(super) async fn patch_any(
     delete,
     path = "/admin/v1/resources/{kind}/{name}",
     tag = "resources",
-    params(("kind" = String, Path), ("name" = String, Path), IfMatch),
+    params(("kind" = String, Path, example = "route"), ("name" = String, Path, example = "pay"), IfMatch),
     responses(
         (status = 204, description = "Deleted, and in effect"),
-        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable, Unavailable
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PreconditionFailed, Unprocessable,
+        Unavailable
     )
 )]
 pub(super) async fn delete_any(
