@@ -8,6 +8,8 @@ CONFIG ?= conf/portico.yaml
 RUN_CONFIG ?= conf/portico-store.yaml
 STATE ?= .portico
 BIN := target/release/portico
+# The debug binary the Python tests drive (cargo's target dir, if moved).
+TEST_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps test-deps bench-deps bench bench-ai bench-floor build run test fmt lint doc clean install uninstall verify-unit loadtest
@@ -47,7 +49,9 @@ run: build
 # Tests start a real redis-server (Debian's) for the cluster-wide rate limits and a
 # real PostgreSQL (Debian's, initdb + pg_ctl on a temporary directory) for the store;
 # property tests run a bounded number of cases; the AI end-to-end tests use the
-# official openai SDK (PyPI, in .venv-ai) against mock providers.
+# official openai SDK (PyPI, in .venv-ai) against mock providers; last, schemathesis
+# (PyPI, in .venv-admin) calls every operation of the admin API's OpenAPI document
+# against a seeded gateway in store mode (tests/admin, bounded and seeded).
 # Gates first (docs/ARCHITECTURE.md, "Gates"): the tree's layers and file
 # sizes, formatting, clippy with the [lints] table, and the docs with every
 # intra-doc link resolved.
@@ -57,7 +61,8 @@ test: deps verify-unit test-deps
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --document-private-items
 	PROPTEST_CASES=$${PROPTEST_CASES:-256} $(CARGO) test -- --test-threads 2
-	PORTICO_BIN=$(CURDIR)/target/debug/portico .venv-ai/bin/python -m unittest discover -s tests/ai -v
+	PORTICO_BIN=$(TEST_BIN) .venv-ai/bin/python -m unittest discover -s tests/ai -v
+	PORTICO_BIN=$(TEST_BIN) .venv-admin/bin/python -m pytest tests/admin -v -s -p no:cacheprovider
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
@@ -65,6 +70,8 @@ test-deps:
 	@python3 -c "import venv, ensurepip" 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	@[ -x .venv-ai/bin/python ] || python3 -m venv .venv-ai
 	@.venv-ai/bin/python -c "import openai, anthropic" 2>/dev/null || .venv-ai/bin/pip install -q -r tests/ai/requirements.txt
+	@[ -x .venv-admin/bin/python ] || python3 -m venv .venv-admin
+	@.venv-admin/bin/pip install -q --disable-pip-version-check -r tests/admin/requirements.txt
 
 # The side-by-side benchmark against nginx (bench/README.md); knobs are env vars
 # (ROUNDS, DURATION, SOAK, GATEWAY_CPUS, CLIENT_CPUS, ...).
