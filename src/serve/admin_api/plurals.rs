@@ -23,8 +23,6 @@ macro_rules! plural {
     ($plural:ident, $kind:tt, $list:tt, $one:tt, $name:tt, $body:tt) => {
         pub(super) mod $plural {
             use super::*;
-            #[allow(unused_imports)] // used by the examples' expansion
-            use serde_json::json;
 
             #[doc = concat!("A page of ", stringify!($plural), ".")]
             #[utoipa::path(
