@@ -27,12 +27,12 @@ fn cases() -> Vec<Case> {
             "unknown top-level key",
             api("routes:\n  - name: main\n    upstream: api\nlogging: {}\n"),
             "8:1: unknown field `logging`, expected one of `server`, `upstreams`, `routes`, \
-             `consumers`, `ai`, `prompt_apis`, `default_policies`",
+             `consumers`, `ai`, `prompt_apis`, `default_policies`, `services`, `subscriptions`",
         ),
         c(
             "unknown key in a route",
             api("routes:\n  - name: main\n    upstream: api\n    timeout: 5s\n"),
-            "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `hosts`, `paths`, `methods`, \
+            "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `service`, `hosts`, `paths`, `methods`, \
              `upstream`, `response`, `ai`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`",
         ),
         c(
