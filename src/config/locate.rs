@@ -2,41 +2,55 @@
 //! syntax and type errors only; semantic checks (an unknown upstream, a
 //! duplicate name) need the position of a value by its path. This module walks
 //! the YAML event stream once (yaml-rust2's marked events) and records where
-//! each path such as `routes[2].upstream` starts.
+//! each path such as `routes[2].upstream` starts. The walk is done the
+//! first time a position is asked for: a config without problems (every
+//! start, every reload that succeeds) never pays for it.
 
 use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
 /// Map from a dotted path (`upstreams.api.targets[0].address`) to its 1-based
-/// line and column.
+/// line and column, made from the text when first asked.
 #[derive(Debug, Default)]
 pub(crate) struct Positions {
-    map: HashMap<String, (usize, usize)>,
+    text: String,
+    map: once_cell::sync::OnceCell<HashMap<String, (usize, usize)>>,
 }
 
 impl Positions {
-    /// Indexes `text`; a document that does not parse yields an empty index
-    /// (serde_yaml reports the syntax error with its own position).
+    /// The positions of `text`, indexed when first asked; a document that
+    /// does not parse yields an empty index (serde_yaml reports the syntax
+    /// error with its own position).
     pub(crate) fn index(text: &str) -> Self {
-        let mut rx = Walker::default();
-        let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut rx, false).is_err() {
-            return Positions::default();
+        Positions {
+            text: text.to_string(),
+            map: once_cell::sync::OnceCell::new(),
         }
-        Positions { map: rx.map }
+    }
+
+    fn map(&self) -> &HashMap<String, (usize, usize)> {
+        self.map.get_or_init(|| {
+            let mut rx = Walker::default();
+            let mut parser = Parser::new_from_str(&self.text);
+            match parser.load(&mut rx, false) {
+                Ok(()) => rx.map,
+                Err(_) => HashMap::new(),
+            }
+        })
     }
 
     /// Whether the file writes `path` itself (not only a parent of it).
     pub(crate) fn contains(&self, path: &str) -> bool {
-        self.map.contains_key(path)
+        self.map().contains_key(path)
     }
 
     /// Position of `path`, or of its closest indexed parent.
     pub(crate) fn find(&self, path: &str) -> Option<(usize, usize)> {
+        let map = self.map();
         let mut p = path;
         loop {
-            if let Some(pos) = self.map.get(p) {
+            if let Some(pos) = map.get(p) {
                 return Some(*pos);
             }
             let cut = p.rfind(['.', '['])?;
