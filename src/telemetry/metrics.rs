@@ -11,6 +11,9 @@ use prometheus::{
 
 pub(crate) struct Metrics {
     pub registry: Registry,
+    /// Every family's name, without the `portico_` prefix (what the
+    /// dashboard under `conf/grafana/` may query).
+    pub names: Vec<String>,
     pub requests_total: IntCounterVec,
     pub request_duration: HistogramVec,
     pub upstream_duration: HistogramVec,
@@ -43,8 +46,19 @@ const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Registers `c`, noting the names of its families.
+fn register(
+    registry: &Registry,
+    names: &mut Vec<String>,
+    c: Box<dyn prometheus::core::Collector>,
+) -> Result<(), prometheus::Error> {
+    names.extend(c.desc().iter().map(|d| d.fq_name.clone()));
+    registry.register(c)
+}
+
 fn build() -> Result<Metrics, prometheus::Error> {
     let registry = Registry::new_custom(Some("portico".into()), None)?;
+    let mut names = Vec::new();
     let requests_total = IntCounterVec::new(
         Opts::new("requests_total", "Requests answered, by route, method and status."),
         &["route", "method", "status"],
@@ -142,27 +156,32 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["consumer", "model"],
     )?;
-    registry.register(Box::new(ai_tokens_total.clone()))?;
-    registry.register(Box::new(ai_cost_usd_total.clone()))?;
-    registry.register(Box::new(requests_total.clone()))?;
-    registry.register(Box::new(request_duration.clone()))?;
-    registry.register(Box::new(upstream_duration.clone()))?;
-    registry.register(Box::new(target_healthy.clone()))?;
-    registry.register(Box::new(rate_limited_total.clone()))?;
-    registry.register(Box::new(config_reloads_total.clone()))?;
-    registry.register(Box::new(access_log_dropped_total.clone()))?;
-    registry.register(Box::new(client_timeouts_total.clone()))?;
-    registry.register(Box::new(ai_provider_auth_failures_total.clone()))?;
-    registry.register(Box::new(ai_unpriced_requests_total.clone()))?;
-    registry.register(Box::new(ai_usage_estimated_total.clone()))?;
-    registry.register(Box::new(ai_cache_requests_total.clone()))?;
-    registry.register(Box::new(store_up.clone()))?;
-    registry.register(Box::new(config_from_last_good.clone()))?;
-    registry.register(Box::new(spend_flush_errors_total.clone()))?;
+    register(&registry, &mut names, Box::new(ai_tokens_total.clone()))?;
+    register(&registry, &mut names, Box::new(ai_cost_usd_total.clone()))?;
+    register(&registry, &mut names, Box::new(requests_total.clone()))?;
+    register(&registry, &mut names, Box::new(request_duration.clone()))?;
+    register(&registry, &mut names, Box::new(upstream_duration.clone()))?;
+    register(&registry, &mut names, Box::new(target_healthy.clone()))?;
+    register(&registry, &mut names, Box::new(rate_limited_total.clone()))?;
+    register(&registry, &mut names, Box::new(config_reloads_total.clone()))?;
+    register(&registry, &mut names, Box::new(access_log_dropped_total.clone()))?;
+    register(&registry, &mut names, Box::new(client_timeouts_total.clone()))?;
+    register(&registry, &mut names, Box::new(ai_provider_auth_failures_total.clone()))?;
+    register(&registry, &mut names, Box::new(ai_unpriced_requests_total.clone()))?;
+    register(&registry, &mut names, Box::new(ai_usage_estimated_total.clone()))?;
+    register(&registry, &mut names, Box::new(ai_cache_requests_total.clone()))?;
+    register(&registry, &mut names, Box::new(store_up.clone()))?;
+    register(&registry, &mut names, Box::new(config_from_last_good.clone()))?;
+    register(&registry, &mut names, Box::new(spend_flush_errors_total.clone()))?;
     #[cfg(target_os = "linux")]
-    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+    register(
+        &registry,
+        &mut names,
+        Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+    )?;
     Ok(Metrics {
         registry,
+        names,
         requests_total,
         request_duration,
         upstream_duration,
@@ -309,5 +328,45 @@ mod tests {
         prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &m.registry.gather(), &mut buf).unwrap();
         let text = String::from_utf8(buf).unwrap();
         assert!(text.contains("portico_requests_total{method=\"GET\",route=\"r\",status=\"200\"} 1"));
+    }
+
+    /// Every query of the Grafana dashboard names a family Portico exports
+    /// (histogram series by their family), and every panel has a query.
+    #[test]
+    fn the_grafana_dashboard_queries_only_exported_metrics() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../conf/grafana/portico.json")).unwrap();
+        let m = super::build().unwrap();
+        let exported = |name: &str| {
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(name);
+            m.names.iter().any(|n| n == name || n == base)
+        };
+        let name = regex::Regex::new(r"portico_[a-z0-9_]+").unwrap();
+        let panels = dashboard["panels"].as_array().unwrap();
+        assert!(panels.len() >= 10, "a dashboard, not a stub");
+        let mut seen = 0;
+        for panel in panels {
+            let targets = panel["targets"].as_array().unwrap();
+            assert!(!targets.is_empty(), "{} has no query", panel["title"]);
+            for t in targets {
+                let expr = t["expr"].as_str().unwrap();
+                let found: Vec<&str> = name.find_iter(expr).map(|x| x.as_str()).collect();
+                assert!(!found.is_empty(), "{expr} names no Portico metric");
+                for f in found {
+                    let bare = f.trim_start_matches("portico_");
+                    assert!(
+                        exported(bare),
+                        "{}: {f} is not a metric Portico exports",
+                        panel["title"]
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 20, "{seen} metric references");
+        assert!(!exported("no_such_metric_total"), "the check can fail");
     }
 }
