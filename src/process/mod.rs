@@ -5,6 +5,7 @@
 
 pub(crate) mod admin_apply;
 pub mod admin_cli;
+mod aside;
 mod error;
 pub mod load;
 pub mod pid_file;

@@ -137,26 +137,19 @@ impl SpendKeeper {
         let current = snapshot.load_full();
         if let Some(ai) = current.ai.clone().filter(|ai| !ai.budgets.pending().is_empty()) {
             let restoring = db.clone();
-            let read = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())?;
-                rt.block_on(async {
-                    match tokio::time::timeout(RESTORE_TIMEOUT, restore(&restoring, &ai.budgets)).await {
-                        Ok(Ok(n)) => Ok(n),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err(format!("no answer within {RESTORE_TIMEOUT:?}")),
-                    }
-                })
+            let read = super::aside::on_a_thread(move || async move {
+                match tokio::time::timeout(RESTORE_TIMEOUT, restore(&restoring, &ai.budgets)).await {
+                    Ok(Ok(n)) => Ok(n),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {RESTORE_TIMEOUT:?}")),
+                }
             });
-            match read.join() {
-                Ok(Ok(n)) => log::info!("budget spend: {n} window(s) read from {}", db.name),
-                Ok(Err(e)) => log::warn!(
+            match read {
+                Ok(n) => log::info!("budget spend: {n} window(s) read from {}", db.name),
+                Err(e) => log::warn!(
                     "budget spend: cannot read {} ({e}); budgets count from zero until it can be written",
                     db.name
                 ),
-                Err(_) => log::warn!("budget spend: the reader failed; budgets count from zero"),
             }
         }
         SpendKeeper {

@@ -10,18 +10,6 @@ use crate::config::{ConfigError, ConfigIssue};
 use crate::store::{document, Store};
 use std::path::{Path, PathBuf};
 
-/// Sections that live in the store in store mode.
-const STORE_SECTIONS: &[&str] = &[
-    "upstreams",
-    "routes",
-    "consumers",
-    "ai",
-    "prompt_apis",
-    "default_policies",
-    "services",
-    "subscriptions",
-];
-
 /// What a config file says about store mode.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreMode {
@@ -58,30 +46,22 @@ pub(crate) fn mode_of(text: &str) -> Option<StoreMode> {
     Some(StoreMode { url, state_dir })
 }
 
-/// Reads the store: its revision and its config as YAML. On a thread of its
-/// own, so that it works from a runtime's thread and from none.
+/// Reads the store: its revision and its config as YAML ([`super::aside`]).
 pub(crate) fn read_store(url: &str) -> Result<(i64, String), String> {
     let url = url.to_string();
-    let read = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            let store = Store::open(&url).await.map_err(|e| e.to_string())?;
-            let revision = store.revision().await.map_err(|e| e.to_string())?;
-            let all = store.all().await.map_err(|e| e.to_string())?;
-            let yaml = serde_yaml::to_string(&document::from_resources(&all)).map_err(|e| e.to_string())?;
-            Ok((revision, yaml))
-        })
-    });
-    read.join().map_err(|_| "the store reader failed".to_string())?
+    super::aside::on_a_thread(move || async move {
+        let store = Store::open(&url).await.map_err(|e| e.to_string())?;
+        let revision = store.revision().await.map_err(|e| e.to_string())?;
+        let all = store.all().await.map_err(|e| e.to_string())?;
+        let yaml = serde_yaml::to_string(&document::from_resources(&all)).map_err(|e| e.to_string())?;
+        Ok((revision, yaml))
+    })
 }
 
 /// Refuses a store-mode file that declares a section the store owns.
 pub(crate) fn only_server(path: &Path, file_text: &str) -> Result<(), ConfigError> {
     let file: serde_yaml::Value = serde_yaml::from_str(file_text).unwrap_or(serde_yaml::Value::Null);
-    for key in STORE_SECTIONS {
+    for key in document::SECTIONS {
         if file.get(*key).is_some() {
             return Err(issue(
                 path,

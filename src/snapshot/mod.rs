@@ -104,11 +104,12 @@ impl Snapshot {
                 previous.and_then(|s| s.ai.as_deref()),
             ))
         });
+        let index = consumers.index_by_name();
         let gates = cfg
             .services
             .iter()
             .filter_map(|s| {
-                crate::policy::auth::subscription::ServiceGate::new(s, &cfg.subscriptions)
+                crate::policy::auth::subscription::ServiceGate::new(s, &cfg.subscriptions, &index)
                     .map(|g| (s.name.clone(), Arc::new(g)))
             })
             .collect();

@@ -22,8 +22,9 @@
 use super::{NewResource, Resource};
 use serde_json::{Map, Value};
 
-/// Sections a document may hold besides `server`.
-const SECTIONS: &[&str] = &[
+/// Sections a document may hold besides `server`: in store mode, the
+/// sections the store owns.
+pub const SECTIONS: &[&str] = &[
     "upstreams",
     "routes",
     "consumers",
@@ -50,6 +51,14 @@ pub const KINDS: &[&str] = &[
     "ai_budget",
     "ai_access",
     "ai_settings",
+];
+
+/// The list sections whose items carry their own `name`, and their kinds.
+pub const NAMED: &[(&str, &str)] = &[
+    ("routes", "route"),
+    ("consumers", "consumer"),
+    ("prompt_apis", "prompt_api"),
+    ("services", "service"),
 ];
 
 /// A subscription's name: `application:service`.
@@ -108,13 +117,13 @@ pub fn to_resources(doc: &Value) -> Result<(Vec<NewResource>, bool), String> {
     let top = doc.as_object().ok_or("the config must be a map of sections")?;
     let mut out = Vec::new();
     for (key, v) in top {
+        if let Some((section, kind)) = NAMED.iter().find(|(s, _)| s == key) {
+            named_list(section, kind, v, &mut out)?;
+            continue;
+        }
         match key.as_str() {
             "server" => {}
             "upstreams" => map("upstreams", "upstream", v, &mut out)?,
-            "routes" => named_list("routes", "route", v, &mut out)?,
-            "consumers" => named_list("consumers", "consumer", v, &mut out)?,
-            "prompt_apis" => named_list("prompt_apis", "prompt_api", v, &mut out)?,
-            "services" => named_list("services", "service", v, &mut out)?,
             "subscriptions" => subscriptions(v, &mut out)?,
             "default_policies" => out.push(("default_policies".into(), "default".into(), v.clone())),
             "ai" => {
@@ -142,6 +151,14 @@ pub fn to_resources(doc: &Value) -> Result<(Vec<NewResource>, bool), String> {
         }
     }
     Ok((out, top.contains_key("server")))
+}
+
+/// Sets `key` to `v` unless `v` is an empty map or list.
+fn put_nonempty(map: &mut Map<String, Value>, key: &str, v: Value) {
+    let empty = v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty);
+    if !empty {
+        map.insert(key.into(), v);
+    }
 }
 
 /// The document the resources make (resources in order of kind and
@@ -183,41 +200,22 @@ pub fn from_resources(resources: &[Resource]) -> Value {
         }
     }
     let mut doc = Map::new();
-    if !upstreams.is_empty() {
-        doc.insert("upstreams".into(), Value::Object(upstreams));
-    }
-    if !routes.is_empty() {
-        doc.insert("routes".into(), Value::Array(routes));
-    }
-    if !consumers.is_empty() {
-        doc.insert("consumers".into(), Value::Array(consumers));
-    }
+    put_nonempty(&mut doc, "upstreams", Value::Object(upstreams));
+    put_nonempty(&mut doc, "routes", Value::Array(routes));
+    put_nonempty(&mut doc, "consumers", Value::Array(consumers));
     let any_ai =
         ai.is_some() || !providers.is_empty() || !models.is_empty() || !budgets.is_empty() || !access.is_empty();
     if any_ai {
         let mut ai = ai.unwrap_or_default();
-        for (k, v) in [
-            ("providers", Value::Object(providers)),
-            ("models", Value::Object(models)),
-            ("budgets", Value::Array(budgets)),
-            ("access", Value::Array(access)),
-        ] {
-            let empty = v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty);
-            if !empty {
-                ai.insert(k.into(), v);
-            }
-        }
+        put_nonempty(&mut ai, "providers", Value::Object(providers));
+        put_nonempty(&mut ai, "models", Value::Object(models));
+        put_nonempty(&mut ai, "budgets", Value::Array(budgets));
+        put_nonempty(&mut ai, "access", Value::Array(access));
         doc.insert("ai".into(), Value::Object(ai));
     }
-    if !prompt_apis.is_empty() {
-        doc.insert("prompt_apis".into(), Value::Array(prompt_apis));
-    }
-    if !services.is_empty() {
-        doc.insert("services".into(), Value::Array(services));
-    }
-    if !subs.is_empty() {
-        doc.insert("subscriptions".into(), Value::Array(subs));
-    }
+    put_nonempty(&mut doc, "prompt_apis", Value::Array(prompt_apis));
+    put_nonempty(&mut doc, "services", Value::Array(services));
+    put_nonempty(&mut doc, "subscriptions", Value::Array(subs));
     if let Some(d) = defaults {
         doc.insert("default_policies".into(), d);
     }

@@ -6,46 +6,9 @@
 
 use crate::support::*;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const KEY: &str = "sk-mock-secret-7f3a";
-
-struct Mock {
-    port: u16,
-    child: Child,
-}
-
-impl Mock {
-    async fn start() -> Mock {
-        let port = free_port();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ai/mock_providers.py");
-        let child = Command::new("python3")
-            .args([script, "--port", &port.to_string()])
-            .env("MOCK_KEYS", KEY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs the mock providers");
-        wait_until("mock providers listen", Duration::from_secs(20), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
-        Mock { port, child }
-    }
-
-    async fn requests(&self) -> Vec<Value> {
-        let url = format!("http://127.0.0.1:{}/_mock/requests", self.port);
-        client().get(url).send().await.unwrap().json().await.unwrap()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(mock: &Mock, extra_ai: &str, tail: &str) -> String {
     let m = mock.port;
@@ -90,7 +53,7 @@ fn hello(model: &str) -> Value {
 
 #[tokio::test]
 async fn fallback_key_cooldown_usage_and_secrecy() {
-    let mock = Mock::start().await;
+    let mock = Mock::start(KEY).await;
     let gw = start(&mock, "", "").await;
 
     // Through the 429 and the 500 to Claude; the revoked key (401) is skipped for the good one.
@@ -179,7 +142,7 @@ async fn fallback_key_cooldown_usage_and_secrecy() {
 
 #[tokio::test]
 async fn bad_requests_get_openai_shaped_errors() {
-    let mock = Mock::start().await;
+    let mock = Mock::start(KEY).await;
     let gw = start(&mock, "", "").await;
     let c = client();
     let post = |body: &'static str| {
@@ -275,7 +238,7 @@ async fn bad_requests_get_openai_shaped_errors() {
 
 #[tokio::test]
 async fn budgets_refuse_once_spent() {
-    let mock = Mock::start().await;
+    let mock = Mock::start(KEY).await;
     let budgets = "\x20 budgets:\n    - {consumer: team-a, model: claude-sonnet, tokens_per_minute: 40}\n    - {consumer: team-a, usd_per_day: 0.0002}\n";
     let gw = start(&mock, budgets, "").await;
     // 16 tokens a call: two calls reach 32, a third reaches 48, the fourth is refused.
@@ -302,7 +265,7 @@ async fn budgets_refuse_once_spent() {
 
 #[tokio::test]
 async fn prompt_apis_validate_variables_and_answer_json() {
-    let mock = Mock::start().await;
+    let mock = Mock::start(KEY).await;
     let apis = "prompt_apis:\n\
 \x20 - name: sentiment\n    path: /apis/sentiment\n    model: claude/json\n    description: Classify a text\n    template: 'Classify ({{lang}}): {{text}}'\n    variables:\n      text: {required: true, description: the text}\n      lang: {default: en}\n    output_schema: {type: object, required: [label], properties: {label: {type: string}, score: {type: number}}}\n    policies: [{key_auth: {}}]\n\
 \x20 - name: greet\n    path: /apis/greet\n    model: claude-sonnet\n    template: 'Say hello to {{name}}'\n    variables: {name: {required: true}}\n";

@@ -11,49 +11,18 @@ use crate::support::*;
 use portico::store::Store;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const SECRET: &str = "sk-test-SECRET123";
 
-/// tests/ai/mock_providers.py, accepting only [`SECRET`].
-struct Mock {
-    port: u16,
-    child: Child,
-}
-
-impl Mock {
-    async fn start() -> Mock {
-        let port = free_port();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ai/mock_providers.py");
-        let child = Command::new("python3")
-            .args([script, "--port", &port.to_string()])
-            .env("MOCK_KEYS", SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs the mock providers");
-        wait_until("mock providers listen", Duration::from_secs(20), || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
-        Mock { port, child }
-    }
-
-    async fn authorizations(&self) -> Vec<String> {
-        let url = format!("http://127.0.0.1:{}/_mock/requests", self.port);
-        let seen: Vec<Value> = client().get(url).send().await.unwrap().json().await.unwrap();
-        seen.iter()
-            .filter_map(|r| r["headers"]["authorization"].as_str().map(str::to_string))
-            .collect()
-    }
-}
-
-impl Drop for Mock {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The `Authorization` headers the mock received.
+async fn authorizations(mock: &Mock) -> Vec<String> {
+    mock.requests()
+        .await
+        .iter()
+        .filter_map(|r| r["headers"]["authorization"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Runs `portico` with `env`; whether it succeeded, and stdout then stderr.
@@ -101,7 +70,7 @@ fn holds(haystack: &[u8], needle: &str) -> bool {
 #[tokio::test]
 async fn a_provider_key_given_in_the_clear_is_used_sealed_and_never_shown() {
     use std::os::unix::fs::PermissionsExt;
-    let mock = Mock::start().await;
+    let mock = Mock::start(SECRET).await;
     let dir = temp_dir("secrets");
     let url = format!("sqlite://{}", dir.join("store.db").display());
     let state = dir.join("state");
@@ -133,7 +102,7 @@ async fn a_provider_key_given_in_the_clear_is_used_sealed_and_never_shown() {
     // The provider is called with the key.
     let (status, body) = chat(&gw).await;
     assert_eq!(status, 200, "{body}\n{}", gw.log());
-    assert_eq!(mock.authorizations().await, [format!("Bearer {SECRET}")]);
+    assert_eq!(authorizations(&mock).await, [format!("Bearer {SECRET}")]);
 
     // Stored sealed, with its fingerprint; never in the database's files.
     let store = Store::open(&url).await.unwrap();

@@ -216,6 +216,15 @@ impl Consumers {
         self.list.is_empty()
     }
 
+    /// Every consumer's index by name (for compiling what names consumers).
+    pub fn index_by_name(&self) -> HashMap<&str, usize> {
+        self.list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect()
+    }
+
     /// The consumer owning this API key.
     pub fn by_api_key(&self, key: &[u8]) -> Option<Holder> {
         let digest = key_digest(key);

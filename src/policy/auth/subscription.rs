@@ -1,7 +1,8 @@
 //! The subscription gate of a service's routes: once an auth step has named
 //! the caller's application, a service with `subscription: auto|manual`
 //! lets it through only with an approved subscription. Compiled at load into
-//! one map per service, shared by its routes; a request does one lookup.
+//! one map per service from consumer index to status, shared by its routes;
+//! a request does one integer lookup.
 //! Refusals say why and name both sides: 403 `not_subscribed`, 403
 //! `subscription_pending`, 401 when no application was identified.
 
@@ -14,20 +15,26 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct ServiceGate {
     service: String,
-    /// Applications by name, and where their subscription stands.
-    subscribers: HashMap<String, SubscriptionStatus>,
+    /// Applications by consumer index, and where their subscription stands.
+    subscribers: HashMap<usize, SubscriptionStatus>,
 }
 
 impl ServiceGate {
-    /// The gate of `service`; None when it needs no subscription.
-    pub fn new(service: &ServiceConfig, subscriptions: &[SubscriptionConfig]) -> Option<ServiceGate> {
+    /// The gate of `service`; None when it needs no subscription. `index`
+    /// gives a consumer's index by name (validation has checked that every
+    /// subscribing application is one).
+    pub fn new(
+        service: &ServiceConfig,
+        subscriptions: &[SubscriptionConfig],
+        index: &HashMap<&str, usize>,
+    ) -> Option<ServiceGate> {
         if service.subscription == SubscriptionMode::None {
             return None;
         }
         let subscribers = subscriptions
             .iter()
             .filter(|s| s.service == service.name)
-            .map(|s| (s.application.clone(), s.status))
+            .filter_map(|s| index.get(s.application.as_str()).map(|i| (*i, s.status)))
             .collect();
         Some(ServiceGate {
             service: service.name.clone(),
@@ -49,7 +56,8 @@ impl ServiceGate {
             ));
         };
         let app = &id.name;
-        let (error, message) = match self.subscribers.get(app) {
+        let status = id.consumer.and_then(|i| self.subscribers.get(&i));
+        let (error, message) = match status {
             Some(SubscriptionStatus::Approved) => return Step::Continue,
             Some(SubscriptionStatus::Pending) => (
                 GatewayError::SubscriptionPending,
@@ -102,10 +110,12 @@ mod tests {
         }
     }
 
+    const APPS: [&str; 5] = ["ok", "wait", "no", "gone", "stranger"];
+
     fn as_app(name: &str) -> PolicyState {
         PolicyState {
             identity: Some(Identity {
-                consumer: Some(0),
+                consumer: APPS.iter().position(|a| *a == name),
                 name: name.into(),
             }),
             ..Default::default()
@@ -121,19 +131,26 @@ mod tests {
 
     #[test]
     fn each_state_has_its_answer() {
-        assert!(ServiceGate::new(&service(SubscriptionMode::None), &[]).is_none());
+        let index: HashMap<&str, usize> = APPS.iter().enumerate().map(|(i, a)| (*a, i)).collect();
+        assert!(ServiceGate::new(&service(SubscriptionMode::None), &[], &index).is_none());
         let subs = [
             sub("ok", SubscriptionStatus::Approved),
             sub("wait", SubscriptionStatus::Pending),
             sub("no", SubscriptionStatus::Rejected),
             sub("gone", SubscriptionStatus::Cancelled),
         ];
-        let gate = ServiceGate::new(&service(SubscriptionMode::Manual), &subs).unwrap();
+        let gate = ServiceGate::new(&service(SubscriptionMode::Manual), &subs, &index).unwrap();
         assert_eq!(code(gate.check(&as_app("ok"))), None);
         assert_eq!(code(gate.check(&as_app("wait"))), Some("subscription_pending"));
         for app in ["no", "gone", "stranger"] {
             assert_eq!(code(gate.check(&as_app(app))), Some("not_subscribed"));
         }
         assert_eq!(code(gate.check(&PolicyState::default())), Some("unauthorized"));
+        // A token subject that names no consumer is no application.
+        let mut subject = as_app("ok");
+        if let Some(id) = subject.identity.as_mut() {
+            id.consumer = None;
+        }
+        assert_eq!(code(gate.check(&subject)), Some("not_subscribed"));
     }
 }

@@ -175,7 +175,7 @@ fn named(kind: &str, name: &str, mut body: Value) -> Result<Value, Response> {
         return Err(invalid(kind, "the body must be a JSON object"));
     }
     if let Some(o) = body.as_object_mut() {
-        if matches!(kind, "route" | "consumer" | "prompt_api" | "service") {
+        if document::NAMED.iter().any(|(_, k)| *k == kind) {
             o.insert("name".into(), Value::String(name.to_string()));
         }
     }

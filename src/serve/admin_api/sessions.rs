@@ -10,8 +10,8 @@
 
 use super::access::Principal;
 use super::openapi::{Conflict, LoggedIn, NotFound, Unauthorized, Unavailable, Unprocessable};
-use super::principal::{authenticate, now, StoredToken, UserBody};
-use super::token::{digest_hex, new_secret, split_token};
+use super::principal::{authenticate, now, UserBody};
+use super::token::split_token;
 use super::write::{commit, invalid, Make};
 use super::{problem, store, store_problem, Shared};
 use crate::store::Resource;
@@ -129,38 +129,18 @@ pub(super) async fn login(State(s): State<Shared>, body: axum::body::Bytes) -> R
     if !ok {
         return wrong();
     }
-    let (id, secret) = match (new_secret(), new_secret()) {
-        (Ok(a), Ok(b)) => (a[..16].to_string(), b),
-        _ => {
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                "no randomness",
-            )
-        }
-    };
     let expires_at = now() + SESSION_SECS;
-    let token = StoredToken {
-        digest: digest_hex(&secret),
+    let grant = super::tokens::Grant {
         role: None,
         team: None,
         user: Some(login.user.clone()),
         expires_at: Some(expires_at),
         description: "login session".into(),
-        created_by: login.user.clone(),
-        created_at: now(),
     };
-    let body = serde_json::to_value(&token).unwrap_or(Value::Null);
-    let make = |current: Option<&Resource>, _: &[Resource]| -> Result<Option<Value>, Response> {
-        match current {
-            Some(_) => Err(problem(StatusCode::CONFLICT, "Conflict", "token id taken; retry")),
-            None => Ok(Some(body.clone())),
+    match super::tokens::issue(&s, &login.user, grant).await {
+        Ok((_, token, _)) => {
+            Json(json!({"token": token, "user": login.user, "expires_at": expires_at})).into_response()
         }
-    };
-    let make: &Make = &make;
-    match commit(&s, &login.user, "admin_token", &id, Some(0), make).await {
-        Ok(_) => Json(json!({"token": format!("pt_{id}.{secret}"), "user": login.user, "expires_at": expires_at}))
-            .into_response(),
         Err(r) => r,
     }
 }

@@ -71,24 +71,59 @@ pub(super) async fn create(State(s): State<Shared>, headers: HeaderMap, body: ax
         Some(Ok(d)) => Some(now() + d.as_secs()),
         Some(Err(e)) => return invalid("expires_in", format!("{e}; write it like 30d or 12h")),
     };
+    let grant = Grant {
+        role: req.role,
+        team: req.team,
+        user: req.user,
+        expires_at,
+        description: req.description,
+    };
+    match issue(&s, &p.name, grant).await {
+        Ok((id, token, stored)) => {
+            let mut out = serde_json::to_value(&stored).unwrap_or_else(|_| json!({}));
+            if let Some(o) = out.as_object_mut() {
+                o.remove("digest");
+                o.insert("id".into(), json!(id));
+                o.insert("token".into(), json!(token));
+                o.insert("note".into(), json!("shown once: only its digest is stored"));
+            }
+            (StatusCode::CREATED, Json(out)).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+/// What a new token may do, and until when.
+pub(super) struct Grant {
+    pub role: Option<Role>,
+    pub team: Option<String>,
+    pub user: Option<String>,
+    /// Unix seconds.
+    pub expires_at: Option<u64>,
+    pub description: String,
+}
+
+/// Makes and stores a token for `grant` as `actor`: (its id, the token
+/// shown once, what is stored). A user it names must exist.
+pub(super) async fn issue(s: &Shared, actor: &str, grant: Grant) -> Result<(String, String, StoredToken), Response> {
     let (id, secret) = match (new_secret(), new_secret()) {
         (Ok(a), Ok(b)) => (a[..16].to_string(), b),
         _ => {
-            return problem(
+            return Err(problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error",
                 "no randomness",
-            )
+            ))
         }
     };
     let stored = StoredToken {
         digest: digest_hex(&secret),
-        role: req.role,
-        team: req.team.clone(),
-        user: req.user.clone(),
-        expires_at,
-        description: req.description.clone(),
-        created_by: p.name.clone(),
+        role: grant.role,
+        team: grant.team,
+        user: grant.user,
+        expires_at: grant.expires_at,
+        description: grant.description,
+        created_by: actor.to_string(),
         created_at: now(),
     };
     let body = serde_json::to_value(&stored).unwrap_or(Value::Null);
@@ -96,7 +131,7 @@ pub(super) async fn create(State(s): State<Shared>, headers: HeaderMap, body: ax
         if current.is_some() {
             return Err(problem(StatusCode::CONFLICT, "Conflict", "token id taken; retry"));
         }
-        if let Some(user) = &req.user {
+        if let Some(user) = &stored.user {
             if !all.iter().any(|r| r.kind == "user" && &r.name == user) {
                 return Err(invalid("user", format!("no user named {user:?}")));
             }
@@ -104,27 +139,9 @@ pub(super) async fn create(State(s): State<Shared>, headers: HeaderMap, body: ax
         Ok(Some(body.clone()))
     };
     let make: &Make = &make;
-    match commit(&s, &p.name, "admin_token", &id, Some(0), make).await {
-        Ok(_) => {
-            let mut out = json!({"id": id, "token": format!("pt_{id}.{secret}"),
-                "note": "shown once: only its digest is stored"});
-            if let (Some(o), Value::Object(b)) = (
-                out.as_object_mut(),
-                super::resources::public(&Resource {
-                    kind: "admin_token".into(),
-                    name: id.clone(),
-                    body: serde_json::to_value(&stored).unwrap_or(Value::Null),
-                    version: 1,
-                    updated_at: 0,
-                    position: 0,
-                }),
-            ) {
-                o.extend(b);
-            }
-            (StatusCode::CREATED, Json(out)).into_response()
-        }
-        Err(r) => r,
-    }
+    commit(s, actor, "admin_token", &id, Some(0), make).await?;
+    let token = format!("pt_{id}.{secret}");
+    Ok((id, token, stored))
 }
 
 /// A page of the admin tokens, without their digests.

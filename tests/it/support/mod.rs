@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 mod load;
+mod mock;
 mod postgres;
 mod raw;
 #[allow(unused_imports)]
 pub(crate) use load::*;
+pub(crate) use mock::Mock;
 pub(crate) use postgres::Postgres;
 #[allow(unused_imports)]
 pub(crate) use raw::*;
