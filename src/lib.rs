@@ -8,6 +8,7 @@ pub mod serve;
 pub mod store;
 
 pub(crate) mod ai;
+pub(crate) mod calllog;
 pub(crate) mod error;
 pub(crate) mod policy;
 pub(crate) mod proxy;

@@ -20,6 +20,7 @@ LAYERS = [
     "config",
     "telemetry",
     "store",
+    "calllog",
     "router",
     "serve",
     "upstream",

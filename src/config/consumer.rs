@@ -63,6 +63,14 @@ impl SubjectConfig {
         }
     }
 
+    /// The name it is revoked by, if given.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            SubjectConfig::Plain(_) => None,
+            SubjectConfig::Full { id, .. } => id.as_deref(),
+        }
+    }
+
     pub fn expires_at(&self) -> Option<&str> {
         match self {
             SubjectConfig::Plain(_) => None,

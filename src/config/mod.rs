@@ -3,6 +3,7 @@
 //! so `portico check` and a refused start or reload point at the exact spot.
 
 pub(crate) mod ai;
+mod call_log;
 mod consumer;
 mod locate;
 pub(crate) mod policy;
@@ -15,6 +16,7 @@ mod service;
 pub mod units;
 mod validate;
 
+pub(crate) use call_log::*;
 pub(crate) use consumer::*;
 pub(crate) use locate::Positions;
 pub(crate) use policy::*;

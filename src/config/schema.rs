@@ -82,6 +82,9 @@ pub(crate) struct ServerConfig {
     pub admin: Option<String>,
     #[serde(default)]
     pub access_log: AccessLogConfig,
+    /// The call log: a record of every call in its own database, with
+    /// rollups, retention and the admin API's queries.
+    pub call_log: Option<super::CallLogConfig>,
     /// How long a client connection may wait between requests before it is
     /// closed (whole seconds). Read at start; a change needs `portico upgrade`.
     #[serde(default = "default_keepalive_timeout")]
@@ -155,6 +158,7 @@ impl Default for ServerConfig {
             max_header_size: default_max_header_size(),
             admin: default_admin(),
             access_log: AccessLogConfig::default(),
+            call_log: None,
             trusted_proxies: Vec::new(),
             consumer_header: default_consumer_header(),
             encoded_slashes: EncodedSlashes::default(),
@@ -390,6 +394,8 @@ pub(crate) struct RouteConfig {
     /// Do not run `default_policies` on this route.
     #[serde(default)]
     pub skip_default_policies: bool,
+    /// Call-log sampling and capture for this route (replaces its service's).
+    pub call_log: Option<super::CallPolicyConfig>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

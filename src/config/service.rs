@@ -38,6 +38,8 @@ pub struct ServiceConfig {
     /// Free-form labels.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Call-log sampling and capture for the service's routes.
+    pub call_log: Option<super::CallPolicyConfig>,
 }
 
 /// Where a subscription stands.

@@ -10,6 +10,8 @@ pub struct Identity {
     pub consumer: Option<usize>,
     /// The consumer's name, or the token's subject when no consumer matches it.
     pub name: String,
+    /// The credential that identified it ([`crate::policy::auth::consumer::Consumers::credential_id`]).
+    pub credential: Option<u32>,
 }
 
 /// The numbers for the `RateLimit-*` response headers.

@@ -89,6 +89,9 @@ fn admin_api(
             token,
             applier,
             writes: tokio::sync::Mutex::new(()),
+            calls: server_cfg
+                .call_log_on()
+                .map(|c| crate::calllog::CallReader::new(server_cfg, &c)),
         },
     )))
 }
@@ -112,6 +115,15 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
     let applied = Arc::new(std::sync::atomic::AtomicI64::new(store_revision.unwrap_or(-1)));
     let access_log = start_access_log(&loaded)?;
     let server_cfg = &loaded.config.server;
+    let call_log_cfg = server_cfg.call_log_on();
+    let call_log = match &call_log_cfg {
+        Some(cfg) => Some(
+            crate::calllog::CallLog::start(server_cfg, cfg)
+                .map_err(|e| ProcessError::Startup(format!("call log writer: {e}")))?,
+        ),
+        None => None,
+    };
+    let slow_call = call_log_cfg.as_ref().map_or(std::time::Duration::MAX, |c| c.slow.0);
 
     let opt = Opt {
         upgrade: opts.upgrade,
@@ -153,8 +165,10 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
         None
     };
     let proxy_service = |name: &str, h2c: bool| {
-        let mut proxy =
-            pingora_proxy::http_proxy(&server.configuration, Gateway::new(shared.clone(), access_log.clone()));
+        let mut proxy = pingora_proxy::http_proxy(
+            &server.configuration,
+            Gateway::new(shared.clone(), access_log.clone()).with_call_log(call_log.clone(), slow_call),
+        );
         if h2c {
             let mut options = HttpServerOptions::default();
             options.h2c = true;

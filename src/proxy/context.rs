@@ -27,6 +27,8 @@ pub(crate) struct RequestCtx {
     pub(super) policy: PolicyState,
     /// The AI call this request made, for the access log.
     pub(super) ai_call: Option<AiCall>,
+    /// Bodies the route's call-log capture keeps, as they stream.
+    pub(super) collected: Option<Box<crate::calllog::capture::Collected>>,
     pub(super) start: Instant,
 }
 
@@ -88,6 +90,7 @@ impl RequestCtx {
             failure: Failure::default(),
             policy: PolicyState::default(),
             ai_call: None,
+            collected: None,
             start: Instant::now(),
         }
     }

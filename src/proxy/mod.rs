@@ -19,6 +19,7 @@ mod future_sizes_tests;
 
 pub(crate) use context::RequestCtx;
 
+use crate::calllog::CallLog;
 use crate::error::GatewayError;
 use crate::snapshot::SharedSnapshot;
 use crate::telemetry::access_log::AccessLog;
@@ -33,12 +34,28 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 pub(crate) struct Gateway {
     snapshot: SharedSnapshot,
     access_log: Option<AccessLog>,
+    call_log: Option<CallLog>,
+    /// Calls at least this slow keep their raw record whatever the sampling.
+    slow_call: std::time::Duration,
 }
 
 impl Gateway {
     /// A gateway serving whatever `snapshot` holds at each request's start.
     pub(crate) fn new(snapshot: SharedSnapshot, access_log: Option<AccessLog>) -> Gateway {
-        Gateway { snapshot, access_log }
+        Gateway {
+            snapshot,
+            access_log,
+            call_log: None,
+            slow_call: std::time::Duration::MAX,
+        }
+    }
+
+    /// Records every call in `log` too; calls at least `slow` long are kept
+    /// whatever a route's sampling.
+    pub(crate) fn with_call_log(mut self, log: Option<CallLog>, slow: std::time::Duration) -> Gateway {
+        self.call_log = log;
+        self.slow_call = slow;
+        self
     }
 }
 
@@ -106,6 +123,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let Some(chunk) = body else { return Ok(()) };
+        record::collect(ctx, chunk, true);
         let snapshot = ctx.snapshot.clone();
         let Some(route) = ctx.routing.route.and_then(|i| snapshot.routes.get(i)) else {
             return Ok(());
@@ -175,6 +193,9 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
+        if let Some(chunk) = body {
+            record::collect(ctx, chunk, false);
+        }
         if ctx.policy.cache_pending.is_some() {
             let snapshot = ctx.snapshot.clone();
             if let Some(route) = ctx.routing.route.and_then(|i| snapshot.routes.get(i)) {

@@ -113,8 +113,10 @@ impl Snapshot {
                     .map(|g| (s.name.clone(), Arc::new(g)))
             })
             .collect();
+        let services = crate::calllog::policy::services(&cfg.services, issues);
         let env = route::RouteEnv {
             cfg,
+            services: &services,
             gates: &gates,
             pools: &pools,
             base_dir: &base_dir,

@@ -29,6 +29,7 @@ pub(super) fn prompt_routes(
         timeouts: Default::default(),
         policies: Vec::new(),
         skip_default_policies: false,
+        call_log: None,
     };
     for (i, c) in cfg.prompt_apis.iter().enumerate() {
         let p = format!("prompt_apis[{i}]");

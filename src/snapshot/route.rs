@@ -67,6 +67,8 @@ pub struct Route {
     policy_configs: Vec<PolicyConfig>,
     /// Hash of the route's settings; a cache survives a reload only when it is unchanged.
     fingerprint: u64,
+    /// Its names for the call log, and its sampling and capture.
+    pub(crate) call: crate::calllog::policy::RouteCall,
 }
 
 /// Compiles default policies (unless skipped) and the route's own into one
@@ -138,6 +140,8 @@ pub(super) struct RouteEnv<'a> {
     pub(super) gates: &'a std::collections::HashMap<String, Arc<crate::policy::auth::subscription::ServiceGate>>,
     pub(super) pools: &'a Pools,
     pub(super) base_dir: &'a std::path::Path,
+    /// Each service's call-log names and policy.
+    pub(super) services: &'a std::collections::HashMap<String, crate::calllog::policy::ServiceCall>,
 }
 
 pub(super) fn compile_route(
@@ -215,7 +219,11 @@ pub(super) fn compile_route(
         });
         RouteAction::Proxy { pool, timeouts }
     };
+    let service = r.service.as_ref().and_then(|s| env.services.get(s));
+    let call =
+        crate::calllog::policy::RouteCall::new(&r.name, r.call_log.as_ref(), &format!("{p}.call_log"), service, issues);
     Some(Route {
+        call,
         name: r.name.clone(),
         action,
         patterns,

@@ -171,71 +171,93 @@ fn json_or_null(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// Which database `url` names.
+pub(crate) fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::Url(url.to_string()))
+    }
+}
+
+/// A pool on `url`: SQLite (its file and folder made on first use, in WAL
+/// mode) with `sqlite_connections`, PostgreSQL with `pg_connections`.
+pub(crate) async fn connect(
+    url: &str,
+    sqlite_connections: u32,
+    pg_connections: u32,
+) -> Result<(AnyPool, Backend), StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = backend_of(url)?;
+    if backend == Backend::Sqlite {
+        // The file is created on first use, and so is its folder.
+        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        }
+    }
+    let url = match backend {
+        // Created on first use; WAL lets readers go on during a write.
+        Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+        _ => url.to_string(),
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(if backend == Backend::Sqlite {
+            sqlite_connections
+        } else {
+            pg_connections
+        })
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url)
+        .await?;
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+    }
+    Ok((pool, backend))
+}
+
+/// Applies the migrations of `list` not yet recorded in `table`, in order,
+/// in one transaction.
+pub(crate) async fn migrate(pool: &AnyPool, table: &str, list: &[String]) -> Result<(), StoreError> {
+    let create = format!("CREATE TABLE IF NOT EXISTS {table} (version BIGINT NOT NULL)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(pool).await?;
+    let mut tx = pool.begin().await?;
+    let max = format!("SELECT MAX(version) AS v FROM {table}");
+    let done: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(max))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("v")?;
+    let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
+    let insert = format!("INSERT INTO {table} (version) VALUES ($1)");
+    for (i, sql) in list.iter().enumerate().skip(done) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(insert.as_str()))
+            .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 impl Store {
     /// Opens (and for SQLite creates) the store at `url` and brings its
     /// schema up to date.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::Url(url.to_string()));
-        };
-        if backend == Backend::Sqlite {
-            // The file is created on first use, and so is its folder.
-            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-            let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
-            }
-        }
-        let url = match backend {
-            // Created on first use; WAL lets readers go on during a write.
-            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
-            _ => url.to_string(),
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 1 } else { 8 })
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(&url)
-            .await?;
+        let (pool, backend) = connect(url, 1, 8).await?;
         let store = Store { pool, backend };
-        if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&store.pool).await?;
-        }
-        store.migrate().await?;
+        migrate(&store.pool, "portico_schema", &schema::migrations(backend)).await?;
         Ok(store)
     }
 
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let list = schema::migrations(self.backend);
-        sqlx::query("CREATE TABLE IF NOT EXISTS portico_schema (version BIGINT NOT NULL)")
-            .execute(&self.pool)
-            .await?;
-        let mut tx = self.pool.begin().await?;
-        let done: Option<i64> = sqlx::query("SELECT MAX(version) AS v FROM portico_schema")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("v")?;
-        let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
-        for (i, sql) in list.iter().enumerate().skip(done) {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO portico_schema (version) VALUES ($1)")
-                .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The store's revision: bumped by every write.

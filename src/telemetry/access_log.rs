@@ -12,90 +12,18 @@
 //! early only when the queue is half full. Formatting (time, JSON) happens on
 //! the writer thread.
 
+use super::call::CallRecord;
 use super::metrics::METRICS;
 use crossbeam_queue::ArrayQueue;
-use serde::Serialize;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// How often the writer drains the queue.
 const TICK: Duration = Duration::from_millis(20);
-
-/// One request, as logged.
-#[derive(Debug, Serialize)]
-pub(crate) struct AccessRecord {
-    #[serde(serialize_with = "rfc3339")]
-    pub time: SystemTime,
-    pub request_id: String,
-    #[serde(serialize_with = "ip_or_empty")]
-    pub client_ip: Option<IpAddr>,
-    #[serde(serialize_with = "method_str")]
-    pub method: http::Method,
-    pub host: String,
-    pub path: String,
-    pub route: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub consumer: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
-    pub status: u16,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub duration_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'static str>,
-    /// Set on AI routes and prompt APIs. Boxed: every slot of the queue is
-    /// touched when it is created, so an inline struct would cost every
-    /// route its size times the queue's length.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ai: Option<Box<AiFields>>,
-}
-
-/// The AI part of an access-log line.
-#[derive(Debug, Serialize)]
-pub(crate) struct AiFields {
-    pub model: String,
-    pub provider: String,
-    pub provider_model: String,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub cached_tokens: u64,
-    pub cost_usd: f64,
-    /// The provider reported no usage (or not all of it): the tokens are
-    /// Portico's estimate, charged like reported ones.
-    pub usage_estimated: bool,
-    /// The model has no price: `cost_usd` is 0 because nothing is known.
-    pub unpriced: bool,
-    /// Provider requests sent, the answering one included.
-    pub attempts: u32,
-    /// `hit` when the route's AI cache answered (nothing charged).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache: Option<&'static str>,
-}
-
-fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_millis(*t))
-}
-
-fn ip_or_empty<S: serde::Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
-    match ip {
-        Some(ip) => s.collect_str(ip),
-        None => s.serialize_str(""),
-    }
-}
-
-fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(m.as_str())
-}
 
 /// Where lines go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +35,7 @@ pub(crate) enum Sink {
 /// The request side of the log: cheap to clone, never blocks.
 #[derive(Clone)]
 pub(crate) struct AccessLog {
-    queue: Arc<ArrayQueue<AccessRecord>>,
+    queue: Arc<ArrayQueue<Arc<CallRecord>>>,
     writer: std::thread::Thread,
     reopen: Arc<AtomicBool>,
 }
@@ -130,7 +58,7 @@ impl AccessLog {
     }
 
     /// Queues a record; drops it (and counts the drop) when the queue is full.
-    pub(crate) fn log(&self, rec: AccessRecord) {
+    pub(crate) fn log(&self, rec: Arc<CallRecord>) {
         if self.queue.push(rec).is_err() {
             METRICS.access_log_dropped_total.inc();
         }
@@ -152,7 +80,7 @@ fn open(sink: &Sink) -> std::io::Result<Box<dyn Write + Send>> {
     })
 }
 
-fn writer(queue: Arc<ArrayQueue<AccessRecord>>, sink: Sink, out: Box<dyn Write + Send>, reopen: Arc<AtomicBool>) {
+fn writer(queue: Arc<ArrayQueue<Arc<CallRecord>>>, sink: Sink, out: Box<dyn Write + Send>, reopen: Arc<AtomicBool>) {
     let mut out = BufWriter::with_capacity(64 * 1024, out);
     let mut line = Vec::with_capacity(512);
     loop {
@@ -179,7 +107,7 @@ fn writer(queue: Arc<ArrayQueue<AccessRecord>>, sink: Sink, out: Box<dyn Write +
     }
 }
 
-fn write_line(out: &mut impl Write, line: &mut Vec<u8>, rec: &AccessRecord) {
+fn write_line(out: &mut impl Write, line: &mut Vec<u8>, rec: &CallRecord) {
     line.clear();
     if serde_json::to_writer(&mut *line, rec).is_ok() {
         line.push(b'\n');
@@ -191,14 +119,13 @@ fn write_line(out: &mut impl Write, line: &mut Vec<u8>, rec: &AccessRecord) {
 
 #[cfg(test)]
 mod tests {
-    use super::AccessRecord;
+    use super::CallRecord;
 
-    /// Every slot of the queue is resident from the start (16,384 by
-    /// default), so the record's own size is paid that many times over. It
-    /// was 392 bytes with the AI fields inline, 296 with them boxed.
+    /// The queue holds shared records, so a slot is a pointer; the record
+    /// itself is allocated once per call for both writers.
     #[test]
-    fn a_queued_record_stays_small() {
-        let size = std::mem::size_of::<AccessRecord>();
-        assert!(size <= 320, "AccessRecord is {size} bytes");
+    fn a_record_stays_small() {
+        let size = std::mem::size_of::<CallRecord>();
+        assert!(size <= 360, "CallRecord is {size} bytes");
     }
 }

@@ -22,6 +22,11 @@ pub(crate) struct Metrics {
     pub rate_limited_total: IntCounterVec,
     pub config_reloads_total: IntCounterVec,
     pub access_log_dropped_total: IntCounter,
+    /// Call records dropped because the call log's writer fell behind (or
+    /// its database failed).
+    pub call_log_dropped_total: IntCounter,
+    /// Call records written to the call log's database.
+    pub call_log_written_total: IntCounter,
     /// Clients too slow to send their request head or body, by phase.
     pub client_timeouts_total: IntCounterVec,
     /// Provider keys refused by their provider (401/403), by provider and key.
@@ -143,6 +148,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "access_log_dropped_total",
         "Access log lines dropped because the writer fell behind.",
     )?;
+    let call_log_dropped_total = IntCounter::new(
+        "call_log_dropped_total",
+        "Call records dropped because the call log's writer fell behind or its database failed.",
+    )?;
+    let call_log_written_total = IntCounter::new(
+        "call_log_written_total",
+        "Call records written to the call log's database (raw records kept, sampled ones not counted).",
+    )?;
     let ai_tokens_total = IntCounterVec::new(
         Opts::new(
             "ai_tokens_total",
@@ -166,6 +179,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     register(&registry, &mut names, Box::new(rate_limited_total.clone()))?;
     register(&registry, &mut names, Box::new(config_reloads_total.clone()))?;
     register(&registry, &mut names, Box::new(access_log_dropped_total.clone()))?;
+    register(&registry, &mut names, Box::new(call_log_dropped_total.clone()))?;
+    register(&registry, &mut names, Box::new(call_log_written_total.clone()))?;
     register(&registry, &mut names, Box::new(client_timeouts_total.clone()))?;
     register(&registry, &mut names, Box::new(ai_provider_auth_failures_total.clone()))?;
     register(&registry, &mut names, Box::new(ai_unpriced_requests_total.clone()))?;
@@ -192,6 +207,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ai_cost_usd_total,
         config_reloads_total,
         access_log_dropped_total,
+        call_log_dropped_total,
+        call_log_written_total,
         client_timeouts_total,
         ai_unpriced_requests_total,
         ai_usage_estimated_total,

@@ -12,6 +12,7 @@ mod ai_gateway;
 mod auth;
 mod balancing;
 mod bypass;
+mod calllog;
 mod config_check;
 mod connections;
 mod hardening;

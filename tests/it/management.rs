@@ -56,6 +56,25 @@ impl Admin {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The same API with another token.
+    pub(crate) fn with_token(&self, token: &str) -> Admin {
+        Admin {
+            base: self.base.clone(),
+            token: token.to_string(),
+            c: self.c.clone(),
+        }
+    }
+
+    /// A GET's whole response.
+    pub(crate) async fn raw(&self, path: &str) -> reqwest::Response {
+        self.c
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Calls and asserts the status; the body.
     pub(crate) async fn expect(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
         let (got, v) = self.call(method, path, body).await;
@@ -121,7 +140,7 @@ async fn seed(admin: &Admin, upstream: std::net::SocketAddr) {
 }
 
 /// A token for `body` (a role and team, or a user), made by the admin.
-async fn token_for(admin: &Admin, body: Value) -> String {
+pub(crate) async fn token_for(admin: &Admin, body: Value) -> String {
     let v = admin.expect("POST", "/tokens", Some(body), 201).await;
     assert!(v.get("digest").is_none(), "{v}");
     v["token"].as_str().unwrap().to_string()

@@ -92,6 +92,7 @@ impl BasicAuth {
         state.identity = Some(Identity {
             consumer: Some(idx),
             name: view.consumers.get(idx).map(|c| c.name.clone()).unwrap_or_default(),
+            credential: Some(holder.credential),
         });
         if self.hide {
             state.strip_headers.push(http::header::AUTHORIZATION);

@@ -71,6 +71,8 @@ pub struct Holder {
     pub consumer: usize,
     /// Unix seconds after which the credential is refused.
     pub expires: Option<u64>,
+    /// The credential, in [`Consumers::credential_id`].
+    pub credential: u32,
 }
 
 impl Holder {
@@ -105,6 +107,9 @@ pub struct Consumers {
     by_key: HashMap<[u8; 32], Holder>,
     by_login: HashMap<String, (Holder, PasswordHash)>,
     by_subject: HashMap<String, Holder>,
+    /// Each credential's id as the call log records it: its `id`, else
+    /// where it is written (`api_keys[0]`, `basic`, a subject).
+    credential_ids: Vec<std::sync::Arc<str>>,
 }
 
 /// The expiry of a credential at `path`, reported when it does not parse.
@@ -139,7 +144,15 @@ impl Consumers {
                 );
             }
             let idx = out.list.len();
-            let holder = |expires| Holder { consumer: idx, expires };
+            let ids = &mut out.credential_ids;
+            let mut holder = |expires, id: String| {
+                ids.push(std::sync::Arc::from(id.as_str()));
+                Holder {
+                    consumer: idx,
+                    expires,
+                    credential: u32::try_from(ids.len() - 1).unwrap_or(u32::MAX),
+                }
+            };
             for (j, k) in c.credentials.api_keys.iter().enumerate() {
                 let kp = format!("{p}.credentials.api_keys[{j}]");
                 let expires = expiry(k.expires_at.as_deref(), format!("{kp}.expires_at"), issues);
@@ -167,7 +180,8 @@ impl Consumers {
                         continue;
                     }
                 };
-                if let Some(other) = out.by_key.insert(digest, holder(expires)) {
+                let id = k.id.clone().unwrap_or_else(|| format!("api_keys[{j}]"));
+                if let Some(other) = out.by_key.insert(digest, holder(expires, id)) {
                     let owner = cfgs.get(other.consumer).map_or("", |o| o.name.as_str());
                     issues.add(kp, format!("this key is also a key of consumer {owner:?}"));
                 }
@@ -178,7 +192,8 @@ impl Consumers {
                 let expires = expiry(b.expires_at.as_deref(), bp, issues);
                 match PasswordHash::parse(&b.password_hash) {
                     Ok(h) => {
-                        if out.by_login.insert(user.clone(), (holder(expires), h)).is_some() {
+                        let id = format!("basic:{user}");
+                        if out.by_login.insert(user.clone(), (holder(expires, id), h)).is_some() {
                             issues.add(
                                 format!("{p}.credentials.basic.username"),
                                 format!("username {user:?} is used twice"),
@@ -188,11 +203,15 @@ impl Consumers {
                     Err(e) => issues.add(format!("{p}.credentials.basic.password_hash"), e),
                 }
             }
-            out.by_subject.insert(c.name.clone(), holder(None));
+            out.by_subject
+                .insert(c.name.clone(), holder(None, format!("subject:{}", c.name)));
             for (j, s) in c.credentials.subjects.iter().enumerate() {
                 let sp = format!("{p}.credentials.subjects[{j}].expires_at");
                 let expires = expiry(s.expires_at(), sp, issues);
-                out.by_subject.insert(s.subject().to_string(), holder(expires));
+                let id = s
+                    .id()
+                    .map_or_else(|| format!("subject:{}", s.subject()), str::to_string);
+                out.by_subject.insert(s.subject().to_string(), holder(expires, id));
             }
             out.list.push(Consumer {
                 name: c.name.clone(),
@@ -202,6 +221,11 @@ impl Consumers {
             });
         }
         out
+    }
+
+    /// A credential's id, for the call log.
+    pub fn credential_id(&self, i: u32) -> Option<&std::sync::Arc<str>> {
+        self.credential_ids.get(usize::try_from(i).ok()?)
     }
 
     pub fn get(&self, i: usize) -> Option<&Consumer> {

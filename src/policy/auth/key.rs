@@ -130,6 +130,7 @@ impl KeyAuth {
         state.identity = Some(Identity {
             consumer: Some(idx),
             name,
+            credential: Some(holder.credential),
         });
         if self.hide {
             state

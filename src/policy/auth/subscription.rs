@@ -93,6 +93,7 @@ mod tests {
             subscription: mode,
             openapi: None,
             metadata: Default::default(),
+            call_log: None,
         }
     }
 
@@ -117,6 +118,7 @@ mod tests {
             identity: Some(Identity {
                 consumer: APPS.iter().position(|a| *a == name),
                 name: name.into(),
+                credential: None,
             }),
             ..Default::default()
         }

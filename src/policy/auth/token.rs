@@ -32,7 +32,8 @@ fn identify(
     let Some(subject) = subject.filter(|s| !s.is_empty()) else {
         return unauthorized(format!("token has no {claim:?} claim naming the caller"));
     };
-    let consumer = match view.consumers.by_subject(subject).map(|h| h.live(view.consumers)) {
+    let holder = view.consumers.by_subject(subject);
+    let consumer = match holder.map(|h| h.live(view.consumers)) {
         Some(Ok(i)) => Some(i),
         Some(Err(r)) => return Step::Reject(r),
         None => None,
@@ -43,7 +44,11 @@ fn identify(
     let name = consumer
         .and_then(|i| view.consumers.get(i))
         .map_or_else(|| subject.to_string(), |c| c.name.clone());
-    state.identity = Some(Identity { consumer, name });
+    state.identity = Some(Identity {
+        consumer,
+        name,
+        credential: holder.map(|h| h.credential),
+    });
     Step::Continue
 }
 

@@ -66,6 +66,9 @@ pub(crate) enum Area {
     User,
     AdminToken,
     Audit,
+    /// The call log and its analytics: the calls to a team's services and
+    /// from its applications.
+    CallLog,
 }
 
 /// Read or write.
@@ -86,30 +89,31 @@ pub(crate) fn allows(role: Role, op: Op, area: Area, own: bool) -> bool {
         Admin => true,
         Operator => match area {
             Config | Service | Application | Subscription | SubscriptionRequest | SubscriptionDecision => true,
-            Team | User | Audit => read,
+            Team | User | Audit | CallLog => read,
             AdminToken => false,
         },
         Auditor => read,
         TeamAdmin => match area {
             Service if read => true,
             Service | Application | Subscription | SubscriptionRequest | SubscriptionDecision | Team => own,
+            CallLog => own && read,
             Config | User | AdminToken | Audit => false,
         },
         ServiceAdmin => match area {
             Service if read => true,
             Service | SubscriptionDecision | Subscription => own,
-            Team => own && read,
+            Team | CallLog => own && read,
             _ => false,
         },
         ConsumerAdmin => match area {
             Service => read,
             Application | SubscriptionRequest | Subscription => own,
-            Team => own && read,
+            Team | CallLog => own && read,
             _ => false,
         },
         Developer => match area {
             Service => read,
-            Application | Team => own && read,
+            Application | Team | CallLog => own && read,
             SubscriptionRequest | Subscription => own,
             _ => false,
         },
@@ -165,10 +169,11 @@ mod tests {
             User,
             AdminToken,
             Audit,
+            CallLog,
         ];
         // (own, other) per area, in the order above.
-        let expected: [(Role, [(&str, &str); 10]); 7] = [
-            (Role::Admin, [("rw", "rw"); 10]),
+        let expected: [(Role, [(&str, &str); 11]); 7] = [
+            (Role::Admin, [("rw", "rw"); 11]),
             (
                 Role::Operator,
                 [
@@ -182,9 +187,10 @@ mod tests {
                     ("r", "r"),
                     ("-", "-"),
                     ("r", "r"),
+                    ("r", "r"),
                 ],
             ),
-            (Role::Auditor, [("r", "r"); 10]),
+            (Role::Auditor, [("r", "r"); 11]),
             (
                 Role::TeamAdmin,
                 [
@@ -198,6 +204,7 @@ mod tests {
                     ("-", "-"),
                     ("-", "-"),
                     ("-", "-"),
+                    ("r", "-"),
                 ],
             ),
             (
@@ -213,6 +220,7 @@ mod tests {
                     ("-", "-"),
                     ("-", "-"),
                     ("-", "-"),
+                    ("r", "-"),
                 ],
             ),
             (
@@ -228,6 +236,7 @@ mod tests {
                     ("-", "-"),
                     ("-", "-"),
                     ("-", "-"),
+                    ("r", "-"),
                 ],
             ),
             (
@@ -243,6 +252,7 @@ mod tests {
                     ("-", "-"),
                     ("-", "-"),
                     ("-", "-"),
+                    ("r", "-"),
                 ],
             ),
         ];

@@ -9,6 +9,7 @@
 //!   [`resources`]; the management plane's actions (credentials,
 //!   subscriptions): [`actions`]; admin tokens: [`tokens`]; the whole config
 //!   and the audit log: [`mod@config`]; the plurals' routes: [`plurals`];
+//! - the call log and its analytics: [`calls`];
 //! - the OpenAPI 3.1 document of all of it, generated from the handlers'
 //!   attributes and served without a token at `/admin/v1/openapi.json`:
 //!   [`openapi`];
@@ -27,6 +28,7 @@
 
 pub(crate) mod access;
 mod actions;
+mod calls;
 mod config;
 pub(crate) mod openapi;
 mod owner;
@@ -79,6 +81,8 @@ pub(crate) struct AdminState {
     /// Writes from this process, one at a time (a write is checked against
     /// the whole store).
     pub writes: tokio::sync::Mutex<()>,
+    /// The call log's queries, when calls are recorded.
+    pub calls: Option<crate::calllog::CallReader>,
 }
 
 pub(crate) type Shared = Arc<AdminState>;
@@ -142,6 +146,12 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/v1/login", post(sessions::login))
         .route("/admin/v1/logout", post(sessions::logout))
         .route("/admin/v1/audit", get(config::audit))
+        .route("/admin/v1/logs", get(calls::logs))
+        .route("/admin/v1/logs/{request_id}", get(calls::log))
+        .route("/admin/v1/analytics/summary", get(calls::summary))
+        .route("/admin/v1/analytics/timeseries", get(calls::timeseries))
+        .route("/admin/v1/analytics/top", get(calls::top))
+        .route("/admin/v1/analytics/usage", get(calls::usage))
         .route("/admin/v1/config", get(config::export).post(config::import))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource") })
         .with_state(Arc::new(state))

@@ -66,8 +66,8 @@ pub(super) async fn openapi_json() -> Response {
     info(
         title = "Portico admin API",
         description = "Portico's management plane (store mode): resources by kind and name, applications' \
-                       credentials, subscriptions, admin tokens, the whole config and the audit log. \
-                       Errors are RFC 7807 problem+json. Send an admin token as `Authorization: Bearer <token>`."
+                       credentials, subscriptions, admin tokens, the whole config, the audit log, \
+                       the call log and its analytics. Errors are RFC 7807 problem+json. Send an admin token as `Authorization: Bearer <token>`."
     ),
     paths(
         openapi_json,
@@ -89,6 +89,12 @@ pub(super) async fn openapi_json() -> Response {
         super::config::audit,
         super::config::export,
         super::config::import,
+        super::calls::logs,
+        super::calls::log,
+        super::calls::summary,
+        super::calls::timeseries,
+        super::calls::top,
+        super::calls::usage,
     ),
     components(schemas(
         Problem, FieldError, Page, Item, ResourceBody, AnyBody, CredentialType, DecisionAction,
@@ -102,6 +108,7 @@ pub(super) async fn openapi_json() -> Response {
         (name = "subscriptions", description = "Applications' subscriptions to services"),
         (name = "tokens", description = "Admin tokens and who the caller is"),
         (name = "config", description = "The whole config and the audit log"),
+        (name = "calls", description = "The call log and its analytics"),
     )
 )]
 pub(super) struct AdminDoc;

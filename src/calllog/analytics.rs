@@ -1,0 +1,438 @@
+//! Analytics over the rollups, never the raw records: a summary, a time
+//! series, top-N by a dimension, and usage per application or team per day
+//! or month (the billing export).
+//!
+//! A range reads the finest rollup level that still holds its start and
+//! whose rows stay few for its span (minutes up to a day, hours up to 31
+//! days, days beyond); the range is widened to that level's buckets.
+//! Percentiles come from the merged histograms ([`super::rollup::percentile`]).
+
+use super::db::CallDb;
+use super::query::{format_ms, Arg, QueryError, Scope, Where};
+use super::retention::Retention;
+use super::rollup::{percentile, Sums, BUCKETS, WIDTHS};
+use super::schema::ROLLUPS;
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// What analytics ask about: a time range and optional narrowing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Slice {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub service: Option<String>,
+    pub route: Option<String>,
+    pub application: Option<String>,
+    pub team: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+}
+
+/// The level a range reads: an index into [`ROLLUPS`].
+pub(crate) fn level_for(from_ms: i64, to_ms: i64, now_ms: i64, retention: &Retention) -> usize {
+    let span = (to_ms - from_ms).max(0) / 1000;
+    let age = (now_ms - from_ms).max(0) / 1000;
+    let by_span = if span <= 86_400 {
+        0
+    } else if span <= 31 * 86_400 {
+        1
+    } else {
+        2
+    };
+    (by_span..ROLLUPS.len())
+        .find(|&l| retention.levels.get(l).is_some_and(|&keep| age <= keep))
+        .unwrap_or(ROLLUPS.len() - 1)
+}
+
+/// Sums of the histogram and counters, as SQL select items.
+fn sum_columns() -> String {
+    let mut cols: Vec<String> = [
+        "requests",
+        "errors",
+        "bytes_in",
+        "bytes_out",
+        "duration_us",
+        "input_tokens",
+        "cached_tokens",
+        "output_tokens",
+    ]
+    .iter()
+    .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"))
+    .collect();
+    cols.push("COALESCE(SUM(cost_usd), 0.0) AS cost_usd".into());
+    cols.extend((0..BUCKETS).map(|i| format!("CAST(COALESCE(SUM(h{i}), 0) AS BIGINT) AS h{i}")));
+    cols.join(", ")
+}
+
+fn sums(r: &AnyRow) -> Result<Sums, sqlx::Error> {
+    let mut s = Sums {
+        requests: r.try_get("requests")?,
+        errors: r.try_get("errors")?,
+        bytes_in: r.try_get("bytes_in")?,
+        bytes_out: r.try_get("bytes_out")?,
+        duration_us: r.try_get("duration_us")?,
+        input_tokens: r.try_get("input_tokens")?,
+        cached_tokens: r.try_get("cached_tokens")?,
+        output_tokens: r.try_get("output_tokens")?,
+        cost_usd: r.try_get("cost_usd")?,
+        hist: [0; BUCKETS],
+    };
+    for (i, h) in s.hist.iter_mut().enumerate() {
+        *h = r.try_get(format!("h{i}").as_str())?;
+    }
+    Ok(s)
+}
+
+/// Requests by status class and the merged sums.
+#[derive(Debug, Default, Clone)]
+struct Totals {
+    sums: Sums,
+    classes: [i64; 6],
+}
+
+impl Totals {
+    fn add(&mut self, class: i64, s: &Sums) {
+        self.sums.merge(s);
+        if let Some(c) = usize::try_from(class).ok().and_then(|c| self.classes.get_mut(c)) {
+            *c += s.requests;
+        }
+    }
+}
+
+/// The figures of a slice (or of one point or one group of it).
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub(crate) struct Figures {
+    pub requests: i64,
+    /// Share of requests answered 1xx to 3xx.
+    pub success_rate: Option<f64>,
+    pub status_2xx: i64,
+    pub status_3xx: i64,
+    pub status_4xx: i64,
+    pub status_5xx: i64,
+    /// 5xx and failures Portico named (timeouts, resets, clients gone).
+    pub errors: i64,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub avg_ms: Option<f64>,
+    pub bytes_in: i64,
+    pub bytes_out: i64,
+    pub input_tokens: i64,
+    pub cached_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+impl From<&Totals> for Figures {
+    fn from(t: &Totals) -> Figures {
+        let s = &t.sums;
+        let ok = t.classes[1] + t.classes[2] + t.classes[3];
+        Figures {
+            requests: s.requests,
+            success_rate: (s.requests > 0).then(|| ok as f64 / s.requests as f64),
+            status_2xx: t.classes[2],
+            status_3xx: t.classes[3],
+            status_4xx: t.classes[4],
+            status_5xx: t.classes[5],
+            errors: s.errors,
+            p50_ms: percentile(&s.hist, 0.50),
+            p95_ms: percentile(&s.hist, 0.95),
+            p99_ms: percentile(&s.hist, 0.99),
+            avg_ms: (s.requests > 0).then(|| s.duration_us as f64 / s.requests as f64 / 1000.0),
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            input_tokens: s.input_tokens,
+            cached_tokens: s.cached_tokens,
+            output_tokens: s.output_tokens,
+            cost_usd: s.cost_usd,
+        }
+    }
+}
+
+/// A summary: the figures and what was read.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Summary {
+    pub from: String,
+    pub to: String,
+    /// `minute`, `hour` or `day`: the rollups read.
+    pub granularity: &'static str,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// One point of a time series.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Point {
+    pub time: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// A time series.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Series {
+    pub from: String,
+    pub to: String,
+    pub granularity: &'static str,
+    pub step_seconds: i64,
+    pub points: Vec<Point>,
+}
+
+/// One group of a top-N.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Group {
+    /// The dimension's value (null: calls without one, such as unrouted).
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// A top-N.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Top {
+    pub from: String,
+    pub to: String,
+    pub granularity: &'static str,
+    pub by: String,
+    pub metric: String,
+    pub items: Vec<Group>,
+}
+
+/// The dimensions a top-N groups by.
+pub(crate) const TOP_BY: &[&str] = &["service", "route", "application", "team", "provider", "model"];
+/// The metrics a top-N orders by.
+pub(crate) const TOP_METRICS: &[&str] = &["requests", "errors", "latency", "tokens", "cost"];
+
+/// One row of the usage (billing) export.
+#[derive(Debug, Serialize, Clone, PartialEq, utoipa::ToSchema)]
+pub(crate) struct UsageRow {
+    /// `YYYY-MM-DD` or `YYYY-MM` (UTC).
+    pub period: String,
+    pub application: Option<String>,
+    pub team: Option<String>,
+    pub requests: i64,
+    pub input_tokens: i64,
+    pub cached_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+const LEVEL_NAMES: [&str; 3] = ["minute", "hour", "day"];
+
+/// Steps a time series may take, in seconds.
+const STEPS: &[i64] = &[60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400];
+/// Most points a series aims at.
+const POINTS: i64 = 360;
+
+fn none_if_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+impl CallDb {
+    fn slice_where(&self, s: &Slice, level: usize, scope: &Scope) -> (Where, i64, i64) {
+        let width = WIDTHS[level];
+        let from = (s.from_ms / 1000).div_euclid(width) * width;
+        let to = ((s.to_ms / 1000) + width - 1).div_euclid(width) * width;
+        let mut w = Where::default();
+        w.add("bucket >= {}", Arg::Int(from));
+        w.add("bucket < {}", Arg::Int(to));
+        w.text("service", &s.service);
+        w.text("route", &s.route);
+        w.text("application", &s.application);
+        w.text("provider", &s.provider);
+        w.text("model", &s.model);
+        if let Some(t) = &s.team {
+            let p = w.arg(Arg::Text(t.clone()));
+            w.raw(format!("(team = {p} OR service_team = {p})"));
+        }
+        w.scope(scope);
+        (w, from, to)
+    }
+
+    /// The summary of a slice.
+    pub(crate) async fn summary(&self, s: &Slice, scope: &Scope, level: usize) -> Result<Summary, QueryError> {
+        let (w, from, to) = self.slice_where(s, level, scope);
+        let sql = format!(
+            "SELECT status_class, {} FROM {} {} GROUP BY status_class",
+            sum_columns(),
+            ROLLUPS[level],
+            w.sql()
+        );
+        let rows = w
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut t = Totals::default();
+        for r in &rows {
+            t.add(r.try_get("status_class")?, &sums(r)?);
+        }
+        Ok(Summary {
+            from: format_ms(from * 1000),
+            to: format_ms(to * 1000),
+            granularity: LEVEL_NAMES[level],
+            figures: (&t).into(),
+        })
+    }
+
+    /// A time series of a slice, in steps chosen from its span.
+    pub(crate) async fn series(&self, s: &Slice, scope: &Scope, level: usize) -> Result<Series, QueryError> {
+        let (w, from, to) = self.slice_where(s, level, scope);
+        let span = (to - from).max(1);
+        let step = STEPS
+            .iter()
+            .copied()
+            .filter(|&st| st >= WIDTHS[level])
+            .find(|&st| span / st <= POINTS)
+            .unwrap_or(30 * 86_400);
+        let sql = format!(
+            "SELECT bucket - (bucket % {step}) AS t, status_class, {} FROM {} {} GROUP BY t, status_class ORDER BY t",
+            sum_columns(),
+            ROLLUPS[level],
+            w.sql()
+        );
+        let rows = w
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut by_time: BTreeMap<i64, Totals> = BTreeMap::new();
+        for r in &rows {
+            let t: i64 = r.try_get("t")?;
+            by_time.entry(t).or_default().add(r.try_get("status_class")?, &sums(r)?);
+        }
+        Ok(Series {
+            from: format_ms(from * 1000),
+            to: format_ms(to * 1000),
+            granularity: LEVEL_NAMES[level],
+            step_seconds: step,
+            points: by_time
+                .iter()
+                .map(|(t, tot)| Point {
+                    time: format_ms(t * 1000),
+                    figures: tot.into(),
+                })
+                .collect(),
+        })
+    }
+
+    /// The top `n` values of `by` in a slice, ordered by `metric`.
+    pub(crate) async fn top(
+        &self,
+        s: &Slice,
+        scope: &Scope,
+        level: usize,
+        by: &str,
+        metric: &str,
+        n: usize,
+    ) -> Result<Top, QueryError> {
+        let Some(by) = TOP_BY.iter().find(|b| **b == by) else {
+            return Err(QueryError::Invalid(format!("by: one of {}", TOP_BY.join(", "))));
+        };
+        if !TOP_METRICS.contains(&metric) {
+            return Err(QueryError::Invalid(format!(
+                "metric: one of {}",
+                TOP_METRICS.join(", ")
+            )));
+        }
+        let (w, from, to) = self.slice_where(s, level, scope);
+        let sql = format!(
+            "SELECT {by} AS name, status_class, {} FROM {} {} GROUP BY {by}, status_class",
+            sum_columns(),
+            ROLLUPS[level],
+            w.sql()
+        );
+        let rows = w
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
+        for r in &rows {
+            let name: String = r.try_get("name")?;
+            groups
+                .entry(name)
+                .or_default()
+                .add(r.try_get("status_class")?, &sums(r)?);
+        }
+        let mut items: Vec<Group> = groups
+            .into_iter()
+            .map(|(name, t)| Group {
+                name: none_if_empty(name),
+                figures: (&t).into(),
+            })
+            .collect();
+        let key = |g: &Group| -> f64 {
+            let f = &g.figures;
+            match metric {
+                "errors" => f.errors as f64,
+                "latency" => f.p95_ms.unwrap_or(0.0),
+                "tokens" => (f.input_tokens + f.output_tokens) as f64,
+                "cost" => f.cost_usd,
+                _ => f.requests as f64,
+            }
+        };
+        items.sort_by(|a, b| key(b).total_cmp(&key(a)).then_with(|| a.name.cmp(&b.name)));
+        items.truncate(n.clamp(1, 1000));
+        Ok(Top {
+            from: format_ms(from * 1000),
+            to: format_ms(to * 1000),
+            granularity: LEVEL_NAMES[level],
+            by: by.to_string(),
+            metric: metric.to_string(),
+            items,
+        })
+    }
+
+    /// Tokens and cost per application (and its team) or per team, per day
+    /// or month, from the daily rollups.
+    pub(crate) async fn usage(
+        &self,
+        s: &Slice,
+        scope: &Scope,
+        by_team: bool,
+        monthly: bool,
+    ) -> Result<Vec<UsageRow>, QueryError> {
+        let (w, _, _) = self.slice_where(s, 2, scope);
+        let sql = format!(
+            "SELECT bucket, application, team, CAST(SUM(requests) AS BIGINT) AS requests, \
+             CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
+             CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, COALESCE(SUM(cost_usd), 0.0) AS cost_usd \
+             FROM calls_day {} GROUP BY bucket, application, team",
+            w.sql()
+        );
+        let rows = w
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: BTreeMap<(String, String, String), UsageRow> = BTreeMap::new();
+        for r in &rows {
+            let bucket: i64 = r.try_get("bucket")?;
+            let day = format_ms(bucket * 1000);
+            let period = day.get(..if monthly { 7 } else { 10 }).unwrap_or(&day).to_string();
+            let team: String = r.try_get("team")?;
+            let app: String = if by_team {
+                String::new()
+            } else {
+                r.try_get("application")?
+            };
+            let row = out
+                .entry((period.clone(), team.clone(), app.clone()))
+                .or_insert_with(|| UsageRow {
+                    period,
+                    application: none_if_empty(app),
+                    team: none_if_empty(team),
+                    requests: 0,
+                    input_tokens: 0,
+                    cached_tokens: 0,
+                    output_tokens: 0,
+                    cost_usd: 0.0,
+                });
+            row.requests += r.try_get::<i64, _>("requests")?;
+            row.input_tokens += r.try_get::<i64, _>("input_tokens")?;
+            row.cached_tokens += r.try_get::<i64, _>("cached_tokens")?;
+            row.output_tokens += r.try_get::<i64, _>("output_tokens")?;
+            row.cost_usd += r.try_get::<f64, _>("cost_usd")?;
+        }
+        Ok(out.into_values().collect())
+    }
+}

@@ -1,0 +1,199 @@
+//! The call log's database: SQLite (its own file, apart from the config
+//! store: the log is large and hot, the config small and precious) or
+//! PostgreSQL, through the same `sqlx` code as the store. The writer thread
+//! appends batches ([`CallDb::write`]); the admin API reads ([`super::query`]).
+//!
+//! A batch is one transaction: the kept records as multi-row inserts (100
+//! rows a statement) and the batch's rollups as multi-row upserts that add
+//! to what each row holds.
+
+use super::rollup::{Batch, Key, Sums, BUCKETS};
+use super::schema::{self, CALL_COLUMNS, DIMENSIONS, ROLLUPS, SUMS};
+use crate::store::{connect, migrate, Backend, StoreError};
+use crate::telemetry::call::CallRecord;
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool};
+use std::sync::Arc;
+
+/// Rows per insert statement.
+const INSERT_ROWS: usize = 100;
+/// Rollup rows per upsert statement.
+const UPSERT_ROWS: usize = 100;
+
+/// The call log's database.
+#[derive(Debug, Clone)]
+pub(crate) struct CallDb {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+}
+
+type Q<'a> = Query<'a, Any, AnyArguments>;
+
+fn opt(s: Option<&str>) -> Option<String> {
+    s.map(str::to_string)
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// `(` + `$n, ...` for `cols` columns from `first` + `)`.
+fn placeholders(first: usize, cols: usize) -> String {
+    let list: Vec<String> = (first..first + cols).map(|i| format!("${i}")).collect();
+    format!("({})", list.join(", "))
+}
+
+fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| placeholders(r * cols + 1, cols))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn bind_call<'a>(q: Q<'a>, r: &'a CallRecord) -> Q<'a> {
+    let ai = r.ai.as_deref();
+    let detail = r.capture.as_deref().and_then(|c| serde_json::to_string(c).ok());
+    q.bind(r.unix_ms())
+        .bind(r.request_id.as_str())
+        .bind(r.client_ip.map(|ip| ip.to_string()))
+        .bind(r.method.as_str())
+        .bind(r.host.as_str())
+        .bind(r.path.as_str())
+        .bind(&*r.route)
+        .bind(opt(r.service.as_deref()))
+        .bind(opt(r.service_team.as_deref()))
+        .bind(r.consumer.as_deref())
+        .bind(r.team.as_deref())
+        .bind(r.credential.as_deref())
+        .bind(r.upstream.as_deref())
+        .bind(r.target.as_deref())
+        .bind(i64::from(r.status))
+        .bind(r.error)
+        .bind(int(r.bytes_in))
+        .bind(int(r.bytes_out))
+        .bind(micros(r.duration))
+        .bind(r.upstream_time.map(micros))
+        .bind(i64::from(r.retries))
+        .bind(ai.map(|a| a.provider.as_str()))
+        .bind(ai.map(|a| a.model.as_str()))
+        .bind(ai.map(|a| a.provider_model.as_str()))
+        .bind(ai.map(|a| int(a.prompt_tokens)))
+        .bind(ai.map(|a| int(a.cached_tokens)))
+        .bind(ai.map(|a| int(a.completion_tokens)))
+        .bind(ai.map(|a| a.cost_usd))
+        .bind(ai.map(|a| i64::from(a.usage_estimated)))
+        .bind(detail)
+}
+
+fn bind_rollup<'a>(q: Q<'a>, k: &'a Key, s: &'a Sums) -> Q<'a> {
+    let mut q = q
+        .bind(k.bucket)
+        .bind(k.service.as_str())
+        .bind(k.service_team.as_str())
+        .bind(k.route.as_str())
+        .bind(k.application.as_str())
+        .bind(k.team.as_str())
+        .bind(k.status_class)
+        .bind(k.provider.as_str())
+        .bind(k.model.as_str())
+        .bind(s.requests)
+        .bind(s.errors)
+        .bind(s.bytes_in)
+        .bind(s.bytes_out)
+        .bind(s.duration_us)
+        .bind(s.input_tokens)
+        .bind(s.cached_tokens)
+        .bind(s.output_tokens)
+        .bind(s.cost_usd);
+    for h in s.hist {
+        q = q.bind(h);
+    }
+    q
+}
+
+fn hist_columns() -> Vec<String> {
+    (0..BUCKETS).map(|i| format!("h{i}")).collect()
+}
+
+/// The upsert of `rows` rollup rows into `table`.
+fn upsert_sql(table: &str, rows: usize) -> String {
+    let hist = hist_columns();
+    let mut cols: Vec<&str> = vec!["bucket"];
+    cols.extend(DIMENSIONS);
+    cols.extend(SUMS);
+    cols.extend(hist.iter().map(String::as_str));
+    let adds: Vec<String> = SUMS
+        .iter()
+        .copied()
+        .chain(hist.iter().map(String::as_str))
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT (bucket, service, route, application, status_class, provider, model, service_team, team) DO UPDATE SET {}",
+        cols.join(", "),
+        values(rows, cols.len()),
+        adds.join(", ")
+    )
+}
+
+fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO calls ({}) VALUES {}",
+        CALL_COLUMNS.join(", "),
+        values(rows, CALL_COLUMNS.len())
+    )
+}
+
+impl CallDb {
+    /// Opens (and for SQLite creates) the call log at `url` and brings its
+    /// schema up to date. `readers`: connections for queries (SQLite).
+    pub(crate) async fn open(url: &str, readers: u32) -> Result<CallDb, StoreError> {
+        let (pool, backend) = connect(url, readers.max(1), readers.max(2)).await?;
+        if backend == Backend::Sqlite {
+            // Effective on a new file only: pages freed by retention are
+            // given back to the file system by `incremental_vacuum`.
+            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&pool).await?;
+            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await?;
+        }
+        migrate(&pool, "calllog_schema", &schema::migrations(backend)).await?;
+        Ok(CallDb { pool, backend })
+    }
+
+    /// Writes a batch: the kept records and every record's rollups, in one
+    /// transaction. Returns how many raw records were written.
+    pub(crate) async fn write(&self, records: &[Arc<CallRecord>]) -> Result<usize, StoreError> {
+        let kept: Vec<&CallRecord> = records.iter().filter(|r| r.keep).map(|r| &**r).collect();
+        let rollups = Batch::of(records);
+        let mut tx = self.pool.begin().await?;
+        let full = insert_sql(INSERT_ROWS);
+        for chunk in kept.chunks(INSERT_ROWS) {
+            let sql = if chunk.len() == INSERT_ROWS {
+                full.clone()
+            } else {
+                insert_sql(chunk.len())
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = bind_call(q, r);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        for (table, level) in ROLLUPS.iter().zip(rollups.levels.iter()) {
+            let rows: Vec<(&Key, &Sums)> = level.iter().collect();
+            for chunk in rows.chunks(UPSERT_ROWS) {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_sql(table, chunk.len())));
+                for (k, s) in chunk {
+                    q = bind_rollup(q, k, s);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(kept.len())
+    }
+}

@@ -1,0 +1,161 @@
+//! The call log's tables, one migration list for both backends, applied in
+//! order at open and recorded in `calllog_schema`; embedded in the binary.
+//!
+//! - `calls`: one raw record per kept call, `at_ms` (unix milliseconds) its
+//!   time. Indexed by time, by request id, and by service and by
+//!   application over time: the log page's filters start from one of them.
+//! - `calls_minute`, `calls_hour`, `calls_day`: the rollups, one row per
+//!   bucket (unix seconds of its start) and dimension set, with sums and a
+//!   latency histogram in fixed buckets ([`super::rollup::BOUNDS_MS`]), so
+//!   percentiles merge across rows.
+//!
+//! Every integer is `BIGINT`, so both backends read back an `i64`.
+
+use crate::store::Backend;
+
+/// The rollup tables, finest first.
+pub(crate) const ROLLUPS: [&str; 3] = ["calls_minute", "calls_hour", "calls_day"];
+
+/// The raw table's columns, in insert order.
+pub(crate) const CALL_COLUMNS: &[&str] = &[
+    "at_ms",
+    "request_id",
+    "client_ip",
+    "method",
+    "host",
+    "path",
+    "route",
+    "service",
+    "service_team",
+    "application",
+    "team",
+    "credential",
+    "upstream",
+    "target",
+    "status",
+    "error",
+    "bytes_in",
+    "bytes_out",
+    "duration_us",
+    "upstream_us",
+    "retries",
+    "provider",
+    "model",
+    "model_answered",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "cost_usd",
+    "usage_estimated",
+    "detail",
+];
+
+/// A rollup's dimensions: its key with the bucket. `''` stands for none.
+pub(crate) const DIMENSIONS: &[&str] = &[
+    "service",
+    "service_team",
+    "route",
+    "application",
+    "team",
+    "status_class",
+    "provider",
+    "model",
+];
+
+/// A rollup's sums, before the histogram's `h0..hN`.
+pub(crate) const SUMS: &[&str] = &[
+    "requests",
+    "errors",
+    "bytes_in",
+    "bytes_out",
+    "duration_us",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "cost_usd",
+];
+
+fn calls_table(auto_id: &str) -> String {
+    format!(
+        "CREATE TABLE calls (
+            id {auto_id},
+            at_ms BIGINT NOT NULL,
+            request_id TEXT NOT NULL,
+            client_ip TEXT,
+            method TEXT NOT NULL,
+            host TEXT NOT NULL,
+            path TEXT NOT NULL,
+            route TEXT NOT NULL,
+            service TEXT,
+            service_team TEXT,
+            application TEXT,
+            team TEXT,
+            credential TEXT,
+            upstream TEXT,
+            target TEXT,
+            status BIGINT NOT NULL,
+            error TEXT,
+            bytes_in BIGINT NOT NULL,
+            bytes_out BIGINT NOT NULL,
+            duration_us BIGINT NOT NULL,
+            upstream_us BIGINT,
+            retries BIGINT NOT NULL,
+            provider TEXT,
+            model TEXT,
+            model_answered TEXT,
+            input_tokens BIGINT,
+            cached_tokens BIGINT,
+            output_tokens BIGINT,
+            cost_usd DOUBLE PRECISION,
+            usage_estimated BIGINT,
+            detail TEXT
+        );
+        CREATE INDEX calls_at ON calls (at_ms);
+        CREATE INDEX calls_request ON calls (request_id);
+        CREATE INDEX calls_service ON calls (service, at_ms);
+        CREATE INDEX calls_application ON calls (application, at_ms);"
+    )
+}
+
+fn rollup_table(name: &str) -> String {
+    let buckets: String = (0..super::rollup::BUCKETS)
+        .map(|i| format!("h{i} BIGINT NOT NULL DEFAULT 0,\n"))
+        .collect();
+    format!(
+        "CREATE TABLE {name} (
+            bucket BIGINT NOT NULL,
+            service TEXT NOT NULL,
+            service_team TEXT NOT NULL,
+            route TEXT NOT NULL,
+            application TEXT NOT NULL,
+            team TEXT NOT NULL,
+            status_class BIGINT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            requests BIGINT NOT NULL,
+            errors BIGINT NOT NULL,
+            bytes_in BIGINT NOT NULL,
+            bytes_out BIGINT NOT NULL,
+            duration_us BIGINT NOT NULL,
+            input_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL,
+            output_tokens BIGINT NOT NULL,
+            cost_usd DOUBLE PRECISION NOT NULL,
+            {buckets}PRIMARY KEY (bucket, service, route, application, status_class, provider, model, service_team, team)
+        );"
+    )
+}
+
+/// The migrations for `backend`, in order.
+pub(crate) fn migrations(backend: Backend) -> Vec<String> {
+    let auto_id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Backend::Postgres => "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    };
+    let mut first = calls_table(auto_id);
+    for t in ROLLUPS {
+        first.push('\n');
+        first.push_str(&rollup_table(t));
+    }
+    vec![first]
+}

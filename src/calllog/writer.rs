@@ -1,0 +1,133 @@
+//! The call log's writer: one thread with its own single-threaded tokio
+//! runtime (the database driver is async), which drains the queue every
+//! [`TICK`] in batches of up to [`MAX_BATCH`], writes each in one
+//! transaction, and runs retention between batches. While the database
+//! cannot be opened or written, records are dropped and counted, never
+//! held without bound.
+
+use super::db::CallDb;
+use super::retention::Retention;
+use crate::telemetry::call::CallRecord;
+use crate::telemetry::metrics::METRICS;
+use crossbeam_queue::ArrayQueue;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the writer drains the queue.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// Most records written in one transaction.
+pub(crate) const MAX_BATCH: usize = 20_000;
+/// How often retention runs when it has nothing left to do.
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// Longest run of retention steps between two batches.
+const RETENTION_SLICE: Duration = Duration::from_millis(50);
+/// How long to wait before opening a database that failed again.
+const REOPEN_AFTER: Duration = Duration::from_secs(5);
+
+/// What the writer needs.
+pub(crate) struct WriterConfig {
+    pub url: String,
+    pub retention: Retention,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn drain(queue: &ArrayQueue<Arc<CallRecord>>, into: &mut Vec<Arc<CallRecord>>) {
+    while into.len() < MAX_BATCH {
+        match queue.pop() {
+            Some(r) => into.push(r),
+            None => break,
+        }
+    }
+}
+
+fn drop_all(queue: &ArrayQueue<Arc<CallRecord>>) {
+    let mut n = 0u64;
+    while queue.pop().is_some() {
+        n += 1;
+    }
+    METRICS.call_log_dropped_total.inc_by(n);
+}
+
+/// Runs until every request-side handle is gone and the queue is empty.
+pub(crate) fn run(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("call log: cannot start its writer: {e}");
+            return;
+        }
+    };
+    rt.block_on(write_loop(queue, cfg));
+}
+
+async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) {
+    let mut db: Option<CallDb> = None;
+    let mut failed_at: Option<Instant> = None;
+    let mut retention_due = Instant::now();
+    let mut batch = Vec::with_capacity(4096);
+    loop {
+        let last = Arc::strong_count(&queue) == 1;
+        if db.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER) {
+            match CallDb::open(&cfg.url, 1).await {
+                Ok(d) => {
+                    if failed_at.take().is_some() {
+                        log::info!("call log: {} is open again", cfg.url);
+                    }
+                    db = Some(d);
+                }
+                Err(e) => {
+                    log::error!(
+                        "call log: cannot open {}: {e}; records are dropped until it opens",
+                        cfg.url
+                    );
+                    failed_at = Some(Instant::now());
+                }
+            }
+        }
+        let Some(d) = &db else {
+            drop_all(&queue);
+            if last {
+                return;
+            }
+            tokio::time::sleep(TICK).await;
+            continue;
+        };
+        batch.clear();
+        drain(&queue, &mut batch);
+        if !batch.is_empty() {
+            match d.write(&batch).await {
+                Ok(kept) => METRICS.call_log_written_total.inc_by(kept as u64),
+                Err(e) => {
+                    log::error!("call log: a batch of {} records was not written: {e}", batch.len());
+                    METRICS.call_log_dropped_total.inc_by(batch.len() as u64);
+                    db = None;
+                    failed_at = Some(Instant::now());
+                    continue;
+                }
+            }
+        }
+        // Retention's steps, for at most RETENTION_SLICE between batches.
+        let started = Instant::now();
+        while Instant::now() >= retention_due && started.elapsed() < RETENTION_SLICE {
+            match d.retain_step(&cfg.retention, now_ms()).await {
+                Ok(s) if s.more => {}
+                Ok(_) => retention_due = Instant::now() + RETENTION_EVERY,
+                Err(e) => {
+                    log::warn!("call log: retention failed: {e}");
+                    retention_due = Instant::now() + RETENTION_EVERY;
+                }
+            }
+        }
+        if last && queue.is_empty() {
+            return;
+        }
+        if batch.len() < MAX_BATCH {
+            tokio::time::sleep(TICK).await;
+        }
+    }
+}
