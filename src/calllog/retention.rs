@@ -27,6 +27,8 @@ pub(crate) struct Retention {
     pub raw_size: u64,
     /// Seconds each rollup level is kept, finest first.
     pub levels: [i64; 3],
+    /// How often the writer looks for work.
+    pub interval: std::time::Duration,
 }
 
 impl From<&RetentionConfig> for Retention {
@@ -36,6 +38,7 @@ impl From<&RetentionConfig> for Retention {
             raw_age_ms: i64::try_from(c.raw_age.0.as_millis()).unwrap_or(i64::MAX),
             raw_size: c.raw_size.0,
             levels: [secs(c.minute.0), secs(c.hour.0), secs(c.day.0)],
+            interval: c.interval.0,
         }
     }
 }

@@ -17,8 +17,6 @@ use std::time::{Duration, Instant, SystemTime};
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 /// Most records written in one transaction.
 pub(crate) const MAX_BATCH: usize = 20_000;
-/// How often retention runs when it has nothing left to do.
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Longest run of retention steps between two batches.
 const RETENTION_SLICE: Duration = Duration::from_millis(50);
 /// How long to wait before opening a database that failed again.
@@ -116,10 +114,10 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
         while Instant::now() >= retention_due && started.elapsed() < RETENTION_SLICE {
             match d.retain_step(&cfg.retention, now_ms()).await {
                 Ok(s) if s.more => {}
-                Ok(_) => retention_due = Instant::now() + RETENTION_EVERY,
+                Ok(_) => retention_due = Instant::now() + cfg.retention.interval,
                 Err(e) => {
                     log::warn!("call log: retention failed: {e}");
-                    retention_due = Instant::now() + RETENTION_EVERY;
+                    retention_due = Instant::now() + cfg.retention.interval;
                 }
             }
         }

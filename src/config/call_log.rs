@@ -62,6 +62,10 @@ pub(crate) struct RetentionConfig {
     /// Daily rollups.
     #[serde(default = "default_day")]
     pub day: ConfDuration,
+    /// How often retention looks for work (it runs in small steps between
+    /// batches while there is some).
+    #[serde(default = "default_interval")]
+    pub interval: ConfDuration,
 }
 
 impl Default for RetentionConfig {
@@ -72,6 +76,7 @@ impl Default for RetentionConfig {
             minute: default_minute(),
             hour: default_hour(),
             day: default_day(),
+            interval: default_interval(),
         }
     }
 }
@@ -134,6 +139,9 @@ fn default_hour() -> ConfDuration {
 }
 fn default_day() -> ConfDuration {
     ConfDuration(Duration::from_secs(5 * 365 * DAY))
+}
+fn default_interval() -> ConfDuration {
+    ConfDuration(Duration::from_secs(60))
 }
 fn default_max_body() -> ConfSize {
     ConfSize(8 * 1024)

@@ -72,26 +72,26 @@ fn start_access_log(loaded: &LoadedConfig) -> Result<Option<AccessLog>, ProcessE
 const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
 
 /// A client buffer size (validated at load to be at most 1 MiB).
-/// The admin API, in store mode.
+/// The admin API: all of it in store mode, the call log's part in file
+/// mode when calls are recorded.
 fn admin_api(
     server_cfg: &crate::config::ServerConfig,
     applier: Arc<dyn crate::serve::admin_api::Applier>,
 ) -> Result<Option<axum::Router>, ProcessError> {
-    let Some(url) = &server_cfg.store else {
+    let calls = server_cfg.call_log_on();
+    if server_cfg.store.is_none() && calls.is_none() {
         return Ok(None);
-    };
+    }
     let token = crate::serve::admin_api::token::AdminToken::load(&server_cfg.state_dir)
         .map_err(|e| ProcessError::Startup(format!("admin token in {}: {e}", server_cfg.state_dir.display())))?;
     Ok(Some(crate::serve::admin_api::router(
         crate::serve::admin_api::AdminState {
-            store_url: url.clone(),
+            store_url: server_cfg.store.clone(),
             store: tokio::sync::OnceCell::new(),
             token,
             applier,
             writes: tokio::sync::Mutex::new(()),
-            calls: server_cfg
-                .call_log_on()
-                .map(|c| crate::calllog::CallReader::new(server_cfg, &c)),
+            calls: calls.map(|c| crate::calllog::CallReader::new(server_cfg, &c)),
         },
     )))
 }
@@ -210,6 +210,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             "portico-admin".to_string(),
             AdminApp {
                 listeners: listeners.len(),
+                store_mode: server_cfg.store.is_some(),
                 api: admin_api(
                     server_cfg,
                     Arc::new(super::admin_apply::StoreApplier {

@@ -20,8 +20,11 @@ use pingora_core::protocols::http::ServerSession;
 pub(crate) struct AdminApp {
     /// How many client listeners the process serves; `/readyz` needs one.
     pub listeners: usize,
-    /// The admin API: present exactly in store mode.
+    /// The admin API: all of it in store mode, the call log's part in file
+    /// mode when calls are recorded.
     pub api: Option<axum::Router>,
+    /// Whether the process runs in store mode.
+    pub store_mode: bool,
 }
 
 /// `/readyz`'s body when ready: in store mode with the store's state and
@@ -115,7 +118,7 @@ impl ServeHttp for AdminApp {
                     reply(503, "application/json", br#"{"status":"not ready"}"#.to_vec())
                 } else {
                     let body = ready_body(
-                        self.api.is_some(),
+                        self.store_mode,
                         METRICS.store_up.get() != 0,
                         METRICS.config_from_last_good.get() != 0,
                     );

@@ -13,6 +13,7 @@ mod auth;
 mod balancing;
 mod bypass;
 mod calllog;
+mod calllog_modes;
 mod config_check;
 mod connections;
 mod hardening;

@@ -1,4 +1,5 @@
-//! The admin API, `/admin/v1/...` on the admin listener, in store mode: an
+//! The admin API, `/admin/v1/...` on the admin listener, in store mode (in
+//! file mode, only the call log's part, with the admin token): an
 //! `axum` router (the maintained routing and extraction layer over hyper,
 //! which the admin API's many resources and their OpenAPI document need)
 //! behind a thin adapter from Pingora's admin service ([`super::admin`]).
@@ -72,7 +73,8 @@ pub(crate) trait Applier: Send + Sync {
 
 /// What the admin API works with.
 pub(crate) struct AdminState {
-    pub store_url: String,
+    /// The store; none in file mode, where only the call log is served.
+    pub store_url: Option<String>,
     /// Opened on first use (the admin service is built before any runtime).
     pub store: tokio::sync::OnceCell<Store>,
     pub token: token::AdminToken,
@@ -115,9 +117,16 @@ pub(crate) fn store_problem(e: &StoreError) -> Response {
 }
 
 pub(crate) async fn store(state: &AdminState) -> Result<&Store, Box<Response>> {
+    let Some(url) = &state.store_url else {
+        return Err(Box::new(problem(
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            "this gateway runs in file mode: its config is its file",
+        )));
+    };
     state
         .store
-        .get_or_try_init(|| Store::open(&state.store_url))
+        .get_or_try_init(|| Store::open(url))
         .await
         .map_err(|e| Box::new(store_problem(&e)))
 }
@@ -126,9 +135,30 @@ pub(crate) fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
 }
 
-/// The admin API's routes.
+/// The call log's routes: the whole admin API in file mode, where there
+/// is no store (the admin token in `state_dir` is the only token).
+fn call_routes(r: Router<Shared>) -> Router<Shared> {
+    r.route("/admin/v1/logs", get(calls::logs))
+        .route("/admin/v1/logs/{request_id}", get(calls::log))
+        .route("/admin/v1/analytics/summary", get(calls::summary))
+        .route("/admin/v1/analytics/timeseries", get(calls::timeseries))
+        .route("/admin/v1/analytics/top", get(calls::top))
+        .route("/admin/v1/analytics/usage", get(calls::usage))
+}
+
+fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource")
+}
+
+/// The admin API's routes: all of them in store mode, the call log's in
+/// file mode.
 pub(crate) fn router(state: AdminState) -> Router {
-    plurals::routes(resources::generic_routes(Router::new()))
+    if state.store_url.is_none() {
+        return call_routes(Router::new())
+            .fallback(|| async { not_found() })
+            .with_state(Arc::new(state));
+    }
+    call_routes(plurals::routes(resources::generic_routes(Router::new())))
         .route("/admin/v1/openapi.json", get(openapi::openapi_json))
         .route(
             "/admin/v1/applications/{app}/credentials",
@@ -146,13 +176,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/v1/login", post(sessions::login))
         .route("/admin/v1/logout", post(sessions::logout))
         .route("/admin/v1/audit", get(config::audit))
-        .route("/admin/v1/logs", get(calls::logs))
-        .route("/admin/v1/logs/{request_id}", get(calls::log))
-        .route("/admin/v1/analytics/summary", get(calls::summary))
-        .route("/admin/v1/analytics/timeseries", get(calls::timeseries))
-        .route("/admin/v1/analytics/top", get(calls::top))
-        .route("/admin/v1/analytics/usage", get(calls::usage))
         .route("/admin/v1/config", get(config::export).post(config::import))
-        .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource") })
+        .fallback(|| async { not_found() })
         .with_state(Arc::new(state))
 }

@@ -129,6 +129,11 @@ pub(crate) async fn authenticate(s: &AdminState, headers: &HeaderMap) -> Result<
     let Some((id, secret)) = split_token(given) else {
         return Err(unauthorized(hint));
     };
+    if s.store_url.is_none() {
+        return Err(unauthorized(
+            "in file mode the admin token in state_dir/admin-token is the only token",
+        ));
+    }
     let st = store(s).await.map_err(|r| *r)?;
     let stored = st
         .get("admin_token", id)
