@@ -13,7 +13,7 @@ use crate::store::{connect, migrate, Backend, StoreError};
 use crate::telemetry::call::CallRecord;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AnyPool};
+use sqlx::{Any, AnyPool, Row};
 use std::sync::Arc;
 
 /// Rows per insert statement.
@@ -155,10 +155,19 @@ impl CallDb {
     pub(crate) async fn open(url: &str, readers: u32) -> Result<CallDb, StoreError> {
         let (pool, backend) = connect(url, readers.max(1), readers.max(2)).await?;
         if backend == Backend::Sqlite {
-            // Effective on a new file only: pages freed by retention are
-            // given back to the file system by `incremental_vacuum`.
-            sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&pool).await?;
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await?;
+            // Pages freed by retention go back to the file system through
+            // `incremental_vacuum`. The mode takes effect on a new file
+            // only, and on the connection that sets it: set it and rewrite
+            // the (still empty) file on one connection, before any table.
+            let mut conn = pool.acquire().await?;
+            let tables: i64 = sqlx::query("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'calls'")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+            if tables == 0 {
+                sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&mut *conn).await?;
+                sqlx::query("VACUUM").execute(&mut *conn).await?;
+            }
         }
         migrate(&pool, "calllog_schema", &schema::migrations(backend)).await?;
         Ok(CallDb { pool, backend })

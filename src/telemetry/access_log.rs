@@ -121,11 +121,13 @@ fn write_line(out: &mut impl Write, line: &mut Vec<u8>, rec: &CallRecord) {
 mod tests {
     use super::CallRecord;
 
-    /// The queue holds shared records, so a slot is a pointer; the record
-    /// itself is allocated once per call for both writers.
+    /// Every slot of the queue is resident from the start (16,384 by
+    /// default): it holds a pointer to the shared record, which is
+    /// allocated once per call for both writers.
     #[test]
     fn a_record_stays_small() {
+        assert_eq!(std::mem::size_of::<std::sync::Arc<CallRecord>>(), 8);
         let size = std::mem::size_of::<CallRecord>();
-        assert!(size <= 360, "CallRecord is {size} bytes");
+        assert!(size <= 400, "CallRecord is {size} bytes");
     }
 }

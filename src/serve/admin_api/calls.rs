@@ -218,7 +218,8 @@ fn page_response(page: CallPage, format: &str) -> Response {
         ("format" = Option<String>, Query, description = "json (default), ndjson or csv")
     ),
     responses(
-        (status = 200, description = "A page of calls, newest first", body = CallPage,
+        (status = 200, description = "A page of calls, newest first (JSON), or its rows as NDJSON or CSV",
+         content((CallPage = "application/json"), (String = "application/x-ndjson"), (String = "text/csv")),
          headers(("X-Next-Cursor" = String, description = "NDJSON and CSV: the next page's cursor"))),
         BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
     )
@@ -394,7 +395,8 @@ pub(super) async fn top(State(s): State<Shared>, headers: HeaderMap, Query(q): P
         ("format" = Option<String>, Query, description = "json (default) or csv")
     ),
     responses(
-        (status = 200, description = "One row per period and application or team", body = Vec<UsageRow>),
+        (status = 200, description = "One row per period and application or team (JSON or CSV)",
+         content((Vec<UsageRow> = "application/json"), (String = "text/csv"))),
         BadRequest, Unauthorized, Forbidden, NotFound, Unavailable
     )
 )]

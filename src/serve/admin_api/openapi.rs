@@ -488,8 +488,9 @@ mod tests {
             }
         }
         // 7 plurals x 5, resources by kind 5, credentials 2, subscriptions 2,
-        // tokens 4, login and logout, config and audit 3, the document itself.
-        assert_eq!(operations, 7 * 5 + 5 + 2 + 2 + 4 + 2 + 3 + 1);
+        // tokens 4, login and logout, config and audit 3, the document itself,
+        // the call log 2 and its analytics 4.
+        assert_eq!(operations, 7 * 5 + 5 + 2 + 2 + 4 + 2 + 3 + 1 + 2 + 4);
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     }
 }
