@@ -32,7 +32,7 @@ pub(crate) async fn count_tokens(
     reg: &AiRegistry,
     allowed: Allowed<'_>,
 ) -> std::result::Result<(), Failure> {
-    let req = read_json(session, reg.max_body).await?;
+    let req = read_json(session, ctx, reg.max_body).await?;
     let mut countable = req.clone();
     if let Some(o) = countable.as_object_mut() {
         o.entry("max_tokens").or_insert(Value::from(1));
@@ -82,7 +82,7 @@ pub(crate) async fn serve(
     endpoint: Endpoint,
     api: Api,
 ) -> Result<(), Failure> {
-    let req = read_json(session, reg.max_body).await?;
+    let req = read_json(session, ctx, reg.max_body).await?;
     let stream = endpoint == Endpoint::Chat && req.get("stream").and_then(|s| s.as_bool()) == Some(true);
     let chat_req = match api {
         Api::Chat => None,

@@ -21,6 +21,11 @@ pub(crate) struct AiExchange<'a> {
     pub call: Option<AiCall>,
     /// Why the request failed, set by the handler.
     pub failure: Option<GatewayError>,
+    /// Whether the route's call log captures the request body.
+    pub capture_body: bool,
+    /// The request body as read, when `capture_body` (a reference-counted
+    /// view of the bytes already read, not a copy).
+    pub request_body: Option<bytes::Bytes>,
 }
 
 impl ResponseContext for AiExchange<'_> {

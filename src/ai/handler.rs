@@ -62,8 +62,12 @@ pub(crate) fn failure(error: GatewayError, message: impl Into<String>) -> Failur
 }
 
 /// Reads the request body as a JSON object, within `max` bytes.
-pub(crate) async fn read_json(session: &mut Session, max: usize) -> std::result::Result<Value, Failure> {
-    let body = read_body(session, max).await?;
+pub(crate) async fn read_json(
+    session: &mut Session,
+    ctx: &mut AiExchange<'_>,
+    max: usize,
+) -> std::result::Result<Value, Failure> {
+    let body = read_body(session, ctx, max).await?;
     let v: Value = serde_json::from_slice(&body)
         .map_err(|e| failure(GatewayError::BadRequest, format!("request body is not valid JSON: {e}")))?;
     if !v.is_object() {
@@ -72,8 +76,13 @@ pub(crate) async fn read_json(session: &mut Session, max: usize) -> std::result:
     Ok(v)
 }
 
-/// Reads the request body, within `max` bytes.
-pub(crate) async fn read_body(session: &mut Session, max: usize) -> std::result::Result<Bytes, Failure> {
+/// Reads the request body, within `max` bytes (kept for the call log when
+/// the route captures it).
+pub(crate) async fn read_body(
+    session: &mut Session,
+    ctx: &mut AiExchange<'_>,
+    max: usize,
+) -> std::result::Result<Bytes, Failure> {
     let mut body = Vec::new();
     loop {
         match session.read_request_body().await {
@@ -90,7 +99,11 @@ pub(crate) async fn read_body(session: &mut Session, max: usize) -> std::result:
             Err(_) => return Err(failure(GatewayError::BadRequest, "could not read the request body")),
         }
     }
-    Ok(Bytes::from(body))
+    let body = Bytes::from(body);
+    if ctx.capture_body {
+        ctx.request_body = Some(body.clone());
+    }
+    Ok(body)
 }
 
 pub(crate) async fn respond_json(session: &mut Session, ctx: &AiExchange<'_>, status: u16, v: &Value) -> Result<()> {

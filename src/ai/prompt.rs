@@ -191,7 +191,7 @@ async fn run(
     reg: &AiRegistry,
     api: &PromptApi,
 ) -> std::result::Result<(), Failure> {
-    let body = read_json(session, reg.max_body).await?;
+    let body = read_json(session, ctx, reg.max_body).await?;
     let vars = body.as_object().cloned().unwrap_or_default();
     let prompt = api.render(&vars).map_err(bad)?;
     let req = api.chat_request(prompt);

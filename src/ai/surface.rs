@@ -205,7 +205,7 @@ pub(crate) async fn serve(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let body = read_body(session, reg.max_body).await?;
+    let body = read_body(session, ctx, reg.max_body).await?;
     let (req, form) = if surface == Surface::Transcriptions {
         let form = Form::parse(&content_type, body)
             .await

@@ -37,11 +37,17 @@ pub(crate) struct CallLog {
 impl CallLog {
     /// Starts the writer thread for `cfg` (the database is opened there,
     /// so a database that is down does not stop the gateway from starting).
-    pub(crate) fn start(server: &ServerConfig, cfg: &CallLogConfig) -> std::io::Result<CallLog> {
+    /// Once `stopping` says so, the writer writes every 10 ms, not 100.
+    pub(crate) fn start(
+        server: &ServerConfig,
+        cfg: &CallLogConfig,
+        stopping: fn() -> bool,
+    ) -> std::io::Result<CallLog> {
         let queue = Arc::new(ArrayQueue::new(cfg.buffer.max(1)));
         let writer_cfg = writer::WriterConfig {
             url: server.call_log_url(cfg),
             retention: (&cfg.retention).into(),
+            stopping,
         };
         let q = queue.clone();
         std::thread::Builder::new()

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often the writer drains the queue.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
+/// How often once the process drains (an upgrade or a shutdown began): the
+/// process may exit at any moment, so little is left waiting.
+const TICK_WHILE_STOPPING: Duration = Duration::from_millis(10);
 /// Most records written in one transaction.
 pub(crate) const MAX_BATCH: usize = 20_000;
 /// Longest run of retention steps between two batches.
@@ -26,6 +29,8 @@ const REOPEN_AFTER: Duration = Duration::from_secs(5);
 pub(crate) struct WriterConfig {
     pub url: String,
     pub retention: Retention,
+    /// Whether the process is stopping (it drains).
+    pub stopping: fn() -> bool,
 }
 
 fn now_ms() -> i64 {
@@ -125,7 +130,8 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
             return;
         }
         if batch.len() < MAX_BATCH {
-            tokio::time::sleep(TICK).await;
+            let tick = if (cfg.stopping)() { TICK_WHILE_STOPPING } else { TICK };
+            tokio::time::sleep(tick).await;
         }
     }
 }

@@ -118,7 +118,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
     let call_log_cfg = server_cfg.call_log_on();
     let call_log = match &call_log_cfg {
         Some(cfg) => Some(
-            crate::calllog::CallLog::start(server_cfg, cfg)
+            crate::calllog::CallLog::start(server_cfg, cfg, crate::serve::drain::draining)
                 .map_err(|e| ProcessError::Startup(format!("call log writer: {e}")))?,
         ),
         None => None,

@@ -201,6 +201,8 @@ async fn serve_ai(
         decorate: &decorate,
         call: None,
         failure: None,
+        capture_body: route.call.policy.capture.as_ref().is_some_and(|c| c.bodies),
+        request_body: None,
     };
     // Boxed: the AI call's state would otherwise be in every request's future.
     let served = match endpoint {
@@ -217,7 +219,15 @@ async fn serve_ai(
         }
         AiEndpoint::Prompt(api) => Box::pin(crate::ai::prompt::serve(session, &mut exchange, &ai, api)).await,
     };
-    let AiExchange { call, failure, .. } = exchange;
+    let AiExchange {
+        call,
+        failure,
+        request_body,
+        ..
+    } = exchange;
+    if let Some(body) = request_body {
+        super::record::collect(ctx, &body, true);
+    }
     ctx.ai_call = call;
     if failure.is_some() {
         ctx.failure.error = failure;

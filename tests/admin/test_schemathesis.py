@@ -2,7 +2,8 @@
 
 A ``portico`` in store mode on SQLite (a temporary directory) is seeded with a small config through
 ``portico import`` (an upstream; a service with ``subscription: manual`` and its route behind
-``key_auth``; an application of team ``shop``) and, through the API, the teams and a user. Then
+``key_auth``; an application of team ``shop``) and, through the API, the teams and a user; three
+calls through the gateway give the call log rows. Then
 ``schemathesis run`` reads ``/admin/v1/openapi.json`` and calls every operation with the bootstrap
 admin token (``PORTICO_ADMIN_TOKEN``), checking that no answer is a server error, that every
 status, content type, header and body is the one the document declares, and that auth, methods and
@@ -122,10 +123,11 @@ def gateway():
     subprocess.run([BIN, "import", str(tmp / "seed.yaml"), "--store", store], env=env, check=True,
                    capture_output=True, timeout=60)
     admin = free_port()
+    proxy = free_port()
     (tmp / "portico.yaml").write_text(f"""\
 server:
   listeners:
-    - address: 127.0.0.1:{free_port()}
+    - address: 127.0.0.1:{proxy}
   admin: 127.0.0.1:{admin}
   threads: 1
   pid_file: {tmp}/portico.pid
@@ -147,6 +149,19 @@ server:
         ]:
             status, answer = call(base, "PUT", path, body)
             assert status == 200, f"PUT {path}: {status} {answer}"
+        # A few calls, so the call log's pages and analytics have rows.
+        for path in ["/pay", "/pay", "/nowhere"]:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{proxy}{path}", timeout=10)
+            except urllib.error.HTTPError:
+                pass
+        deadline = time.monotonic() + 20
+        while True:
+            status, page = call(base, "GET", "/logs")
+            if status == 200 and len(page["items"]) == 3:
+                break
+            assert time.monotonic() < deadline, f"the calls did not reach the call log: {status} {page}"
+            time.sleep(0.1)  # poll interval, bounded by the deadline
         yield base
     finally:
         proc.send_signal(signal.SIGINT)

@@ -43,7 +43,8 @@ fn config(upstream: std::net::SocketAddr, provider: &FnServer, key_file: &std::p
         "routes": [
             {"name": "pay", "service": "pay", "paths": ["/pay/*"], "upstream": "a",
              "policies": [{"key_auth": {}}]},
-            {"name": "llm", "paths": ["/v1/*"], "ai": {}, "policies": [{"key_auth": {}}]}
+            {"name": "llm", "paths": ["/v1/*"], "ai": {}, "policies": [{"key_auth": {}}],
+             "call_log": {"capture": {"headers": false}}}
         ]
     })
 }
@@ -196,8 +197,13 @@ async fn every_call_is_recorded_once_with_its_fields_and_no_secret() {
     let headers = captured["request_headers"].to_string();
     assert!(headers.contains("x-api-key") && !headers.contains(APP_KEY), "{headers}");
     assert!(captured["response_body"].as_str().is_some(), "{captured}");
-    // Uncaptured routes store no detail.
-    let plain = admin.expect("GET", &format!("/logs/{ai}"), None, 200).await;
+    // An AI route captures the prompt as sent (here without headers).
+    let prompt = admin.expect("GET", &format!("/logs/{ai}"), None, 200).await;
+    let body = prompt["detail"]["request_body"].as_str().unwrap();
+    assert!(body.contains("hello") && body.contains("oai/m"), "{prompt}");
+    assert!(prompt["detail"].get("request_headers").is_none(), "{prompt}");
+    // Unrouted calls capture nothing.
+    let plain = admin.expect("GET", &format!("/logs/{unrouted}"), None, 200).await;
     assert!(plain.get("detail").is_none(), "{plain}");
     admin.expect("GET", "/logs/no-such-request", None, 404).await;
 

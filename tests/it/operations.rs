@@ -151,15 +151,22 @@ async fn access_log_lines_are_json_with_the_request() {
 
 #[tokio::test]
 async fn no_failed_requests_across_reloads() {
-    load_through(10, 0).await;
+    load_through(10, 0, false).await;
 }
 
 #[tokio::test]
 async fn no_failed_requests_across_reloads_and_upgrades() {
-    load_through(10, 2).await;
+    load_through(10, 2, false).await;
 }
 
-async fn load_through(reloads: usize, upgrades: usize) {
+/// Two upgrades under load with the call log on: the old and the new
+/// process write the same database, and every answered call is in it once.
+#[tokio::test]
+async fn every_call_across_upgrades_is_in_the_call_log() {
+    load_through(0, 2, true).await;
+}
+
+async fn load_through(reloads: usize, upgrades: usize, call_log: bool) {
     let up = Upstream::start("a").await;
     let routes = |tag: &str| {
         one_upstream(
@@ -168,8 +175,13 @@ async fn load_through(reloads: usize, upgrades: usize) {
             &format!("  - name: tag\n    paths: [/tag]\n    response:\n      body: {tag}\n"),
         )
     };
+    let calls = if call_log {
+        "  state_dir: ${DIR}/state\n  call_log: {}\n"
+    } else {
+        ""
+    };
     let gw = Gateway::start(&format!(
-        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  admin: 127.0.0.1:${{ADMIN}}\n  grace_period: 1s\n  graceful_shutdown_timeout: 2s\n  access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{}",
+        "server:\n  listeners:\n    - address: 127.0.0.1:${{PORT}}\n  threads: 2\n  admin: 127.0.0.1:${{ADMIN}}\n  grace_period: 1s\n  graceful_shutdown_timeout: 2s\n  access_log: {{path: off}}\n  pid_file: ${{DIR}}/portico.pid\n  upgrade_sock: ${{DIR}}/upgrade.sock\n{calls}{}",
         routes("t0")
     ))
     .await;
@@ -229,6 +241,42 @@ async fn load_through(reloads: usize, upgrades: usize) {
         gw.log()
     );
     assert_eq!(body(&gw.url("/tag")).await, format!("t{reloads}"));
+    if call_log {
+        every_call_logged(&gw, seen.ok).await;
+    }
+}
+
+/// The call log counts `answered` calls of route `api`, in its rollups and
+/// as raw records (each once).
+async fn every_call_logged(gw: &Gateway, answered: usize) {
+    let dir = gw.config_path().parent().unwrap().to_path_buf();
+    let token = std::fs::read_to_string(dir.join("state/admin-token")).unwrap();
+    let admin = crate::management::Admin::new(gw, token.trim());
+    let counted = || async {
+        admin.expect("GET", "/analytics/summary?route=api", None, 200).await["requests"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    wait_until("every answered call counted", Duration::from_secs(20), || async {
+        counted().await >= answered as u64
+    })
+    .await;
+    assert_eq!(counted().await, answered as u64, "counted more calls than were answered");
+    let mut ids = std::collections::HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = admin
+            .expect("GET", &format!("/logs?route=api&limit=10000{cursor}"), None, 200)
+            .await;
+        for c in page["items"].as_array().unwrap() {
+            assert!(ids.insert(c["request_id"].as_str().unwrap().to_string()), "{c} twice");
+        }
+        match page["next"].as_str() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), answered);
 }
 
 #[tokio::test]
