@@ -21,11 +21,14 @@ pub(crate) struct AiExchange<'a> {
     pub call: Option<AiCall>,
     /// Why the request failed, set by the handler.
     pub failure: Option<GatewayError>,
-    /// Whether the route's call log captures the request body.
-    pub capture_body: bool,
-    /// The request body as read, when `capture_body` (a reference-counted
-    /// view of the bytes already read, not a copy).
+    /// The route's call log captures bodies up to this many bytes.
+    pub capture_max: Option<usize>,
+    /// The request body as read, when captured (a reference-counted view of
+    /// the bytes already read, not a copy).
     pub request_body: Option<bytes::Bytes>,
+    /// The response body as written (its first `capture_max` bytes), when
+    /// captured: a whole answer, or a stream's events.
+    pub response_body: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl ResponseContext for AiExchange<'_> {
@@ -35,5 +38,11 @@ impl ResponseContext for AiExchange<'_> {
 
     fn decorate(&self, req: &RequestHeader, resp: &mut ResponseHeader) {
         (self.decorate)(req, resp);
+    }
+
+    fn keep_body(&self, body: &bytes::Bytes) {
+        if let Some(max) = self.capture_max {
+            let _ = self.response_body.set(body.slice(..body.len().min(max)));
+        }
     }
 }

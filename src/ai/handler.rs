@@ -100,7 +100,7 @@ pub(crate) async fn read_body(
         }
     }
     let body = Bytes::from(body);
-    if ctx.capture_body {
+    if ctx.capture_max.is_some() {
         ctx.request_body = Some(body.clone());
     }
     Ok(body)

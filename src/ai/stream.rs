@@ -164,6 +164,22 @@ impl Recorder {
     }
 }
 
+/// What a stream wrote, kept for the AI cache and for the call log's capture.
+struct Written {
+    cache: Option<Recorder>,
+    /// The first bytes of the stream, up to the route's capture size.
+    capture: Option<(crate::calllog::capture::BodyBuf, usize)>,
+}
+
+impl Written {
+    fn keep(&mut self, e: &Bytes) {
+        Recorder::keep(&mut self.cache, e);
+        if let Some((buf, max)) = &mut self.capture {
+            buf.push(e, *max);
+        }
+    }
+}
+
 /// Streams the accepted answer to the client, translated event by event,
 /// and charges what the call used. With `record` (a size limit), the events
 /// written are returned when the stream ended well and within the limit, for
@@ -176,11 +192,14 @@ pub(crate) async fn answer(
     mut accepted: Accepted,
     record: Option<usize>,
 ) -> Option<Vec<Bytes>> {
-    let mut rec = record.map(|limit| Recorder {
-        events: Vec::new(),
-        bytes: 0,
-        limit,
-    });
+    let mut rec = Written {
+        cache: record.map(|limit| Recorder {
+            events: Vec::new(),
+            bytes: 0,
+            limit,
+        }),
+        capture: ctx.capture_max.map(|max| (Default::default(), max)),
+    };
     let id = format!("chatcmpl-{}", ctx.request_id);
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -211,7 +230,7 @@ pub(crate) async fn answer(
     };
     let mut sent = Sent::default();
     let mut head = call_headers(&accepted, None);
-    if rec.is_some() {
+    if rec.cache.is_some() {
         head.push((HeaderName::from_static("x-cache"), HeaderValue::from_static("MISS")));
     }
     let end = if write_head(session, ctx, head).await {
@@ -239,12 +258,12 @@ pub(crate) async fn answer(
     );
     let client_left = matches!(end, End::ClientLeft);
     if !matches!(end, End::Done) {
-        rec = None;
+        rec.cache = None;
     }
     match end {
         End::Done => {
             for e in pipe.close(&usage) {
-                Recorder::keep(&mut rec, &e);
+                rec.keep(&e);
                 let _ = session.write_response_body(Some(e), false).await;
             }
         }
@@ -266,6 +285,7 @@ pub(crate) async fn answer(
                 )),
             }
             for e in out {
+                rec.keep(&e);
                 let _ = session.write_response_body(Some(e), false).await;
             }
         }
@@ -274,7 +294,10 @@ pub(crate) async fn answer(
         let _ = session.write_response_body(None, true).await;
     }
     finish_call(ctx, reg, &accepted, usage, estimated);
-    rec.map(|r| r.events)
+    if let Some((buf, _)) = rec.capture {
+        let _ = ctx.response_body.set(Bytes::from(buf.buf));
+    }
+    rec.cache.map(|r| r.events)
 }
 
 /// Replays a stored stream (an AI cache hit) with `headers`.
@@ -320,7 +343,7 @@ async fn relay(
     accepted: &mut Accepted,
     pipe: &mut Pipe,
     sent: &mut Sent,
-    rec: &mut Option<Recorder>,
+    rec: &mut Written,
 ) -> End {
     loop {
         let events = match tokio::time::timeout(reg.timeout, accepted.response.chunk()).await {
@@ -331,7 +354,7 @@ async fn relay(
             Ok(Ok(None)) => match pipe.finish(sent) {
                 Ok(events) => {
                     for e in events {
-                        Recorder::keep(rec, &e);
+                        rec.keep(&e);
                         if session.write_response_body(Some(e), false).await.is_err() {
                             return End::ClientLeft;
                         }
@@ -344,7 +367,7 @@ async fn relay(
             Err(_) => return End::Failed(format!("the provider sent nothing for {:?}", reg.timeout)),
         };
         for e in events {
-            Recorder::keep(rec, &e);
+            rec.keep(&e);
             if session.write_response_body(Some(e), false).await.is_err() {
                 return End::ClientLeft;
             }

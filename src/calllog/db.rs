@@ -165,7 +165,9 @@ impl CallDb {
                 .await?
                 .try_get("n")?;
             if tables == 0 {
-                sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&mut *conn).await?;
+                sqlx::query("PRAGMA auto_vacuum = INCREMENTAL")
+                    .execute(&mut *conn)
+                    .await?;
                 sqlx::query("VACUUM").execute(&mut *conn).await?;
             }
         }

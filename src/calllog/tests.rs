@@ -434,11 +434,8 @@ fn long_ranges_read_coarse_rollups() {
 #[tokio::test]
 async fn retention_goes_by_age_then_by_size_with_the_clock_turned() {
     let db = open("retention").await;
-    let mode: i64 = sqlx::Row::try_get(
-        &sqlx::query("PRAGMA auto_vacuum").fetch_one(&db.pool).await.unwrap(),
-        0,
-    )
-    .unwrap();
+    let mode: i64 =
+        sqlx::Row::try_get(&sqlx::query("PRAGMA auto_vacuum").fetch_one(&db.pool).await.unwrap(), 0).unwrap();
     assert_eq!(mode, 2, "freed pages go back to the file system (incremental)");
     let day = 86_400_000i64;
     // Ten days of calls, 300 a day.

@@ -201,8 +201,15 @@ async fn serve_ai(
         decorate: &decorate,
         call: None,
         failure: None,
-        capture_body: route.call.policy.capture.as_ref().is_some_and(|c| c.bodies),
+        capture_max: route
+            .call
+            .policy
+            .capture
+            .as_ref()
+            .filter(|c| c.bodies)
+            .map(|c| c.max_body),
         request_body: None,
+        response_body: std::sync::OnceLock::new(),
     };
     // Boxed: the AI call's state would otherwise be in every request's future.
     let served = match endpoint {
@@ -223,10 +230,14 @@ async fn serve_ai(
         call,
         failure,
         request_body,
+        response_body,
         ..
     } = exchange;
     if let Some(body) = request_body {
         super::record::collect(ctx, &body, true);
+    }
+    if let Some(body) = response_body.into_inner() {
+        super::record::collect(ctx, &body, false);
     }
     ctx.ai_call = call;
     if failure.is_some() {

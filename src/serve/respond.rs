@@ -17,6 +17,9 @@ pub(crate) trait ResponseContext: Sync {
     fn request_id(&self) -> &str;
     /// Adds the route's own response headers (CORS, rate-limit state).
     fn decorate(&self, req: &RequestHeader, resp: &mut ResponseHeader);
+    /// Sees the body of a response written whole (for the call log's
+    /// capture); nothing by default.
+    fn keep_body(&self, _body: &Bytes) {}
 }
 
 /// Writes a complete response from the gateway itself.
@@ -51,6 +54,7 @@ async fn respond_now(
     if super::drain::draining() {
         session.set_keepalive(None);
     }
+    ctx.keep_body(&body);
     session.write_response_header(Box::new(resp), false).await?;
     session.write_response_body(Some(body), true).await?;
     Ok(())

@@ -16,7 +16,18 @@ const PROVIDER_KEY: &str = "sk-provider-secret-0002";
 const PASSWORD: &str = "hunter2-secret-0003";
 
 async fn provider() -> FnServer {
-    FnServer::start(|_, _, _| {
+    FnServer::start(|_, _, body| {
+        if String::from_utf8_lossy(body).contains(r#""stream":true"#) {
+            let chunk = |delta: Value, usage: Value| {
+                let c = json!({"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": null}], "usage": usage});
+                format!("data: {c}\n\n")
+            };
+            let usage = json!({"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9});
+            let text =
+                chunk(json!({"content": "streamed hi"}), Value::Null) + &chunk(json!({}), usage) + "data: [DONE]\n\n";
+            return (200, text);
+        }
         let answer = json!({
             "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m-2025-01-01",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -137,6 +148,11 @@ async fn every_call_is_recorded_once_with_its_fields_and_no_secret() {
         send(&gw, "POST", "/v1/chat/completions", Some(APP_KEY), Some(chat)).await,
         200,
     );
+    let streamed = json!({"model": "oai/m", "stream": true, "messages": [{"role": "user", "content": "hello"}]});
+    let stream = expect(
+        send(&gw, "POST", "/v1/chat/completions", Some(APP_KEY), Some(streamed)).await,
+        200,
+    );
 
     let log = logged(&admin, &ids).await;
     assert_eq!(log.len(), ids.len(), "only these calls were made: {log:?}");
@@ -197,10 +213,26 @@ async fn every_call_is_recorded_once_with_its_fields_and_no_secret() {
     let headers = captured["request_headers"].to_string();
     assert!(headers.contains("x-api-key") && !headers.contains(APP_KEY), "{headers}");
     assert!(captured["response_body"].as_str().is_some(), "{captured}");
-    // An AI route captures the prompt as sent (here without headers).
+    // An AI route captures the prompt as sent and the answer as written
+    // (here without headers).
     let prompt = admin.expect("GET", &format!("/logs/{ai}"), None, 200).await;
     let body = prompt["detail"]["request_body"].as_str().unwrap();
     assert!(body.contains("hello") && body.contains("oai/m"), "{prompt}");
+    let answer = prompt["detail"]["response_body"].as_str().unwrap();
+    assert!(
+        answer.contains("chat.completion") && answer.contains(r#""content":"hi""#),
+        "{prompt}"
+    );
+    let streamed = admin.expect("GET", &format!("/logs/{stream}"), None, 200).await;
+    let events = streamed["detail"]["response_body"].as_str().unwrap();
+    assert!(
+        events.starts_with("data: ") && events.contains("streamed hi"),
+        "{streamed}"
+    );
+    assert_eq!(
+        (streamed["input_tokens"].clone(), streamed["output_tokens"].clone()),
+        (json!(7), json!(2))
+    );
     assert!(prompt["detail"].get("request_headers").is_none(), "{prompt}");
     // Unrouted calls capture nothing.
     let plain = admin.expect("GET", &format!("/logs/{unrouted}"), None, 200).await;
@@ -248,10 +280,10 @@ async fn exports_and_analytics(admin: &Admin, ids: &[String]) {
     })
     .await;
     let s = admin.expect("GET", "/analytics/summary", None, 200).await;
-    assert_eq!((s["status_4xx"].clone(), s["status_2xx"].clone()), (json!(3), json!(8)));
+    assert_eq!((s["status_4xx"].clone(), s["status_2xx"].clone()), (json!(3), json!(9)));
     assert_eq!(
         (s["input_tokens"].clone(), s["output_tokens"].clone()),
-        (json!(20), json!(10))
+        (json!(27), json!(12))
     );
     let top = admin
         .expect("GET", "/analytics/top?by=route&metric=requests", None, 200)
@@ -276,7 +308,7 @@ async fn exports_and_analytics(admin: &Admin, ids: &[String]) {
         .clone();
     assert_eq!(
         (shop["requests"].clone(), shop["input_tokens"].clone()),
-        (json!(8), json!(20))
+        (json!(9), json!(27))
     );
     let csv = admin
         .raw("/analytics/usage?group=team&format=csv")
@@ -285,7 +317,7 @@ async fn exports_and_analytics(admin: &Admin, ids: &[String]) {
         .await
         .unwrap();
     assert!(csv.starts_with("period,application,team,requests,"), "{csv}");
-    assert!(csv.lines().any(|l| l.contains(",shop,8,20,0,10,")), "{csv}");
+    assert!(csv.lines().any(|l| l.contains(",shop,9,27,0,12,")), "{csv}");
     admin.expect("GET", "/analytics/top?by=colour", None, 400).await;
 }
 

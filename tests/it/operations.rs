@@ -261,7 +261,11 @@ async fn every_call_logged(gw: &Gateway, answered: usize) {
         counted().await >= answered as u64
     })
     .await;
-    assert_eq!(counted().await, answered as u64, "counted more calls than were answered");
+    assert_eq!(
+        counted().await,
+        answered as u64,
+        "counted more calls than were answered"
+    );
     let mut ids = std::collections::HashSet::new();
     let mut cursor = String::new();
     loop {
