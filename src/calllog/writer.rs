@@ -39,6 +39,14 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// A database URL as the log shows it: without the password it may hold.
+fn shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
 fn drain(queue: &ArrayQueue<Arc<CallRecord>>, into: &mut Vec<Arc<CallRecord>>) {
     while into.len() < MAX_BATCH {
         match queue.pop() {
@@ -79,7 +87,7 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
             match CallDb::open(&cfg.url, 1).await {
                 Ok(d) => {
                     if failed_at.take().is_some() {
-                        log::info!("call log: {} is open again", cfg.url);
+                        log::info!("call log: {} is open again", shown(&cfg.url));
                     }
                     db = Some(d);
                 }
@@ -133,5 +141,20 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
             let tick = if (cfg.stopping)() { TICK_WHILE_STOPPING } else { TICK };
             tokio::time::sleep(tick).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_url_is_logged_without_its_password() {
+        assert_eq!(
+            super::shown("postgres://portico:s3cret@db:5432/calls"),
+            "postgres://***@db:5432/calls"
+        );
+        assert_eq!(
+            super::shown("sqlite:///var/lib/portico/calls.db"),
+            "sqlite:///var/lib/portico/calls.db"
+        );
     }
 }

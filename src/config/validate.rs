@@ -28,6 +28,23 @@ pub(super) fn validate(cfg: &Config, issues: &mut Issues) {
     if cfg.server.access_log.path.trim().is_empty() {
         issues.add("server.access_log.path", "use stdout, off, or a file path");
     }
+    if let Some(c) = &cfg.server.call_log {
+        if c.buffer == 0 {
+            issues.add("server.call_log.buffer", "must be at least 1");
+        }
+        let url_ok = |u: &str| {
+            ["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| u.starts_with(p))
+        };
+        if let Some(u) = c.url.as_deref().filter(|u| !url_ok(u)) {
+            let scheme = u.split("://").next().unwrap_or(u);
+            issues.add(
+                "server.call_log.url",
+                format!("{scheme:?} is not a database Portico speaks: use sqlite://PATH or postgres://..."),
+            );
+        }
+    }
     let keepalive = cfg.server.keepalive_timeout.0;
     if keepalive.subsec_nanos() != 0 || !(1..=3600).contains(&keepalive.as_secs()) {
         issues.add("server.keepalive_timeout", "must be whole seconds, from 1s to 1h");

@@ -52,6 +52,16 @@ fn cases() -> Vec<Case> {
              use a unit, e.g. \"500ms\", \"5s\", \"1m\"",
         ),
         c(
+            "a call log on a database Portico does not speak",
+            format!("server:\n  call_log:\n    url: mysql://root:pw@db/calls\n{API}"),
+            "3:10: server.call_log.url: \"mysql\" is not a database Portico speaks: use sqlite://PATH or postgres://...",
+        ),
+        c(
+            "a call-log sample out of range",
+            api("routes:\n  - name: main\n    upstream: api\n    call_log: {sample: 2}\n"),
+            "8:24: routes[0].call_log.sample: must be between 0 and 1",
+        ),
+        c(
             "bad listen address",
             format!("server:\n  listeners:\n    - address: 127.0.0.1:8080\n    - address: localhost:80\n{API}"),
             "4:16: server.listeners[1].address: invalid listen address \"localhost:80\"; use ip:port, e.g. 0.0.0.0:8080",
