@@ -58,7 +58,7 @@ impl Rec {
             service_team: self.service.map(|s| Arc::from(s.1)),
             consumer: self.app.map(|a| a.0.to_string()),
             team: self.app.map(|a| a.1.to_string()),
-            credential: self.app.map(|_| "key-1".to_string()),
+            credential: self.app.map(|_| Arc::from("key-1")),
             upstream: Some("pay-up".into()),
             target: Some("127.0.0.1:9".into()),
             status: self.status,

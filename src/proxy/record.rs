@@ -45,7 +45,7 @@ impl Gateway {
         let credential = identity
             .and_then(|i| i.credential)
             .and_then(|c| ctx.snapshot.consumers.credential_id(c))
-            .map(|c| c.to_string());
+            .cloned();
         let call = route.map(|r| &r.call);
         let mut rec = CallRecord {
             time: std::time::SystemTime::now(),

@@ -34,7 +34,7 @@ pub(crate) struct CallRecord {
     pub team: Option<String>,
     /// The credential's id (never the secret).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
+    pub credential: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
