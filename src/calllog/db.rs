@@ -1,11 +1,13 @@
 //! The call log's database: SQLite (its own file, apart from the config
 //! store: the log is large and hot, the config small and precious) or
-//! PostgreSQL, through the same `sqlx` code as the store. The writer thread
-//! appends batches ([`CallDb::write`]); the admin API reads ([`super::query`]).
+//! PostgreSQL, through the same `sqlx` code as the store for the schema,
+//! retention and the queries ([`super::query`], [`super::analytics`]). The
+//! writer thread appends batches through a [`CallWriter`]: on SQLite with
+//! [`super::sqlite`], on PostgreSQL with [`CallDb::write`].
 //!
-//! A batch is one transaction: the kept records as multi-row inserts (100
-//! rows a statement) and the batch's rollups as multi-row upserts that add
-//! to what each row holds.
+//! A batch is one transaction: the kept records and the batch's rollups as
+//! upserts that add to what each row holds. On PostgreSQL both are
+//! multi-row statements (100 rows each).
 
 use super::rollup::{Batch, Key, Sums, BUCKETS};
 use super::schema::{self, CALL_COLUMNS, DIMENSIONS, ROLLUPS, SUMS};
@@ -175,8 +177,9 @@ impl CallDb {
         Ok(CallDb { pool, backend })
     }
 
-    /// Writes a batch: the kept records and every record's rollups, in one
-    /// transaction. Returns how many raw records were written.
+    /// Writes a batch (PostgreSQL's way): the kept records and every
+    /// record's rollups, in one transaction. Returns how many raw records
+    /// were written.
     pub(crate) async fn write(&self, records: &[Arc<CallRecord>]) -> Result<usize, StoreError> {
         let kept: Vec<&CallRecord> = records.iter().filter(|r| r.keep).map(|r| &**r).collect();
         let rollups = Batch::of(records);
@@ -206,5 +209,41 @@ impl CallDb {
         }
         tx.commit().await?;
         Ok(kept.len())
+    }
+}
+
+/// Why a batch was not written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The writer's side of the database: SQLite through `rusqlite`
+/// ([`super::sqlite`]), PostgreSQL through `sqlx` (multi-row inserts).
+pub(crate) struct CallWriter {
+    pub(crate) db: CallDb,
+    sqlite: Option<super::sqlite::SqliteWriter>,
+}
+
+impl CallWriter {
+    /// Opens the database at `url`, making its schema first.
+    pub(crate) async fn open(url: &str) -> Result<CallWriter, WriteError> {
+        let db = CallDb::open(url, 1).await?;
+        let sqlite = match db.backend {
+            Backend::Sqlite => Some(super::sqlite::SqliteWriter::open(url)?),
+            Backend::Postgres => None,
+        };
+        Ok(CallWriter { db, sqlite })
+    }
+
+    /// Writes a batch in one transaction; how many raw records were kept.
+    pub(crate) async fn write(&mut self, records: &[Arc<CallRecord>]) -> Result<usize, WriteError> {
+        match &mut self.sqlite {
+            Some(w) => Ok(w.write(records)?),
+            None => Ok(self.db.write(records).await?),
+        }
     }
 }

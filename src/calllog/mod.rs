@@ -20,6 +20,7 @@ pub(crate) mod query;
 pub(crate) mod retention;
 pub(crate) mod rollup;
 pub(crate) mod schema;
+mod sqlite;
 mod writer;
 
 use crate::config::{CallLogConfig, ServerConfig};

@@ -3,7 +3,7 @@
 //! usage export and retention with a clock the test turns.
 
 use super::analytics::{level_for, Slice};
-use super::db::CallDb;
+use super::db::{CallDb, CallWriter};
 use super::query::{LogFilter, Scope};
 use super::retention::Retention;
 use crate::telemetry::call::{AiFields, CallRecord, Captured};
@@ -104,11 +104,14 @@ fn all(from: i64, to: i64) -> LogFilter {
     }
 }
 
-async fn open(name: &str) -> CallDb {
-    match CallDb::open(&temp_db_url(name), 2).await {
-        Ok(db) => db,
+/// A writer on a new SQLite file, and the readers' side of it.
+async fn open(name: &str) -> (CallWriter, CallDb) {
+    let w = match CallWriter::open(&temp_db_url(name)).await {
+        Ok(w) => w,
         Err(e) => panic!("{e}"),
-    }
+    };
+    let db = w.db.clone();
+    (w, db)
 }
 
 /// The usual mix: 40 calls over two minutes and two services, 4 of them
@@ -141,9 +144,9 @@ fn mix() -> Vec<Arc<CallRecord>> {
 
 #[tokio::test]
 async fn a_batch_writes_kept_records_and_counts_every_call() {
-    let db = open("batch").await;
+    let (mut w, db) = open("batch").await;
     let batch = mix();
-    let kept = db.write(&batch).await.unwrap_or_default();
+    let kept = w.write(&batch).await.unwrap_or_default();
     assert_eq!(kept, 30);
     let page = db.calls(&all(T0, T0 + 3_600_000), &Scope::All).await.unwrap();
     assert_eq!(page.items.len(), 30);
@@ -189,15 +192,15 @@ async fn a_batch_writes_kept_records_and_counts_every_call() {
         assert!(p95 <= 5.0, "{p95}");
     }
     // Writing the same batch again adds to the same rows.
-    db.write(&batch).await.unwrap();
+    w.write(&batch).await.unwrap();
     let s = db.summary(&slice, &Scope::All, 0).await.unwrap();
     assert_eq!(s.figures.requests, 80);
 }
 
 #[tokio::test]
 async fn every_log_filter_narrows_to_its_rows() {
-    let db = open("filters").await;
-    db.write(&mix()).await.unwrap();
+    let (mut w, db) = open("filters").await;
+    w.write(&mix()).await.unwrap();
     let count = |f: LogFilter| {
         let db = db.clone();
         async move { db.calls(&f, &Scope::All).await.unwrap().items.len() }
@@ -353,8 +356,8 @@ async fn every_log_filter_narrows_to_its_rows() {
 
 #[tokio::test]
 async fn a_team_sees_only_its_services_and_applications() {
-    let db = open("scope").await;
-    db.write(&mix()).await.unwrap();
+    let (mut w, db) = open("scope").await;
+    w.write(&mix()).await.unwrap();
     let f = all(T0, T0 + 3_600_000);
     let seen = |teams: &[&str]| Scope::Teams(teams.iter().map(|t| t.to_string()).collect());
     let others = db.calls(&f, &seen(&["others"])).await.unwrap();
@@ -381,8 +384,8 @@ async fn a_team_sees_only_its_services_and_applications() {
 
 #[tokio::test]
 async fn top_series_and_usage_come_from_the_rollups() {
-    let db = open("analytics").await;
-    db.write(&mix()).await.unwrap();
+    let (mut w, db) = open("analytics").await;
+    w.write(&mix()).await.unwrap();
     let slice = Slice {
         from_ms: T0,
         to_ms: T0 + 3_600_000,
@@ -433,7 +436,7 @@ fn long_ranges_read_coarse_rollups() {
 
 #[tokio::test]
 async fn retention_goes_by_age_then_by_size_with_the_clock_turned() {
-    let db = open("retention").await;
+    let (mut w, db) = open("retention").await;
     let mode: i64 =
         sqlx::Row::try_get(&sqlx::query("PRAGMA auto_vacuum").fetch_one(&db.pool).await.unwrap(), 0).unwrap();
     assert_eq!(mode, 2, "freed pages go back to the file system (incremental)");
@@ -447,7 +450,7 @@ async fn retention_goes_by_age_then_by_size_with_the_clock_turned() {
                 rec(T0 + d * day + i * 1000, 200).build(n)
             })
             .collect();
-        db.write(&batch).await.unwrap();
+        w.write(&batch).await.unwrap();
     }
     let count = |db: CallDb| async move {
         db.calls(&all(0, i64::MAX), &Scope::All)

@@ -5,7 +5,7 @@
 //! cannot be opened or written, records are dropped and counted, never
 //! held without bound.
 
-use super::db::CallDb;
+use super::db::CallWriter;
 use super::retention::Retention;
 use crate::telemetry::call::CallRecord;
 use crate::telemetry::metrics::METRICS;
@@ -77,14 +77,14 @@ pub(crate) fn run(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) {
 }
 
 async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) {
-    let mut db: Option<CallDb> = None;
+    let mut db: Option<CallWriter> = None;
     let mut failed_at: Option<Instant> = None;
     let mut retention_due = Instant::now();
     let mut batch = Vec::with_capacity(4096);
     loop {
         let last = Arc::strong_count(&queue) == 1;
         if db.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER) {
-            match CallDb::open(&cfg.url, 1).await {
+            match CallWriter::open(&cfg.url).await {
                 Ok(d) => {
                     if failed_at.take().is_some() {
                         log::info!("call log: {} is open again", shown(&cfg.url));
@@ -100,7 +100,7 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
                 }
             }
         }
-        let Some(d) = &db else {
+        let Some(d) = &mut db else {
             drop_all(&queue);
             if last {
                 return;
@@ -125,7 +125,7 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
         // Retention's steps, for at most RETENTION_SLICE between batches.
         let started = Instant::now();
         while Instant::now() >= retention_due && started.elapsed() < RETENTION_SLICE {
-            match d.retain_step(&cfg.retention, now_ms()).await {
+            match d.db.retain_step(&cfg.retention, now_ms()).await {
                 Ok(s) if s.more => {}
                 Ok(_) => retention_due = Instant::now() + cfg.retention.interval,
                 Err(e) => {
