@@ -2,16 +2,16 @@
 //! series, top-N by a dimension, and usage per application or team per day
 //! or month (the billing export).
 //!
-//! A range reads the finest rollup level that still holds its start and
-//! whose rows stay few for its span (minutes up to a day, hours up to 31
-//! days, days beyond); the range is widened to that level's buckets.
-//! Percentiles come from the merged histograms ([`super::rollup::percentile`]).
+//! Which rollup tables and buckets a question reads is [`super::plan`]'s:
+//! the narrowest projection, whole days in the middle of a range and finer
+//! buckets at its edges. Percentiles come from the merged histograms
+//! ([`super::rollup::percentile`]).
 
 use super::db::CallDb;
+use super::plan::{segments, series_step, Need};
 use super::query::{format_ms, Arg, QueryError, Scope, Where};
-use super::retention::Retention;
 use super::rollup::{percentile, Sums, BUCKETS, WIDTHS};
-use super::schema::ROLLUPS;
+use super::schema::rollup_table;
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -28,22 +28,6 @@ pub(crate) struct Slice {
     pub team: Option<String>,
     pub provider: Option<String>,
     pub model: Option<String>,
-}
-
-/// The level a range reads: an index into [`ROLLUPS`].
-pub(crate) fn level_for(from_ms: i64, to_ms: i64, now_ms: i64, retention: &Retention) -> usize {
-    let span = (to_ms - from_ms).max(0) / 1000;
-    let age = (now_ms - from_ms).max(0) / 1000;
-    let by_span = if span <= 86_400 {
-        0
-    } else if span <= 31 * 86_400 {
-        1
-    } else {
-        2
-    };
-    (by_span..ROLLUPS.len())
-        .find(|&l| retention.levels.get(l).is_some_and(|&keep| age <= keep))
-        .unwrap_or(ROLLUPS.len() - 1)
 }
 
 /// Sums of the histogram and counters, as SQL select items.
@@ -221,75 +205,122 @@ pub(crate) struct UsageRow {
 
 const LEVEL_NAMES: [&str; 3] = ["minute", "hour", "day"];
 
-/// Steps a time series may take, in seconds.
-const STEPS: &[i64] = &[60, 300, 900, 3600, 6 * 3600, 86_400, 7 * 86_400];
-/// Most points a series aims at.
-const POINTS: i64 = 360;
-
 fn none_if_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-impl CallDb {
-    fn slice_where(&self, s: &Slice, level: usize, scope: &Scope) -> (Where, i64, i64) {
-        let width = WIDTHS[level];
-        let from = (s.from_ms / 1000).div_euclid(width) * width;
-        let to = ((s.to_ms / 1000) + width - 1).div_euclid(width) * width;
+impl Slice {
+    /// What the slice narrows by.
+    fn filters(&self) -> [(&'static str, bool); 7] {
+        [
+            ("service", self.service.is_some()),
+            ("route", self.route.is_some()),
+            ("application", self.application.is_some()),
+            ("team", self.team.is_some()),
+            ("service_team", self.team.is_some()),
+            ("provider", self.provider.is_some()),
+            ("model", self.model.is_some()),
+        ]
+    }
+
+    /// The slice's narrowing and `scope` over buckets `[lo, hi)`.
+    fn bucket_where(&self, lo: i64, hi: i64, scope: &Scope) -> Where {
         let mut w = Where::default();
-        w.add("bucket >= {}", Arg::Int(from));
-        w.add("bucket < {}", Arg::Int(to));
-        w.text("service", &s.service);
-        w.text("route", &s.route);
-        w.text("application", &s.application);
-        w.text("provider", &s.provider);
-        w.text("model", &s.model);
-        if let Some(t) = &s.team {
+        w.add("bucket >= {}", Arg::Int(lo));
+        w.add("bucket < {}", Arg::Int(hi));
+        w.text("service", &self.service);
+        w.text("route", &self.route);
+        w.text("application", &self.application);
+        w.text("provider", &self.provider);
+        w.text("model", &self.model);
+        if let Some(t) = &self.team {
             let p = w.arg(Arg::Text(t.clone()));
             w.raw(format!("(team = {p} OR service_team = {p})"));
         }
         w.scope(scope);
-        (w, from, to)
+        w
     }
 
-    /// The summary of a slice.
-    pub(crate) async fn summary(&self, s: &Slice, scope: &Scope, level: usize) -> Result<Summary, QueryError> {
-        let (w, from, to) = self.slice_where(s, level, scope);
-        let sql = format!(
-            "SELECT status_class, {} FROM {} {} GROUP BY status_class",
-            sum_columns(),
-            ROLLUPS[level],
-            w.sql()
-        );
-        let rows = w
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut t = Totals::default();
-        for r in &rows {
-            t.add(r.try_get("status_class")?, &sums(r)?);
+    /// The range in unix seconds, widened to whole seconds.
+    fn seconds(&self) -> (i64, i64) {
+        (self.from_ms.div_euclid(1000), (self.to_ms + 999).div_euclid(1000))
+    }
+}
+
+/// Rows of a question: the grouping's value, the status class, the sums.
+type Rows = Vec<(String, i64, Sums)>;
+
+impl CallDb {
+    /// Sums by `by` (none: one group) and status class over the slice, from
+    /// the narrowest projection, cut as [`segments`] says.
+    async fn rows(
+        &self,
+        s: &Slice,
+        scope: &Scope,
+        finest: usize,
+        by: Option<&'static str>,
+    ) -> Result<Rows, QueryError> {
+        let projection = Need::of(&s.filters(), by, scope).projection();
+        // PostgreSQL refuses a constant in GROUP BY.
+        let (key, group) = match by {
+            Some(b) => (b, format!("{b}, status_class")),
+            None => ("''", "status_class".to_string()),
+        };
+        let (from, to) = s.seconds();
+        let mut out = Vec::new();
+        for (level, lo, hi) in segments(from, to, finest) {
+            let w = s.bucket_where(lo, hi, scope);
+            let sql = format!(
+                "SELECT {key} AS k, status_class, {} FROM {} {} GROUP BY {group}",
+                sum_columns(),
+                rollup_table(level, projection),
+                w.sql()
+            );
+            let rows = w
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .fetch_all(&self.pool)
+                .await?;
+            for r in &rows {
+                out.push((r.try_get("k")?, r.try_get("status_class")?, sums(r)?));
+            }
         }
+        Ok(out)
+    }
+
+    /// The range a question answers for: widened to `finest`'s buckets.
+    fn answered_range(s: &Slice, finest: usize) -> (String, String) {
+        let (from, to) = s.seconds();
+        let w = WIDTHS.get(finest).copied().unwrap_or(60);
+        let (from, to) = (from.div_euclid(w) * w, (to + w - 1).div_euclid(w) * w);
+        (format_ms(from * 1000), format_ms(to * 1000))
+    }
+
+    /// The summary of a slice; `finest` is the finest level read.
+    pub(crate) async fn summary(&self, s: &Slice, scope: &Scope, finest: usize) -> Result<Summary, QueryError> {
+        let mut t = Totals::default();
+        for (_, class, sums) in self.rows(s, scope, finest, None).await? {
+            t.add(class, &sums);
+        }
+        let (from, to) = Self::answered_range(s, finest);
         Ok(Summary {
-            from: format_ms(from * 1000),
-            to: format_ms(to * 1000),
-            granularity: LEVEL_NAMES[level],
+            from,
+            to,
+            granularity: LEVEL_NAMES[finest.min(2)],
             figures: (&t).into(),
         })
     }
 
-    /// A time series of a slice, in steps chosen from its span.
-    pub(crate) async fn series(&self, s: &Slice, scope: &Scope, level: usize) -> Result<Series, QueryError> {
-        let (w, from, to) = self.slice_where(s, level, scope);
-        let span = (to - from).max(1);
-        let step = STEPS
-            .iter()
-            .copied()
-            .filter(|&st| st >= WIDTHS[level])
-            .find(|&st| span / st <= POINTS)
-            .unwrap_or(30 * 86_400);
+    /// A time series of a slice, in a step chosen from its span.
+    pub(crate) async fn series(&self, s: &Slice, scope: &Scope, finest: usize) -> Result<Series, QueryError> {
+        let (from, to) = s.seconds();
+        let (step, level) = series_step((to - from).max(1), finest);
+        let (lo, hi) = (from.div_euclid(step) * step, (to + step - 1).div_euclid(step) * step);
+        let projection = Need::of(&s.filters(), None, scope).projection();
+        let w = s.bucket_where(lo, hi, scope);
         let sql = format!(
             "SELECT bucket - (bucket % {step}) AS t, status_class, {} FROM {} {} GROUP BY t, status_class ORDER BY t",
             sum_columns(),
-            ROLLUPS[level],
+            rollup_table(level, projection),
             w.sql()
         );
         let rows = w
@@ -302,9 +333,9 @@ impl CallDb {
             by_time.entry(t).or_default().add(r.try_get("status_class")?, &sums(r)?);
         }
         Ok(Series {
-            from: format_ms(from * 1000),
-            to: format_ms(to * 1000),
-            granularity: LEVEL_NAMES[level],
+            from: format_ms(lo * 1000),
+            to: format_ms(hi * 1000),
+            granularity: LEVEL_NAMES[level.min(2)],
             step_seconds: step,
             points: by_time
                 .iter()
@@ -321,12 +352,12 @@ impl CallDb {
         &self,
         s: &Slice,
         scope: &Scope,
-        level: usize,
+        finest: usize,
         by: &str,
         metric: &str,
         n: usize,
     ) -> Result<Top, QueryError> {
-        let Some(by) = TOP_BY.iter().find(|b| **b == by) else {
+        let Some(by) = TOP_BY.iter().copied().find(|b| *b == by) else {
             return Err(QueryError::Invalid(format!("by: one of {}", TOP_BY.join(", "))));
         };
         if !TOP_METRICS.contains(&metric) {
@@ -335,24 +366,9 @@ impl CallDb {
                 TOP_METRICS.join(", ")
             )));
         }
-        let (w, from, to) = self.slice_where(s, level, scope);
-        let sql = format!(
-            "SELECT {by} AS name, status_class, {} FROM {} {} GROUP BY {by}, status_class",
-            sum_columns(),
-            ROLLUPS[level],
-            w.sql()
-        );
-        let rows = w
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
-            .await?;
         let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
-        for r in &rows {
-            let name: String = r.try_get("name")?;
-            groups
-                .entry(name)
-                .or_default()
-                .add(r.try_get("status_class")?, &sums(r)?);
+        for (name, class, sums) in self.rows(s, scope, finest, Some(by)).await? {
+            groups.entry(name).or_default().add(class, &sums);
         }
         let mut items: Vec<Group> = groups
             .into_iter()
@@ -373,10 +389,11 @@ impl CallDb {
         };
         items.sort_by(|a, b| key(b).total_cmp(&key(a)).then_with(|| a.name.cmp(&b.name)));
         items.truncate(n.clamp(1, 1000));
+        let (from, to) = Self::answered_range(s, finest);
         Ok(Top {
-            from: format_ms(from * 1000),
-            to: format_ms(to * 1000),
-            granularity: LEVEL_NAMES[level],
+            from,
+            to,
+            granularity: LEVEL_NAMES[finest.min(2)],
             by: by.to_string(),
             metric: metric.to_string(),
             items,
@@ -392,12 +409,20 @@ impl CallDb {
         by_team: bool,
         monthly: bool,
     ) -> Result<Vec<UsageRow>, QueryError> {
-        let (w, _, _) = self.slice_where(s, 2, scope);
+        let (from, to) = s.seconds();
+        let day = WIDTHS[2];
+        let (lo, hi) = (from.div_euclid(day) * day, (to + day - 1).div_euclid(day) * day);
+        let mut need = Need::of(&s.filters(), Some("team"), scope);
+        if !by_team {
+            need.dims.push("application");
+        }
+        let w = s.bucket_where(lo, hi, scope);
         let sql = format!(
             "SELECT bucket, application, team, CAST(SUM(requests) AS BIGINT) AS requests, \
              CAST(SUM(input_tokens) AS BIGINT) AS input_tokens, CAST(SUM(cached_tokens) AS BIGINT) AS cached_tokens, \
              CAST(SUM(output_tokens) AS BIGINT) AS output_tokens, COALESCE(SUM(cost_usd), 0.0) AS cost_usd \
-             FROM calls_day {} GROUP BY bucket, application, team",
+             FROM {} {} GROUP BY bucket, application, team",
+            rollup_table(2, need.projection()),
             w.sql()
         );
         let rows = w

@@ -10,7 +10,7 @@
 //! multi-row statements (100 rows each).
 
 use super::rollup::{Batch, Key, Sums, BUCKETS};
-use super::schema::{self, CALL_COLUMNS, DIMENSIONS, ROLLUPS, SUMS};
+use super::schema::{self, CALL_COLUMNS, DIMENSIONS, SUMS};
 use crate::store::{connect, migrate, Backend, StoreError};
 use crate::telemetry::call::CallRecord;
 use sqlx::any::AnyArguments;
@@ -197,8 +197,8 @@ impl CallDb {
             }
             q.execute(&mut *tx).await?;
         }
-        for (table, level) in ROLLUPS.iter().zip(rollups.levels.iter()) {
-            let rows: Vec<(&Key, &Sums)> = level.iter().collect();
+        for (table, rows) in &rollups.tables {
+            let rows: Vec<(&Key, &Sums)> = rows.iter().collect();
             for chunk in rows.chunks(UPSERT_ROWS) {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert_sql(table, chunk.len())));
                 for (k, s) in chunk {

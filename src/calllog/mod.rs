@@ -15,6 +15,7 @@
 pub(crate) mod analytics;
 pub(crate) mod capture;
 pub(crate) mod db;
+pub(crate) mod plan;
 pub(crate) mod policy;
 pub(crate) mod query;
 pub(crate) mod retention;

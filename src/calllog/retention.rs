@@ -10,7 +10,7 @@
 
 use super::db::CallDb;
 use super::rollup::WIDTHS;
-use super::schema::ROLLUPS;
+use super::schema::rollup_tables;
 use crate::config::RetentionConfig;
 use crate::store::{Backend, StoreError};
 use sqlx::Row;
@@ -128,7 +128,10 @@ impl CallDb {
             }
         }
         let now = now_ms.div_euclid(1000);
-        for ((table, keep), width) in ROLLUPS.iter().zip(r.levels).zip(WIDTHS) {
+        for (level, table) in rollup_tables() {
+            let (Some(&keep), Some(&width)) = (r.levels.get(level), WIDTHS.get(level)) else {
+                continue;
+            };
             let cutoff = now.saturating_sub(keep);
             let oldest: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT MIN(bucket) AS b FROM {table}")))
                 .fetch_one(&self.pool)

@@ -7,6 +7,7 @@
 //! add, so percentiles over any set of rows are exact to a bucket and
 //! interpolated within it ([`percentile`]).
 
+use super::schema::{rollup_table, PROJECTIONS};
 use crate::telemetry::call::CallRecord;
 use std::collections::HashMap;
 
@@ -132,11 +133,33 @@ fn text(s: Option<&str>) -> String {
     s.unwrap_or_default().to_string()
 }
 
-/// The rollups of one batch: per minute, hour and day.
+/// The rollups of one batch: per minute, hour and day, in every projection.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
-    /// One map per rollup table, finest first.
-    pub levels: [HashMap<Key, Sums>; 3],
+    /// Each rollup table's rows.
+    pub tables: Vec<(String, HashMap<Key, Sums>)>,
+}
+
+impl Key {
+    /// The key with only `dims` kept (the rest `""`, or 0 for the class).
+    fn project(&self, dims: &[&str]) -> Key {
+        let keep = |name: &str, v: &String| if dims.contains(&name) { v.clone() } else { String::new() };
+        Key {
+            bucket: self.bucket,
+            service: keep("service", &self.service),
+            service_team: keep("service_team", &self.service_team),
+            route: keep("route", &self.route),
+            application: keep("application", &self.application),
+            team: keep("team", &self.team),
+            status_class: if dims.contains(&"status_class") {
+                self.status_class
+            } else {
+                0
+            },
+            provider: keep("provider", &self.provider),
+            model: keep("model", &self.model),
+        }
+    }
 }
 
 /// Bucket widths of the levels, in seconds.
@@ -163,18 +186,21 @@ impl Batch {
             minute.entry(key).or_default().add(r);
         }
         let mut out = Batch::default();
-        for (level, &width) in WIDTHS.iter().enumerate().skip(1) {
-            let mut map: HashMap<Key, Sums> = HashMap::new();
+        for (level, &width) in WIDTHS.iter().enumerate() {
+            let mut full: HashMap<Key, Sums> = HashMap::new();
             for (k, s) in &minute {
                 let mut k = k.clone();
                 k.bucket -= k.bucket.rem_euclid(width);
-                map.entry(k).or_default().merge(s);
+                full.entry(k).or_default().merge(s);
             }
-            if let Some(slot) = out.levels.get_mut(level) {
-                *slot = map;
+            for (p, (_, dims)) in PROJECTIONS.iter().enumerate() {
+                let mut map: HashMap<Key, Sums> = HashMap::new();
+                for (k, s) in &full {
+                    map.entry(k.project(dims)).or_default().merge(s);
+                }
+                out.tables.push((rollup_table(level, p), map));
             }
         }
-        out.levels[0] = minute;
         out
     }
 }

@@ -8,13 +8,46 @@
 //!   bucket (unix seconds of its start) and dimension set, with sums and a
 //!   latency histogram in fixed buckets ([`super::rollup::BOUNDS_MS`]), so
 //!   percentiles merge across rows.
+//! - `calls_<level>_<projection>` ([`PROJECTIONS`]): the same rollups
+//!   keeping fewer dimensions (the others are `''`), so that a question
+//!   about one dimension reads a row per value of it and bucket, not one
+//!   per route, application, status class and model. Same columns as the
+//!   full rollup, so one upsert and one query serve every table.
 //!
 //! Every integer is `BIGINT`, so both backends read back an `i64`.
 
 use crate::store::Backend;
 
-/// The rollup tables, finest first.
+/// The rollup tables keeping every dimension, finest first.
 pub(crate) const ROLLUPS: [&str; 3] = ["calls_minute", "calls_hour", "calls_day"];
+
+/// The rollups' projections, narrowest first: a table suffix and the
+/// dimensions kept. The last is the full rollup (no suffix).
+pub(crate) const PROJECTIONS: &[(&str, &[&str])] = &[
+    ("total", &["status_class"]),
+    ("service", &["service", "service_team", "status_class"]),
+    ("application", &["application", "team", "status_class"]),
+    ("model", &["provider", "model", "status_class"]),
+    ("teams", &["service_team", "team", "status_class"]),
+    ("route", &["service", "service_team", "route", "status_class"]),
+    ("", DIMENSIONS),
+];
+
+/// The table of rollup `level` (0: minute) in `projection`.
+pub(crate) fn rollup_table(level: usize, projection: usize) -> String {
+    let base = ROLLUPS.get(level).copied().unwrap_or("calls_day");
+    match PROJECTIONS.get(projection).map(|p| p.0) {
+        Some(suffix) if !suffix.is_empty() => format!("{base}_{suffix}"),
+        _ => base.to_string(),
+    }
+}
+
+/// Every rollup table with its level.
+pub(crate) fn rollup_tables() -> Vec<(usize, String)> {
+    (0..ROLLUPS.len())
+        .flat_map(|l| (0..PROJECTIONS.len()).map(move |p| (l, rollup_table(l, p))))
+        .collect()
+}
 
 /// The raw table's columns, in insert order.
 pub(crate) const CALL_COLUMNS: &[&str] = &[
@@ -117,7 +150,7 @@ fn calls_table(auto_id: &str) -> String {
     )
 }
 
-fn rollup_table(name: &str) -> String {
+fn rollup_ddl(name: &str) -> String {
     let buckets: String = (0..super::rollup::BUCKETS)
         .map(|i| format!("h{i} BIGINT NOT NULL DEFAULT 0,\n"))
         .collect();
@@ -155,7 +188,12 @@ pub(crate) fn migrations(backend: Backend) -> Vec<String> {
     let mut first = calls_table(auto_id);
     for t in ROLLUPS {
         first.push('\n');
-        first.push_str(&rollup_table(t));
+        first.push_str(&rollup_ddl(t));
     }
-    vec![first]
+    let mut second = String::new();
+    for (_, t) in rollup_tables().iter().filter(|(_, t)| !ROLLUPS.contains(&t.as_str())) {
+        second.push_str(&rollup_ddl(t));
+        second.push('\n');
+    }
+    vec![first, second]
 }

@@ -11,7 +11,7 @@
 //! [`super::db::CallDb`].
 
 use super::rollup::{Batch, Key, Sums, BUCKETS};
-use super::schema::{CALL_COLUMNS, DIMENSIONS, ROLLUPS, SUMS};
+use super::schema::{rollup_tables, CALL_COLUMNS, DIMENSIONS, SUMS};
 use crate::telemetry::call::CallRecord;
 use rusqlite::{params, Connection};
 use std::sync::Arc;
@@ -21,7 +21,8 @@ use std::time::Duration;
 pub(crate) struct SqliteWriter {
     conn: Connection,
     insert: String,
-    upserts: [String; 3],
+    /// Each rollup table's upsert.
+    upserts: std::collections::HashMap<String, String>,
 }
 
 /// The file of a `sqlite:` URL.
@@ -68,6 +69,8 @@ impl SqliteWriter {
         // WAL is the file's mode already; NORMAL syncs at checkpoints, not
         // on every commit, which WAL keeps safe from corruption.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The insert and every rollup table's upsert stay prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         let marks: Vec<String> = (1..=CALL_COLUMNS.len()).map(|i| format!("?{i}")).collect();
         let insert = format!(
             "INSERT INTO calls ({}) VALUES ({})",
@@ -77,7 +80,13 @@ impl SqliteWriter {
         Ok(SqliteWriter {
             conn,
             insert,
-            upserts: ROLLUPS.map(upsert_sql),
+            upserts: rollup_tables()
+                .into_iter()
+                .map(|(_, t)| {
+                    let sql = upsert_sql(&t);
+                    (t, sql)
+                })
+                .collect(),
         })
     }
 
@@ -92,9 +101,10 @@ impl SqliteWriter {
                 insert_one(&mut insert, r)?;
                 kept += 1;
             }
-            for (sql, level) in self.upserts.iter().zip(rollups.levels.iter()) {
+            for (table, rows) in &rollups.tables {
+                let Some(sql) = self.upserts.get(table) else { continue };
                 let mut upsert = tx.prepare_cached(sql)?;
-                for (k, s) in level {
+                for (k, s) in rows {
                     upsert_one(&mut upsert, k, s)?;
                 }
             }

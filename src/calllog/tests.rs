@@ -2,13 +2,14 @@
 //! against raw counts, every log filter, team scoping, the analytics, the
 //! usage export and retention with a clock the test turns.
 
-use super::analytics::{level_for, Slice};
+use super::analytics::Slice;
 use super::db::{CallDb, CallWriter};
+use super::plan::finest_level;
 use super::query::{LogFilter, Scope};
 use super::retention::Retention;
 use crate::telemetry::call::{AiFields, CallRecord, Captured};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// 2026-11-01T00:00:00Z.
 const T0: i64 = 1_793_491_200_000;
@@ -422,16 +423,12 @@ async fn top_series_and_usage_come_from_the_rollups() {
 }
 
 #[test]
-fn long_ranges_read_coarse_rollups() {
+fn ranges_read_the_finest_level_still_kept() {
     let r: Retention = (&crate::config::RetentionConfig::default()).into();
-    let now = T0;
     let hour = 3_600_000;
-    assert_eq!(level_for(now - hour, now, now, &r), 0);
-    assert_eq!(level_for(now - 7 * 24 * hour, now, now, &r), 1);
-    assert_eq!(level_for(now - 30 * 24 * hour, now, now, &r), 1);
-    assert_eq!(level_for(now - 90 * 24 * hour, now, now, &r), 2);
-    // An hour long ago: the minutes are gone, the hours are kept.
-    assert_eq!(level_for(now - 30 * 24 * hour, now - 30 * 24 * hour + hour, now, &r), 1);
+    assert_eq!(finest_level(T0 - hour, T0, &r), 0);
+    assert_eq!(finest_level(T0 - 30 * 24 * hour, T0, &r), 1);
+    assert_eq!(finest_level(T0 - 400 * 24 * hour, T0, &r), 2);
 }
 
 #[tokio::test]
@@ -471,15 +468,18 @@ async fn retention_goes_by_age_then_by_size_with_the_clock_turned() {
     assert_eq!(count(db.clone()).await, 2100);
     let page = db.calls(&all(0, i64::MAX), &Scope::All).await.unwrap();
     assert!(page.items.iter().all(|c| c.time.as_str() >= "2026-11-04"));
-    // Minute rollups are kept 7 days too; hours and days still count all ten.
+    // Minute rollups are kept 7 days too, in every projection; hours and
+    // days still count all ten; a summary over the ten days reads days.
+    assert_eq!(counted(&db, "calls_minute").await, 2100);
+    assert_eq!(counted(&db, "calls_minute_total").await, 2100);
+    assert_eq!(counted(&db, "calls_hour_service").await, 3000);
+    assert_eq!(counted(&db, "calls_day").await, 3000);
     let slice = Slice {
         from_ms: T0,
         to_ms: now,
         ..Default::default()
     };
-    assert_eq!(db.summary(&slice, &Scope::All, 0).await.unwrap().figures.requests, 2100);
-    assert_eq!(db.summary(&slice, &Scope::All, 1).await.unwrap().figures.requests, 3000);
-    assert_eq!(db.summary(&slice, &Scope::All, 2).await.unwrap().figures.requests, 3000);
+    assert_eq!(db.summary(&slice, &Scope::All, 0).await.unwrap().figures.requests, 3000);
 
     // By size: a cap below what is held deletes oldest first until it fits.
     let before = db.size().await.unwrap();
@@ -512,7 +512,54 @@ async fn retention_goes_by_age_then_by_size_with_the_clock_turned() {
         to_ms: later,
         ..Default::default()
     };
-    assert_eq!(db.summary(&year, &Scope::All, 1).await.unwrap().figures.requests, 0);
+    assert_eq!(counted(&db, "calls_hour").await, 0);
+    assert_eq!(counted(&db, "calls_hour_teams").await, 0);
+    assert_eq!(counted(&db, "calls_day_application").await, 3000);
     assert_eq!(db.summary(&year, &Scope::All, 2).await.unwrap().figures.requests, 3000);
-    let _ = SystemTime::now();
+}
+
+/// The requests a rollup table counts.
+async fn counted(db: &CallDb, table: &str) -> i64 {
+    let sql = format!("SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) AS n FROM {table}");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&db.pool).await.unwrap();
+    sqlx::Row::try_get(&row, "n").unwrap()
+}
+
+/// A range across days, cut into days, hours and minutes, counts exactly
+/// the calls in it, from the narrow projections and the full rollups alike.
+#[tokio::test]
+async fn a_range_across_levels_counts_exactly() {
+    let (mut w, db) = open("levels").await;
+    // A call every 7 minutes for three days.
+    let step = 7 * 60_000;
+    let batch: Vec<Arc<CallRecord>> = (0..(3 * 1440 / 7))
+        .map(|n| rec(T0 + i64::try_from(n).unwrap_or(0) * step, 200).build(n))
+        .collect();
+    w.write(&batch).await.unwrap();
+    let (from, to) = (T0 + 90 * 60_000 + 13_000, T0 + 2 * 86_400_000 + 5 * 60_000);
+    // Widened to whole minutes.
+    let (lo, hi) = (from - from % 60_000, to + (60_000 - to % 60_000) % 60_000);
+    let want = batch.iter().filter(|r| (lo..hi).contains(&r.unix_ms())).count() as i64;
+    let slice = Slice {
+        from_ms: from,
+        to_ms: to,
+        ..Default::default()
+    };
+    let s = db.summary(&slice, &Scope::All, 0).await.unwrap();
+    assert_eq!(s.figures.requests, want, "{}..{}", s.from, s.to);
+    let narrowed = Slice {
+        service: Some("pay".into()),
+        ..slice.clone()
+    };
+    assert_eq!(
+        db.summary(&narrowed, &Scope::All, 0).await.unwrap().figures.requests,
+        want
+    );
+    let scoped = Scope::Teams(vec!["shop".into()]);
+    assert_eq!(db.summary(&slice, &scoped, 0).await.unwrap().figures.requests, want);
+    let top = db
+        .top(&slice, &Scope::All, 0, "application", "requests", 5)
+        .await
+        .unwrap();
+    assert_eq!(top.items[0].figures.requests, want);
 }

@@ -16,8 +16,9 @@ use super::access::{allows, Area, Op, Principal};
 use super::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
 use super::principal::authenticate;
 use super::{problem, store_problem, Shared};
-use crate::calllog::analytics::{level_for, Series, Slice, Summary, Top, UsageRow};
+use crate::calllog::analytics::{Series, Slice, Summary, Top, UsageRow};
 use crate::calllog::db::CallDb;
+use crate::calllog::plan::finest_level;
 use crate::calllog::query::{parse_time, CallPage, CallRow, LogFilter, QueryError, Scope, CSV_COLUMNS};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -286,7 +287,8 @@ fn slice(q: &BTreeMap<String, String>) -> Result<Slice, Response> {
     })
 }
 
-/// An analytics request's scope, database, slice and rollup level.
+/// An analytics request's scope, database, slice and the finest rollup
+/// level it may read.
 async fn analytics_open<'a>(
     s: &'a Shared,
     headers: &HeaderMap,
@@ -298,7 +300,7 @@ async fn analytics_open<'a>(
         .calls
         .as_ref()
         .map_or_else(|| (&crate::config::RetentionConfig::default()).into(), |c| c.retention);
-    let level = level_for(slice.from_ms, slice.to_ms, now_ms(), &retention);
+    let level = finest_level(slice.from_ms, now_ms(), &retention);
     Ok((scope, db, slice, level))
 }
 
