@@ -12,7 +12,7 @@ BIN := target/release/portico
 TEST_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps bench bench-ai bench-floor build run test fmt lint doc clean install uninstall verify-unit loadtest
+.PHONY: deps test-deps bench-deps bench bench-ai bench-floor bench-calllog build run test fmt lint doc clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -89,6 +89,13 @@ bench-ai: build bench-deps
 bench-floor: build bench-deps
 	cd bench/floor && $(CARGO) build --release
 	python3 bench/ab.py floor=bench/floor/target/release/floor pingora=bench/floor/target/release/pingora portico=$(BIN)
+
+# The call log: CPU it adds per request, the rate it sustains with no drops,
+# and the admin API's analytics and log pages over 10 million rows
+# (bench/README.md, "The call log"). ROUNDS, DURATION, SUSTAIN_RATE,
+# SUSTAIN_DURATION, ROWS, PARTS as in bench/calllog_bench.py.
+bench-calllog: build bench-deps
+	python3 bench/calllog_bench.py
 
 bench-deps:
 	@missing=""; \
