@@ -31,8 +31,10 @@ bench/results/<date>-calllog.md.
    reads it: the admin API's analytics and log pages are timed with one
    warm-up and the median of 5 (targets: summary and top-N under 200 ms,
    log pages under 300 ms). Reports the file's size and its size per
-   million rows. A query over its target is shown with the plan SQLite
-   chooses for the SQL Portico sends (src/calllog/query.rs, analytics.rs).
+   million rows. A log page over its target is shown with the plan SQLite
+   chooses for the SQL Portico sends (src/calllog/query.rs). A database
+   made by an older Portico (no rollup projections yet) gets them filled
+   from its full rollups before the queries.
 
 Knobs are environment variables or flags: GATEWAY_CPUS, CLIENT_CPUS,
 ROUNDS, DURATION, CONNECTIONS, SUSTAIN_RATE, SUSTAIN_DURATION, PROBE
@@ -72,6 +74,15 @@ DIMENSIONS = ["service", "service_team", "route", "application", "team", "status
 SUMS = ["requests", "errors", "bytes_in", "bytes_out", "duration_us", "input_tokens", "cached_tokens",
         "output_tokens", "cost_usd"]
 HIST = [f"h{i}" for i in range(len(BOUNDS_MS) + 1)]
+# The rollups' projections: table suffix and the dimensions kept, the others '' (src/calllog/schema.rs).
+PROJECTIONS = [
+    ("total", ["status_class"]),
+    ("service", ["service", "service_team", "status_class"]),
+    ("application", ["application", "team", "status_class"]),
+    ("model", ["provider", "model", "status_class"]),
+    ("teams", ["service_team", "team", "status_class"]),
+    ("route", ["service", "service_team", "route", "status_class"]),
+]
 # The rollup tables' primary key, in its order (src/calllog/schema.rs).
 ROLLUP_KEY = "bucket, service, route, application, status_class, provider, model, service_team, team"
 
@@ -429,7 +440,32 @@ def generate(path, rows, now_ms, log=print):
                         (b1 - b0) // {"calls_minute": 60, "calls_hour": 3600, "calls_day": 86_400}[table] + 1}
     con.execute("PRAGMA journal_mode = WAL")
     con.close()
+    fill_projections(path, log)
     return facts
+
+
+def fill_projections(path, log=print):
+    """Fills each rollup level's projection tables from its full rollup, as
+    Portico's writer keeps them (src/calllog/rollup.rs); skipped when they
+    already hold rows."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        if con.execute("SELECT COUNT(*) FROM calls_day_total").fetchone()[0]:
+            return
+        t = time.time()
+        con.execute("BEGIN")
+        cols = f"bucket, {', '.join(DIMENSIONS)}, {', '.join(SUMS + HIST)}"
+        for level in ("calls_minute", "calls_hour", "calls_day"):
+            for suffix, kept in PROJECTIONS:
+                dims = ", ".join(d if d in kept else "''" for d in DIMENSIONS)
+                group = ", ".join(["bucket"] + kept)
+                sums = ", ".join(f"SUM({c})" for c in SUMS + HIST)
+                con.execute(f"INSERT INTO {level}_{suffix} ({cols}) SELECT bucket, {dims}, {sums} "
+                            f"FROM {level} GROUP BY {group}")
+        con.execute("COMMIT")
+        log(f"  rollup projections ({time.time() - t:.0f} s)")
+    finally:
+        con.close()
 
 
 def table_sizes(path):
@@ -475,34 +511,14 @@ def timed(path, times=5):
 
 
 def plan_sql(path, now_ms):
-    """The SQL Portico sends for `path` (as src/calllog/query.rs and
-    analytics.rs build it) with its binds, for EXPLAIN QUERY PLAN; None for
-    paths this benchmark does not mirror."""
+    """The SQL Portico sends for a log page `path` (as src/calllog/query.rs
+    builds it) with its binds, for EXPLAIN QUERY PLAN; None for other paths
+    (the analytics' tables and buckets are chosen by src/calllog/plan.rs)."""
     parts = urllib.parse.urlsplit(path)
     q = dict(urllib.parse.parse_qsl(parts.query))
     sums = ", ".join([f"CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}" for c in SUMS if c != "cost_usd"]
                      + ["COALESCE(SUM(cost_usd), 0.0) AS cost_usd"]
                      + [f"CAST(COALESCE(SUM({h}), 0) AS BIGINT) AS {h}" for h in HIST])
-    if parts.path.startswith("/analytics/"):
-        frm, to = int(q["from"]) * 1000, int(q.get("to", now_ms // 1000)) * 1000
-        span = (to - frm) // 1000
-        level = 0 if span <= 86_400 else 1 if span <= 31 * 86_400 else 2
-        width = [60, 3600, 86_400][level]
-        table = ["calls_minute", "calls_hour", "calls_day"][level]
-        binds = [frm // 1000 // width * width, (to // 1000 + width - 1) // width * width]
-        where = "WHERE bucket >= ? AND bucket < ?"
-        kind = parts.path.rsplit("/", 1)[1]
-        if kind == "summary":
-            return f"SELECT status_class, {sums} FROM {table} {where} GROUP BY status_class", binds
-        if kind == "top":
-            by = q.get("by", "service")
-            return f"SELECT {by} AS name, status_class, {sums} FROM {table} {where} GROUP BY {by}, status_class", binds
-        if kind == "timeseries":
-            step = next((s for s in (60, 300, 900, 3600, 21600, 86400, 604800)
-                         if s >= width and (binds[1] - binds[0]) // s <= 360), 30 * 86400)
-            return (f"SELECT bucket - (bucket % {step}) AS t, status_class, {sums} FROM {table} {where} "
-                    f"GROUP BY t, status_class ORDER BY t"), binds
-        return None
     if parts.path == "/logs":
         clauses, binds = [], []
         for col in ("service", "application"):
@@ -562,6 +578,11 @@ def queries_part(args, work):
     else:
         facts = make_db(args, work, db, config, env)
     gw = Gateway(args.binary, work, "store", config, args.gateway_cpus, STORE_ADMIN, env)
+    # A database made by an older Portico gets the projections' tables from
+    # the migration when it opens; they are filled here from its rollups.
+    bench.wait_http_ok(f"http://127.0.0.1:{STORE_ADMIN}/metrics")
+    admin_get("/analytics/summary")
+    fill_projections(db, log=lambda m: print(m, flush=True))
     results = []
     try:
         bench.wait_http_ok(f"http://127.0.0.1:{STORE_ADMIN}/metrics")
