@@ -11,7 +11,7 @@ use super::db::CallDb;
 use super::plan::{segments, series_step, Need};
 use super::query::{format_ms, Arg, QueryError, Scope, Where};
 use super::rollup::{percentile, Sums, BUCKETS, WIDTHS};
-use super::schema::rollup_table;
+use super::schema::{rollup_table, SUMS};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -32,22 +32,16 @@ pub(crate) struct Slice {
 
 /// Sums of the histogram and counters, as SQL select items.
 fn sum_columns() -> String {
-    let mut cols: Vec<String> = [
-        "requests",
-        "errors",
-        "bytes_in",
-        "bytes_out",
-        "duration_us",
-        "input_tokens",
-        "cached_tokens",
-        "output_tokens",
-    ]
-    .iter()
-    .map(|c| format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"))
-    .collect();
-    cols.push("COALESCE(SUM(cost_usd), 0.0) AS cost_usd".into());
-    cols.extend((0..BUCKETS).map(|i| format!("CAST(COALESCE(SUM(h{i}), 0) AS BIGINT) AS h{i}")));
-    cols.join(", ")
+    let sum = |c: &str| match c {
+        "cost_usd" => "COALESCE(SUM(cost_usd), 0.0) AS cost_usd".to_string(),
+        c => format!("CAST(COALESCE(SUM({c}), 0) AS BIGINT) AS {c}"),
+    };
+    let hist = (0..BUCKETS).map(|i| format!("h{i}"));
+    SUMS.iter()
+        .map(|c| sum(c))
+        .chain(hist.map(|h| sum(&h)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn sums(r: &AnyRow) -> Result<Sums, sqlx::Error> {
@@ -251,6 +245,19 @@ impl Slice {
 type Rows = Vec<(String, i64, Sums)>;
 
 impl CallDb {
+    /// `key`, the status class and every sum from `table` where `w`,
+    /// grouped by `group`.
+    async fn sums_by(&self, key: &str, table: &str, w: &Where, group: &str) -> Result<Vec<AnyRow>, QueryError> {
+        let sql = format!(
+            "SELECT {key}, status_class, {} FROM {table} {} GROUP BY {group}",
+            sum_columns(),
+            w.sql()
+        );
+        Ok(w.bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Sums by `by` (none: one group) and status class over the slice, from
     /// the narrowest projection, cut as [`segments`] says.
     async fn rows(
@@ -270,15 +277,8 @@ impl CallDb {
         let mut out = Vec::new();
         for (level, lo, hi) in segments(from, to, finest) {
             let w = s.bucket_where(lo, hi, scope);
-            let sql = format!(
-                "SELECT {key} AS k, status_class, {} FROM {} {} GROUP BY {group}",
-                sum_columns(),
-                rollup_table(level, projection),
-                w.sql()
-            );
-            let rows = w
-                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-                .fetch_all(&self.pool)
+            let rows = self
+                .sums_by(&format!("{key} AS k"), &rollup_table(level, projection), &w, &group)
                 .await?;
             for r in &rows {
                 out.push((r.try_get("k")?, r.try_get("status_class")?, sums(r)?));
@@ -317,15 +317,9 @@ impl CallDb {
         let (lo, hi) = (from.div_euclid(step) * step, (to + step - 1).div_euclid(step) * step);
         let projection = Need::of(&s.filters(), None, scope).projection();
         let w = s.bucket_where(lo, hi, scope);
-        let sql = format!(
-            "SELECT bucket - (bucket % {step}) AS t, status_class, {} FROM {} {} GROUP BY t, status_class ORDER BY t",
-            sum_columns(),
-            rollup_table(level, projection),
-            w.sql()
-        );
-        let rows = w
-            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
-            .fetch_all(&self.pool)
+        let t = format!("bucket - (bucket % {step}) AS t");
+        let rows = self
+            .sums_by(&t, &rollup_table(level, projection), &w, "t, status_class ORDER BY t")
             .await?;
         let mut by_time: BTreeMap<i64, Totals> = BTreeMap::new();
         for r in &rows {

@@ -122,8 +122,9 @@ fn hist_columns() -> Vec<String> {
     (0..BUCKETS).map(|i| format!("h{i}")).collect()
 }
 
-/// The upsert of `rows` rollup rows into `table`.
-fn upsert_sql(table: &str, rows: usize) -> String {
+/// The upsert of `rows` rollup rows into `table` (`$n` placeholders, which
+/// both backends take).
+pub(super) fn upsert_sql(table: &str, rows: usize) -> String {
     let hist = hist_columns();
     let mut cols: Vec<&str> = vec!["bucket"];
     cols.extend(DIMENSIONS);
@@ -143,7 +144,7 @@ fn upsert_sql(table: &str, rows: usize) -> String {
     )
 }
 
-fn insert_sql(rows: usize) -> String {
+pub(super) fn insert_sql(rows: usize) -> String {
     format!(
         "INSERT INTO calls ({}) VALUES {}",
         CALL_COLUMNS.join(", "),

@@ -175,38 +175,6 @@ pub(crate) struct CallRow {
     pub detail: Option<serde_json::Value>,
 }
 
-/// The columns the CSV export writes, in order.
-pub(crate) const CSV_COLUMNS: &[&str] = &[
-    "time",
-    "request_id",
-    "client_ip",
-    "method",
-    "host",
-    "path",
-    "route",
-    "service",
-    "application",
-    "team",
-    "credential",
-    "upstream",
-    "target",
-    "status",
-    "error",
-    "bytes_in",
-    "bytes_out",
-    "duration_ms",
-    "upstream_ms",
-    "retries",
-    "provider",
-    "model",
-    "model_answered",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "cost_usd",
-    "usage_estimated",
-];
-
 impl CallRow {
     fn from_row(r: &AnyRow, detail: bool) -> Result<CallRow, sqlx::Error> {
         let us = |v: i64| v as f64 / 1000.0;
@@ -245,42 +213,6 @@ impl CallRow {
             usage_estimated: estimated.map(|e| e != 0),
             detail: detail_text.and_then(|t| serde_json::from_str(&t).ok()),
         })
-    }
-
-    /// The row's CSV fields, in [`CSV_COLUMNS`] order.
-    pub(crate) fn csv_fields(&self) -> Vec<String> {
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
-        let n = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
-        vec![
-            self.time.clone(),
-            self.request_id.clone(),
-            o(&self.client_ip),
-            self.method.clone(),
-            self.host.clone(),
-            self.path.clone(),
-            self.route.clone(),
-            o(&self.service),
-            o(&self.application),
-            o(&self.team),
-            o(&self.credential),
-            o(&self.upstream),
-            o(&self.target),
-            self.status.to_string(),
-            o(&self.error),
-            self.bytes_in.to_string(),
-            self.bytes_out.to_string(),
-            format!("{:.3}", self.duration_ms),
-            self.upstream_ms.map(|m| format!("{m:.3}")).unwrap_or_default(),
-            self.retries.to_string(),
-            o(&self.provider),
-            o(&self.model),
-            o(&self.model_answered),
-            n(self.input_tokens),
-            n(self.cached_tokens),
-            n(self.output_tokens),
-            self.cost_usd.map(|c| format!("{c:.8}")).unwrap_or_default(),
-            self.usage_estimated.map(|e| e.to_string()).unwrap_or_default(),
-        ]
     }
 }
 

@@ -10,8 +10,9 @@
 //! Everything else (the schema, retention, the queries) goes through
 //! [`super::db::CallDb`].
 
-use super::rollup::{Batch, Key, Sums, BUCKETS};
-use super::schema::{rollup_tables, CALL_COLUMNS, DIMENSIONS, SUMS};
+use super::db::{insert_sql, upsert_sql};
+use super::rollup::{Batch, Key, Sums};
+use super::schema::rollup_tables;
 use crate::telemetry::call::CallRecord;
 use rusqlite::{params, Connection};
 use std::sync::Arc;
@@ -39,27 +40,6 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-fn upsert_sql(table: &str) -> String {
-    let hist: Vec<String> = (0..BUCKETS).map(|i| format!("h{i}")).collect();
-    let mut cols: Vec<&str> = vec!["bucket"];
-    cols.extend(DIMENSIONS);
-    cols.extend(SUMS);
-    cols.extend(hist.iter().map(String::as_str));
-    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-    let adds: Vec<String> = SUMS
-        .iter()
-        .copied()
-        .chain(hist.iter().map(String::as_str))
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect();
-    format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT (bucket, service, route, application, status_class, provider, model, service_team, team) DO UPDATE SET {}",
-        cols.join(", "),
-        marks.join(", "),
-        adds.join(", ")
-    )
-}
-
 impl SqliteWriter {
     /// Opens the file of `url` (its schema already made by
     /// [`super::db::CallDb::open`]).
@@ -71,19 +51,14 @@ impl SqliteWriter {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // The insert and every rollup table's upsert stay prepared.
         conn.set_prepared_statement_cache_capacity(64);
-        let marks: Vec<String> = (1..=CALL_COLUMNS.len()).map(|i| format!("?{i}")).collect();
-        let insert = format!(
-            "INSERT INTO calls ({}) VALUES ({})",
-            CALL_COLUMNS.join(", "),
-            marks.join(", ")
-        );
+        let insert = insert_sql(1);
         Ok(SqliteWriter {
             conn,
             insert,
             upserts: rollup_tables()
                 .into_iter()
                 .map(|(_, t)| {
-                    let sql = upsert_sql(&t);
+                    let sql = upsert_sql(&t, 1);
                     (t, sql)
                 })
                 .collect(),

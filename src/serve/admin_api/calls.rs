@@ -15,17 +15,16 @@
 use super::access::{allows, Area, Op, Principal};
 use super::openapi::{BadRequest, Forbidden, NotFound, Unauthorized, Unavailable};
 use super::principal::authenticate;
-use super::{problem, store_problem, Shared};
+use super::{param, problem, store_problem, Shared};
 use crate::calllog::analytics::{Series, Slice, Summary, Top, UsageRow};
 use crate::calllog::db::CallDb;
 use crate::calllog::plan::finest_level;
-use crate::calllog::query::{parse_time, CallPage, CallRow, LogFilter, QueryError, Scope, CSV_COLUMNS};
+use crate::calllog::query::{parse_time, CallPage, CallRow, LogFilter, QueryError, Scope};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 type Params = Query<BTreeMap<String, String>>;
 
@@ -73,16 +72,6 @@ fn failed(e: QueryError) -> Response {
         QueryError::Invalid(m) => bad(&m),
         QueryError::Db(e) => store_problem(&e),
     }
-}
-
-/// The parameter `name` as a `T`, or the 400 naming it.
-fn param<T: FromStr>(q: &BTreeMap<String, String>, name: &str) -> Result<Option<T>, Response> {
-    q.get(name).map(|v| v.parse::<T>()).transpose().map_err(|_| {
-        bad(&format!(
-            "{name}: {:?} is not valid",
-            q.get(name).map_or("", |v| v.as_str())
-        ))
-    })
 }
 
 fn time(q: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, Response> {
@@ -151,26 +140,21 @@ fn typed(body: Vec<u8>, content_type: &'static str) -> Response {
     resp
 }
 
-fn csv_body<I: IntoIterator<Item = Vec<String>>>(columns: &[&str], rows: I) -> Result<Vec<u8>, Response> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| {
+/// Rows as CSV, their fields' names the header (an empty list is an
+/// empty body).
+fn csv_body<T: serde::Serialize>(rows: &[T]) -> Result<Vec<u8>, Response> {
+    let fail = |e: &dyn std::fmt::Display| {
         problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Internal Server Error",
             &e.to_string(),
         )
     };
-    w.write_record(columns).map_err(fail)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.write_record(&r).map_err(fail)?;
+        w.serialize(r).map_err(|e| fail(&e))?;
     }
-    w.into_inner().map_err(|e| {
-        problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error",
-            &e.to_string(),
-        )
-    })
+    w.into_inner().map_err(|e| fail(&e))
 }
 
 fn page_response(page: CallPage, format: &str) -> Response {
@@ -185,7 +169,7 @@ fn page_response(page: CallPage, format: &str) -> Response {
             }
             typed(body, "application/x-ndjson")
         }
-        "csv" => match csv_body(CSV_COLUMNS, page.items.iter().map(CallRow::csv_fields)) {
+        "csv" => match csv_body(&page.items) {
             Ok(body) => typed(body, "text/csv"),
             Err(r) => return r,
         },
@@ -428,29 +412,7 @@ pub(super) async fn usage(State(s): State<Shared>, headers: HeaderMap, Query(q):
     if format != "csv" {
         return Json(rows).into_response();
     }
-    let columns = [
-        "period",
-        "application",
-        "team",
-        "requests",
-        "input_tokens",
-        "cached_tokens",
-        "output_tokens",
-        "cost_usd",
-    ];
-    let fields = rows.iter().map(|r| {
-        vec![
-            r.period.clone(),
-            r.application.clone().unwrap_or_default(),
-            r.team.clone().unwrap_or_default(),
-            r.requests.to_string(),
-            r.input_tokens.to_string(),
-            r.cached_tokens.to_string(),
-            r.output_tokens.to_string(),
-            format!("{:.8}", r.cost_usd),
-        ]
-    });
-    match csv_body(&columns, fields) {
+    match csv_body(&rows) {
         Ok(body) => typed(body, "text/csv"),
         Err(r) => r,
     }

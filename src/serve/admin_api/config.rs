@@ -15,7 +15,7 @@ use super::openapi::{
 };
 use super::principal::authenticate;
 use super::write::{check, forbidden, invalid};
-use super::{etag, problem, store, store_problem, Shared};
+use super::{etag, param, problem, store, store_problem, Shared};
 use crate::store::{document, NewResource, Resource};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,18 +25,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 type Params = Query<BTreeMap<String, String>>;
-
-/// The query parameter `name` as a `T`, or the 400 naming it (axum's own
-/// rejection would be plain text).
-fn param<T: std::str::FromStr>(q: &BTreeMap<String, String>, name: &str) -> Result<Option<T>, Response> {
-    q.get(name).map(|v| v.parse::<T>()).transpose().map_err(|_| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            &format!("{name}: {:?} is not valid", q[name]),
-        )
-    })
-}
 
 /// A page of the audit log: every write (who, when, what, before and after), oldest first.
 #[utoipa::path(

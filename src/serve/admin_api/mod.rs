@@ -100,6 +100,22 @@ pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response
     resp
 }
 
+/// The query parameter `name` as a `T`, or the 400 naming it (axum's own
+/// rejection would be plain text).
+pub(crate) fn param<T: std::str::FromStr>(
+    q: &std::collections::BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<T>, Response> {
+    let Some(v) = q.get(name) else { return Ok(None) };
+    v.parse::<T>().map(Some).map_err(|_| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            &format!("{name}: {v:?} is not valid"),
+        )
+    })
+}
+
 pub(crate) fn store_problem(e: &StoreError) -> Response {
     match e {
         StoreError::NotFound { .. } => problem(StatusCode::NOT_FOUND, "Not Found", &e.to_string()),
