@@ -28,12 +28,7 @@ async fn provider() -> FnServer {
                 chunk(json!({"content": "streamed hi"}), Value::Null) + &chunk(json!({}), usage) + "data: [DONE]\n\n";
             return (200, text);
         }
-        let answer = json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m-2025-01-01",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
-        });
-        (200, answer.to_string())
+        (200, chat_completion("m-2025-01-01", 10, 5))
     })
     .await
 }

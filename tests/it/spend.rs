@@ -16,15 +16,7 @@ use std::time::Duration;
 const BUDGET: &str = "usd_per_day: 0.05";
 
 async fn provider() -> FnServer {
-    FnServer::start(|_, _, _| {
-        let answer = json!({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
-        });
-        (200, answer.to_string())
-    })
-    .await
+    FnServer::start(|_, _, _| (200, chat_completion("m", 10, 10))).await
 }
 
 /// Everything but `server`: a consumer (key "test"), the provider, its
