@@ -58,7 +58,7 @@ impl Rec {
             service: self.service.map(|s| Arc::from(s.0)),
             service_team: self.service.map(|s| Arc::from(s.1)),
             consumer: self.app.map(|a| a.0.to_string()),
-            team: self.app.map(|a| a.1.to_string()),
+            team: self.app.map(|a| Arc::from(a.1)),
             credential: self.app.map(|_| Arc::from("key-1")),
             upstream: Some("pay-up".into()),
             target: Some("127.0.0.1:9".into()),

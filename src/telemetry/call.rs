@@ -31,7 +31,7 @@ pub(crate) struct CallRecord {
     pub consumer: Option<String>,
     /// The application's team.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub team: Option<String>,
+    pub team: Option<Arc<str>>,
     /// The credential's id (never the secret).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<Arc<str>>,

@@ -21,8 +21,9 @@ use subtle::ConstantTimeEq;
 #[derive(Debug)]
 pub struct Consumer {
     pub name: String,
-    /// The owning team: the consumer is an application.
-    pub team: Option<String>,
+    /// The owning team: the consumer is an application. Shared: every call
+    /// record of the application carries it.
+    pub team: Option<std::sync::Arc<str>>,
     pub groups: Vec<String>,
     pub metadata: BTreeMap<String, String>,
 }
@@ -215,7 +216,7 @@ impl Consumers {
             }
             out.list.push(Consumer {
                 name: c.name.clone(),
-                team: c.team.clone(),
+                team: c.team.as_deref().map(std::sync::Arc::from),
                 groups: c.groups.clone(),
                 metadata: c.metadata.clone(),
             });
