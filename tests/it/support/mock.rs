@@ -44,3 +44,15 @@ impl Drop for Mock {
         let _ = self.child.wait();
     }
 }
+
+/// An OpenAI chat completion answering "hi" as `model`, with this usage:
+/// what the tests' one-line providers send.
+pub(crate) fn chat_completion(model: &str, prompt_tokens: u64, completion_tokens: u64) -> String {
+    serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens}
+    })
+    .to_string()
+}

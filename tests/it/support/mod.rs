@@ -8,7 +8,7 @@ mod postgres;
 mod raw;
 #[allow(unused_imports)]
 pub(crate) use load::*;
-pub(crate) use mock::Mock;
+pub(crate) use mock::{chat_completion, Mock};
 pub(crate) use postgres::Postgres;
 #[allow(unused_imports)]
 pub(crate) use raw::*;
@@ -593,16 +593,4 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
-}
-
-/// An OpenAI chat completion answering "hi" as `model`, with this usage:
-/// what the tests' one-line providers send.
-pub(crate) fn chat_completion(model: &str, prompt_tokens: u64, completion_tokens: u64) -> String {
-    serde_json::json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens}
-    })
-    .to_string()
 }
