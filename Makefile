@@ -12,7 +12,7 @@ BIN := target/release/portico
 TEST_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps test-deps bench-deps bench bench-ai bench-floor bench-calllog build run test fmt lint doc clean install uninstall verify-unit loadtest
+.PHONY: console-user screenshots deps test-deps bench-deps bench bench-ai bench-floor bench-calllog build run test fmt lint doc clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -44,7 +44,19 @@ run: build
 	mkdir -p $(STATE); \
 	if [ ! -f $(STATE)/store.db ]; then $(BIN) import $(CONFIG) --store sqlite://$(STATE)/store.db --actor make-run || exit 1; fi; \
 	echo "admin API on http://127.0.0.1:9901/admin/v1 (token in $(STATE)/state/admin-token)"; \
+	$(MAKE) --no-print-directory console-user & \
 	$(BIN) check -c $(RUN_CONFIG) && $(BIN) run -c $(RUN_CONFIG)
+
+# The console's first user, once: `admin` with a random password written to
+# $(STATE)/console-password, made through the admin API when the gateway is up.
+console-user:
+	@for i in $$(seq 100); do curl -sf http://127.0.0.1:9901/readyz >/dev/null && break; sleep 0.2; done; \
+	if [ ! -s $(STATE)/console-password ]; then \
+		pw=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))'); \
+		printf '{"role": "admin", "password": "%s"}' "$$pw" | $(BIN) admin -c $(RUN_CONFIG) put user admin - >/dev/null && \
+		(umask 077; echo "$$pw" > $(STATE)/console-password); \
+	fi; \
+	echo "console: http://127.0.0.1:9901/console (user admin, password in $(STATE)/console-password); portal: /portal"
 
 # Tests start a real redis-server (Debian's) for the cluster-wide rate limits and a
 # real PostgreSQL (Debian's, initdb + pg_ctl on a temporary directory) for the store;
@@ -63,6 +75,7 @@ test: deps verify-unit test-deps
 	PROPTEST_CASES=$${PROPTEST_CASES:-256} $(CARGO) test -- --test-threads 2
 	PORTICO_BIN=$(TEST_BIN) .venv-ai/bin/python -m unittest discover -s tests/ai -v
 	PORTICO_BIN=$(TEST_BIN) .venv-admin/bin/python -m pytest tests/admin -v -s -p no:cacheprovider
+	PORTICO_BIN=$(TEST_BIN) .venv-console/bin/python -m pytest tests/console -v -p no:cacheprovider
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
@@ -72,6 +85,15 @@ test-deps:
 	@.venv-ai/bin/python -c "import openai, anthropic" 2>/dev/null || .venv-ai/bin/pip install -q -r tests/ai/requirements.txt
 	@[ -x .venv-admin/bin/python ] || python3 -m venv .venv-admin
 	@.venv-admin/bin/pip install -q --disable-pip-version-check -r tests/admin/requirements.txt
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@[ -x .venv-console/bin/python ] || python3 -m venv .venv-console
+	@.venv-console/bin/pip install -q --disable-pip-version-check -r tests/console/requirements.txt
+
+# Screenshots of the console's and the portal's main pages (docs/screenshots,
+# linked from the README), taken by the browser tests.
+screenshots: deps test-deps
+	$(CARGO) build
+	PORTICO_BIN=$(TEST_BIN) PORTICO_SCREENSHOTS=docs/screenshots .venv-console/bin/python -m pytest tests/console -q -p no:cacheprovider -k whole_flow
 
 # The side-by-side benchmark against nginx (bench/README.md); knobs are env vars
 # (ROUNDS, DURATION, SOAK, GATEWAY_CPUS, CLIENT_CPUS, ...).

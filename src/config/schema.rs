@@ -251,6 +251,13 @@ pub(crate) enum HashOn {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpstreamConfig {
+    /// The team whose services use it (the admin API's permissions follow
+    /// it, as for a service); none: the gateway's own config.
+    #[expect(
+        dead_code,
+        reason = "read from the stored resource by the admin API's ownership rule"
+    )]
+    pub team: Option<String>,
     pub targets: Vec<TargetConfig>,
     #[serde(default)]
     pub algorithm: Algorithm,

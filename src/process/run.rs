@@ -96,6 +96,23 @@ fn admin_api(
     )))
 }
 
+/// The console and the portal over the admin API, in store mode.
+fn console(server_cfg: &crate::config::ServerConfig, api: Option<&axum::Router>) -> Option<axum::Router> {
+    let api = api.filter(|_| server_cfg.store.is_some())?;
+    let gateway = server_cfg.listeners.first().map_or_else(
+        || "http://127.0.0.1:8080".to_string(),
+        |l| {
+            let scheme = if l.tls.is_some() { "https" } else { "http" };
+            let addr = l
+                .address
+                .replacen("0.0.0.0:", "127.0.0.1:", 1)
+                .replacen("[::]:", "[::1]:", 1);
+            format!("{scheme}://{addr}")
+        },
+    );
+    Some(crate::serve::console::routes(api.clone(), gateway))
+}
+
 fn buffer_size(s: crate::config::ConfSize) -> usize {
     usize::try_from(s.0).unwrap_or(0)
 }
@@ -206,21 +223,23 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
         server.add_service(h2c);
     }
     if let Some(addr) = &server_cfg.admin {
+        let api = admin_api(
+            server_cfg,
+            Arc::new(super::admin_apply::StoreApplier {
+                config: opts.config.to_path_buf(),
+                snapshot: shared.clone(),
+                listeners: listeners.clone(),
+                applied: applied.clone(),
+                kept: Arc::default(),
+            }),
+        )?;
         let mut admin = Service::new(
             "portico-admin".to_string(),
             AdminApp {
                 listeners: listeners.len(),
                 store_mode: server_cfg.store.is_some(),
-                api: admin_api(
-                    server_cfg,
-                    Arc::new(super::admin_apply::StoreApplier {
-                        config: opts.config.to_path_buf(),
-                        snapshot: shared.clone(),
-                        listeners: listeners.clone(),
-                        applied: applied.clone(),
-                        kept: Arc::default(),
-                    }),
-                )?,
+                console: console(server_cfg, api.as_ref()),
+                api,
             },
         );
         admin.add_tcp(addr);

@@ -1,7 +1,8 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/healthz`
 //! (the process is up), `/readyz` (a config is loaded and it has at least
 //! one listener), and in store mode the admin API under `/admin/v1/`
-//! ([`super::admin_api`]). Kept off the client listeners so it can bind to
+//! ([`super::admin_api`]), the console at `/console` and the developer
+//! portal at `/portal` ([`super::console`]). Kept off the client listeners so it can bind to
 //! localhost.
 //!
 //! In store mode `/readyz` also says whether the store can be read and
@@ -25,6 +26,8 @@ pub(crate) struct AdminApp {
     pub api: Option<axum::Router>,
     /// Whether the process runs in store mode.
     pub store_mode: bool,
+    /// The console and the developer portal (store mode).
+    pub console: Option<axum::Router>,
 }
 
 /// `/readyz`'s body when ready: in store mode with the store's state and
@@ -68,11 +71,16 @@ async fn admin_api(router: &axum::Router, session: &mut ServerSession) -> Respon
             }
         }
     }
+    let conn = super::console::Conn {
+        client: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+        tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+    };
     let head = session.req_header();
     let mut req = http::Request::new(axum::body::Body::from(body));
     *req.method_mut() = head.method.clone();
     *req.uri_mut() = head.uri.clone();
     *req.headers_mut() = head.headers.clone();
+    req.extensions_mut().insert(conn);
     match router.clone().oneshot(req).await {
         Ok(resp) => into_reply(resp).await,
         Err(never) => match never {},
@@ -107,6 +115,13 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         if let Some(router) = &self.api {
             if session.req_header().uri.path().starts_with("/admin/") {
+                return admin_api(router, session).await;
+            }
+        }
+        if let Some(router) = &self.console {
+            let path = session.req_header().uri.path();
+            let ours = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+            if ours("/console") || ours("/portal") {
                 return admin_api(router, session).await;
             }
         }

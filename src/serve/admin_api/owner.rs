@@ -2,7 +2,8 @@
 //! is in, and which team owns it: a service and the routes naming it belong
 //! to the service's team; a consumer with a team is that team's
 //! application; a subscription belongs to both the application's team and
-//! the service's; everything else is the gateway's config.
+//! the service's; an upstream with a team belongs to that team's services;
+//! everything else is the gateway's config.
 
 use super::access::{Area, Op, Principal};
 use crate::store::Resource;
@@ -41,6 +42,10 @@ pub(crate) fn owner(kind: &str, name: &str, body: &Value, all: &[Resource]) -> (
             None => (Area::Config, None),
         },
         // Written whole, a subscription can say "approved": the service's side decides.
+        "upstream" => match team_of(body) {
+            Some(team) => (Area::Service, Some(team)),
+            None => (Area::Config, None),
+        },
         "subscription" => (Area::SubscriptionDecision, subscription_teams(body, all).1),
         "team" => (Area::Team, Some(name.to_string())),
         "user" => (Area::User, None),
