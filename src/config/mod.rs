@@ -4,6 +4,7 @@
 
 pub(crate) mod ai;
 mod call_log;
+mod console;
 mod consumer;
 mod locate;
 pub(crate) mod policy;
@@ -17,6 +18,7 @@ pub mod units;
 mod validate;
 
 pub(crate) use call_log::*;
+pub(crate) use console::*;
 pub(crate) use consumer::*;
 pub(crate) use locate::Positions;
 pub(crate) use policy::*;

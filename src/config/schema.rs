@@ -85,6 +85,9 @@ pub(crate) struct ServerConfig {
     /// The call log: a record of every call in its own database, with
     /// rollups, retention and the admin API's queries.
     pub call_log: Option<super::CallLogConfig>,
+    /// The web console (store mode): sign-in through OpenID Connect.
+    #[serde(default)]
+    pub console: super::ConsoleConfig,
     /// How long a client connection may wait between requests before it is
     /// closed (whole seconds). Read at start; a change needs `portico upgrade`.
     #[serde(default = "default_keepalive_timeout")]
@@ -159,6 +162,7 @@ impl Default for ServerConfig {
             admin: default_admin(),
             access_log: AccessLogConfig::default(),
             call_log: None,
+            console: super::ConsoleConfig::default(),
             trusted_proxies: Vec::new(),
             consumer_header: default_consumer_header(),
             encoded_slashes: EncodedSlashes::default(),

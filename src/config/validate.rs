@@ -45,6 +45,17 @@ pub(super) fn validate(cfg: &Config, issues: &mut Issues) {
             );
         }
     }
+    if let Some(o) = &cfg.server.console.oidc {
+        for (at, message) in o.problems() {
+            issues.add(format!("server.console.oidc.{at}"), message);
+        }
+        if cfg.server.store.is_none() {
+            issues.add(
+                "server.console.oidc",
+                "the console runs in store mode: set server.store",
+            );
+        }
+    }
     let keepalive = cfg.server.keepalive_timeout.0;
     if keepalive.subsec_nanos() != 0 || !(1..=3600).contains(&keepalive.as_secs()) {
         issues.add("server.keepalive_timeout", "must be whole seconds, from 1s to 1h");

@@ -77,7 +77,7 @@ const WORKER_WRITE_BUFFER: usize = 16 * 1024 + 512;
 fn admin_api(
     server_cfg: &crate::config::ServerConfig,
     applier: Arc<dyn crate::serve::admin_api::Applier>,
-) -> Result<Option<axum::Router>, ProcessError> {
+) -> Result<Option<(axum::Router, crate::serve::admin_api::Shared)>, ProcessError> {
     let calls = server_cfg.call_log_on();
     if server_cfg.store.is_none() && calls.is_none() {
         return Ok(None);
@@ -97,8 +97,14 @@ fn admin_api(
 }
 
 /// The console and the portal over the admin API, in store mode.
-fn console(server_cfg: &crate::config::ServerConfig, api: Option<&axum::Router>) -> Option<axum::Router> {
-    let api = api.filter(|_| server_cfg.store.is_some())?;
+fn console(
+    server_cfg: &crate::config::ServerConfig,
+    config_path: &std::path::Path,
+    api: Option<&(axum::Router, crate::serve::admin_api::Shared)>,
+) -> Result<Option<axum::Router>, ProcessError> {
+    let Some((api, state)) = api.filter(|_| server_cfg.store.is_some()) else {
+        return Ok(None);
+    };
     let gateway = server_cfg.listeners.first().map_or_else(
         || "http://127.0.0.1:8080".to_string(),
         |l| {
@@ -110,7 +116,26 @@ fn console(server_cfg: &crate::config::ServerConfig, api: Option<&axum::Router>)
             format!("{scheme}://{addr}")
         },
     );
-    Some(crate::serve::console::routes(api.clone(), gateway))
+    let oidc = match &server_cfg.console.oidc {
+        Some(o) => {
+            let base = config_path.parent().unwrap_or(std::path::Path::new("."));
+            let secret = match &o.client_secret {
+                Some(r) => Some(
+                    r.read(base)
+                        .map_err(|e| ProcessError::Startup(format!("server.console.oidc.client_secret: {e}")))?,
+                ),
+                None => None,
+            };
+            Some(crate::serve::console::Oidc::new(o.clone(), secret))
+        }
+        None => None,
+    };
+    Ok(Some(crate::serve::console::routes(
+        api.clone(),
+        state.clone(),
+        gateway,
+        oidc,
+    )))
 }
 
 fn buffer_size(s: crate::config::ConfSize) -> usize {
@@ -238,8 +263,8 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             AdminApp {
                 listeners: listeners.len(),
                 store_mode: server_cfg.store.is_some(),
-                console: console(server_cfg, api.as_ref()),
-                api,
+                console: console(server_cfg, opts.config, api.as_ref())?,
+                api: api.map(|(router, _)| router),
             },
         );
         admin.add_tcp(addr);

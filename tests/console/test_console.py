@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from idp import CLIENT_ID, CLIENT_SECRET, Provider
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = os.environ.get("PORTICO_BIN", str(ROOT / "target" / "debug" / "portico"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -91,10 +93,21 @@ def until(what, check, deadline=DEADLINE):
         time.sleep(0.1)
 
 
+#: The identity provider's people and their groups.
+IDP_USERS = {
+    "dana": {"groups": ["shop-devs"]},
+    "erin": {"groups": ["platform", "shop-devs"]},
+    "stranger": {"groups": ["visitors"]},
+    "wrongaud": {"groups": ["platform"]},
+    "alice": {"groups": ["platform"]},
+}
+
+
 class Gateway:
     def __init__(self, tmp):
         self.tmp = tmp
         self.port, self.admin_port = free_port(), free_port()
+        self.idp = Provider(IDP_USERS)
         self.upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
         threading.Thread(target=self.upstream.serve_forever, daemon=True).start()
         self.upstream_addr = f"127.0.0.1:{self.upstream.server_address[1]}"
@@ -108,8 +121,18 @@ class Gateway:
             f"  store: sqlite://{tmp / 'store.db'}\n"
             f"  state_dir: {tmp / 'state'}\n"
             "  grace_period: 1s\n  graceful_shutdown_timeout: 1s\n"
+            "  console:\n    oidc:\n"
+            f"      issuer: {self.idp.issuer}\n"
+            f"      client_id: {CLIENT_ID}\n"
+            "      client_secret: {env: PORTICO_TEST_OIDC_SECRET}\n"
+            f"      redirect_url: http://127.0.0.1:{self.admin_port}/console/oidc/callback\n"
+            "      label: Test IdP\n"
+            "      scopes: [openid, profile, email, groups]\n"
+            "      roles:\n"
+            "        - {group: platform, role: admin}\n"
+            "        - {group: shop-devs, team: shop, role: developer}\n"
         )
-        env = dict(os.environ, PORTICO_ADMIN_TOKEN=ADMIN_TOKEN, RUST_LOG="warn")
+        env = dict(os.environ, PORTICO_ADMIN_TOKEN=ADMIN_TOKEN, PORTICO_TEST_OIDC_SECRET=CLIENT_SECRET, RUST_LOG="warn")
         self.log = open(tmp / "portico.log", "w")
         self.proc = subprocess.Popen([BIN, "run", "-c", str(cfg)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.admin = f"http://127.0.0.1:{self.admin_port}"
@@ -137,6 +160,7 @@ class Gateway:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.upstream.shutdown()
+        self.idp.stop()
         self.log.close()
 
 
@@ -396,6 +420,73 @@ def test_forms_need_the_sessions_csrf_token_and_origin(gw, browser):
     page.goto(f"{gw.admin}/console/applications")
     assert page.url.startswith(f"{gw.admin}/console/login")
     ctx.close()
+
+
+def via_idp(browser, gw, user):
+    """A new context that signs in through the identity provider as ``user``: (context, page)."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{gw.admin}/console/login?next=/console/settings")
+    page.click("#oidc")
+    page.fill("#idp-user", user)
+    page.click("#idp-go")
+    return ctx, page
+
+
+def test_sign_in_through_an_openid_connect_provider_maps_groups_to_roles(gw, browser):
+    ctx, page = via_idp(browser, gw, "dana")
+    expect(page.locator("h1")).to_have_text("Settings")
+    expect(page.locator("#whoami")).to_contain_text("dana")
+    expect(page.locator("main")).to_contain_text("shop: developer")
+    assert page.goto(f"{gw.admin}/console/subscriptions").status == 403, "a developer does not approve"
+    token_request = gw.idp.token_requests[-1]
+    assert len(token_request["code_verifier"]) >= 43, "PKCE: the provider checked the verifier"
+    members = gw.api("GET", "/teams/shop")[1]["members"]
+    assert {"user": "dana", "role": "developer"} in members, members
+    ctx.close()
+
+    ctx, page = via_idp(browser, gw, "erin")
+    expect(page.locator("#whoami")).to_contain_text(re.compile(r"^erin .*· admin$"))
+    expect(page.locator("header nav")).to_contain_text("Approvals")
+    ctx.close()
+    assert gw.api("GET", "/users/erin")[1].get("role") == "admin"
+
+    for user, why in [("stranger", "give no role"), ("wrongaud", "ID token"), ("alice", "local user")]:
+        ctx, page = via_idp(browser, gw, user)
+        expect(page.locator("#error")).to_contain_text(why)
+        assert "/console/login" in page.url or page.locator("input[name=password]").count() == 1
+        ctx.close()
+
+
+def test_a_sign_in_cannot_be_replayed_or_finished_in_another_browser(gw, browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{gw.admin}/console/login")
+    page.click("#oidc")
+    page.fill("#idp-user", "dana")
+    with page.expect_response(lambda r: "/console/oidc/callback" in r.url) as info:
+        page.click("#idp-go")
+    callback = info.value.url
+    expect(page.locator("#whoami")).to_contain_text("dana")
+    resp = page.goto(callback)
+    assert resp.status == 400
+    expect(page.locator("#error")).to_contain_text("expired or was already used")
+    ctx.close()
+    # A callback carried to another browser (no binding cookie) is refused.
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{gw.admin}/console/login")
+    page.click("#oidc")
+    page.fill("#idp-user", "dana")
+    page.check("#idp-stop")
+    page.click("#idp-go")
+    stolen = page.locator("#callback").get_attribute("href")
+    ctx.close()
+    other = browser.new_context()
+    page = other.new_page()
+    assert page.goto(stolen).status == 400
+    expect(page.locator("#error")).to_contain_text("another browser")
+    other.close()
 
 
 def test_sign_in_is_rate_limited(gw, browser):

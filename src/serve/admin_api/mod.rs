@@ -31,6 +31,7 @@ pub(crate) mod access;
 mod actions;
 mod calls;
 mod config;
+pub(crate) mod federated;
 pub(crate) mod openapi;
 mod owner;
 mod plurals;
@@ -166,15 +167,18 @@ fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource")
 }
 
-/// The admin API's routes: all of them in store mode, the call log's in
-/// file mode.
-pub(crate) fn router(state: AdminState) -> Router {
+/// The admin API's routes (all of them in store mode, the call log's in
+/// file mode), and the state they share (the console signs people in
+/// through it).
+pub(crate) fn router(state: AdminState) -> (Router, Shared) {
+    let state = Arc::new(state);
     if state.store_url.is_none() {
-        return call_routes(Router::new())
+        let r = call_routes(Router::new())
             .fallback(|| async { not_found() })
-            .with_state(Arc::new(state));
+            .with_state(state.clone());
+        return (r, state);
     }
-    call_routes(plurals::routes(resources::generic_routes(Router::new())))
+    let r = call_routes(plurals::routes(resources::generic_routes(Router::new())))
         .route("/admin/v1/openapi.json", get(openapi::openapi_json))
         .route(
             "/admin/v1/applications/{app}/credentials",
@@ -194,5 +198,6 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/admin/v1/audit", get(config::audit))
         .route("/admin/v1/config", get(config::export).post(config::import))
         .fallback(|| async { not_found() })
-        .with_state(Arc::new(state))
+        .with_state(state.clone());
+    (r, state)
 }

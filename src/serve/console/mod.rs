@@ -11,7 +11,7 @@
 //! API.
 //!
 //! - who is signed in, the cookie, CSRF and the login rate limit:
-//!   [`session`];
+//!   [`session`]; signing in through an OpenID Connect provider: [`oidc`];
 //! - templates and the response headers every page carries: [`render`]
 //!   (`minijinja`, a maintained Jinja engine that escapes HTML by default,
 //!   with the templates embedded in the binary); charts drawn as SVG on the
@@ -29,6 +29,7 @@ mod dashboard;
 mod forms;
 mod import;
 mod logs;
+mod oidc;
 mod people;
 mod portal;
 mod releases;
@@ -41,6 +42,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub(crate) use oidc::Oidc;
 pub(crate) use session::Conn;
 
 /// What the console's handlers share.
@@ -48,6 +50,11 @@ pub(crate) struct Console {
     api: api::Api,
     pages: render::Pages,
     logins: session::LoginLimit,
+    /// The admin API's state: signing in through a provider writes the
+    /// user through it.
+    admin: crate::serve::admin_api::Shared,
+    /// Sign-in through an OpenID Connect provider, when set up.
+    oidc: Option<Oidc>,
     /// The gateway's client listener, for the portal's samples and "try it"
     /// (`http://127.0.0.1:8080`).
     gateway: String,
@@ -56,12 +63,19 @@ pub(crate) struct Console {
 type Shared = Arc<Console>;
 
 /// The console's and the portal's routes, over `api` (the admin API's
-/// router). `gateway` is the client listener's base URL.
-pub(crate) fn routes(api: Router, gateway: String) -> Router {
+/// router and its state). `gateway` is the client listener's base URL.
+pub(crate) fn routes(
+    api: Router,
+    admin: crate::serve::admin_api::Shared,
+    gateway: String,
+    oidc: Option<Oidc>,
+) -> Router {
     let console = Arc::new(Console {
         api: api::Api::new(api),
         pages: render::Pages::new(),
         logins: session::LoginLimit::new(),
+        admin,
+        oidc,
         gateway,
     });
     Router::new()
@@ -70,6 +84,8 @@ pub(crate) fn routes(api: Router, gateway: String) -> Router {
         .route("/console/assets/console.css", get(render::stylesheet))
         .route("/console/login", get(session::login_page).post(session::login))
         .route("/console/logout", post(session::logout))
+        .route("/console/oidc/start", get(oidc::start))
+        .route("/console/oidc/callback", get(oidc::callback))
         .route("/console/services", get(services::list).post(services::create))
         .route("/console/services/{name}", get(services::show))
         .route("/console/services/{name}/edit", post(services::edit))

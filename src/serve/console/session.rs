@@ -103,7 +103,7 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -202,7 +202,7 @@ fn new_login_csrf() -> String {
     hex::encode(raw)
 }
 
-fn session_cookie(value: &str, conn: Conn, max_age: i64) -> HeaderValue {
+pub(super) fn session_cookie(value: &str, conn: Conn, max_age: i64) -> HeaderValue {
     let c = Cookie::build((SESSION, value.to_string()))
         .http_only(true)
         .secure(conn.tls)
@@ -214,7 +214,7 @@ fn session_cookie(value: &str, conn: Conn, max_age: i64) -> HeaderValue {
 }
 
 /// Where to go after signing in: a console or portal path, nothing else.
-fn next_path(next: &str) -> &str {
+pub(super) fn next_path(next: &str) -> &str {
     let local =
         (next.starts_with("/console") || next.starts_with("/portal")) && !next.contains("//") && !next.contains('\\');
     if local {
@@ -224,9 +224,10 @@ fn next_path(next: &str) -> &str {
     }
 }
 
-fn login_form(c: &Shared, conn: Conn, status: StatusCode, next: &str, error: Option<&str>) -> Response {
+pub(super) fn login_form(c: &Shared, conn: Conn, status: StatusCode, next: &str, error: Option<&str>) -> Response {
     let token = new_login_csrf();
-    let ctx = json!({"title": "Sign in", "next": next_path(next), "csrf": token, "error": error, "me": Value::Null});
+    let oidc = c.oidc.as_ref().map(|o| o.label());
+    let ctx = json!({"title": "Sign in", "next": next_path(next), "csrf": token, "error": error, "me": Value::Null, "oidc": oidc});
     let mut resp = page(c, status, Page::Login, ctx);
     let cookie = Cookie::build((LOGIN_CSRF, token))
         .http_only(true)
