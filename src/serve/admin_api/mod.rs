@@ -10,6 +10,8 @@
 //!   [`resources`]; the management plane's actions (credentials,
 //!   subscriptions): [`actions`]; admin tokens: [`tokens`]; the whole config
 //!   and the audit log: [`mod@config`]; the plurals' routes: [`plurals`];
+//! - a service's releases, their diffs ([`releases`]) and their publication,
+//!   with approval and rollback ([`publications`]);
 //! - the call log and its analytics: [`calls`];
 //! - the OpenAPI 3.1 document of all of it, generated from the handlers'
 //!   attributes and served without a token at `/admin/v1/openapi.json`:
@@ -35,6 +37,8 @@ pub(crate) mod openapi;
 mod owner;
 mod plurals;
 pub(crate) mod principal;
+mod publications;
+mod releases;
 mod resources;
 mod secrets;
 mod sessions;
@@ -162,6 +166,35 @@ fn call_routes(r: Router<Shared>) -> Router<Shared> {
         .route("/admin/v1/analytics/usage", get(calls::usage))
 }
 
+/// A service's releases and publications.
+fn release_routes(r: Router<Shared>) -> Router<Shared> {
+    r.route(
+        "/admin/v1/services/{service}/releases",
+        get(releases::list).post(releases::create),
+    )
+    .route(
+        "/admin/v1/services/{service}/releases/{release}",
+        get(releases::get_one),
+    )
+    .route(
+        "/admin/v1/services/{service}/releases/{release}/diff",
+        get(releases::diff),
+    )
+    .route(
+        "/admin/v1/services/{service}/releases/{release}/publish",
+        post(publications::publish),
+    )
+    .route("/admin/v1/services/{service}/publications", get(publications::list))
+    .route(
+        "/admin/v1/services/{service}/publications/{id}/accept",
+        post(publications::accept),
+    )
+    .route(
+        "/admin/v1/services/{service}/publications/{id}/refuse",
+        post(publications::refuse),
+    )
+}
+
 fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource")
 }
@@ -174,25 +207,27 @@ pub(crate) fn router(state: AdminState) -> Router {
             .fallback(|| async { not_found() })
             .with_state(Arc::new(state));
     }
-    call_routes(plurals::routes(resources::generic_routes(Router::new())))
-        .route("/admin/v1/openapi.json", get(openapi::openapi_json))
-        .route(
-            "/admin/v1/applications/{app}/credentials",
-            post(actions::add_credential),
-        )
-        .route(
-            "/admin/v1/applications/{app}/credentials/{id}",
-            delete(actions::revoke_credential),
-        )
-        .route("/admin/v1/subscriptions", post(actions::subscribe))
-        .route("/admin/v1/subscriptions/{name}/{action}", post(actions::decide))
-        .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
-        .route("/admin/v1/me", get(tokens::me))
-        .route("/admin/v1/login", post(sessions::login))
-        .route("/admin/v1/logout", post(sessions::logout))
-        .route("/admin/v1/audit", get(config::audit))
-        .route("/admin/v1/config", get(config::export).post(config::import))
-        .fallback(|| async { not_found() })
-        .with_state(Arc::new(state))
+    call_routes(release_routes(plurals::routes(
+        resources::generic_routes(Router::new()),
+    )))
+    .route("/admin/v1/openapi.json", get(openapi::openapi_json))
+    .route(
+        "/admin/v1/applications/{app}/credentials",
+        post(actions::add_credential),
+    )
+    .route(
+        "/admin/v1/applications/{app}/credentials/{id}",
+        delete(actions::revoke_credential),
+    )
+    .route("/admin/v1/subscriptions", post(actions::subscribe))
+    .route("/admin/v1/subscriptions/{name}/{action}", post(actions::decide))
+    .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
+    .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
+    .route("/admin/v1/me", get(tokens::me))
+    .route("/admin/v1/login", post(sessions::login))
+    .route("/admin/v1/logout", post(sessions::logout))
+    .route("/admin/v1/audit", get(config::audit))
+    .route("/admin/v1/config", get(config::export).post(config::import))
+    .fallback(|| async { not_found() })
+    .with_state(Arc::new(state))
 }

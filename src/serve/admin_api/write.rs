@@ -6,7 +6,8 @@
 //! conditional on the resource's version (`If-Match`, 412) and on the
 //! store's revision (another node or the CLI wrote meanwhile: the write is
 //! made again from the new state); once written it is swapped in before the
-//! write returns, so the next request is served by it.
+//! write returns, so the next request is served by it. A new release is
+//! compiled as if it were served, and kept only if that compiles.
 
 use super::{problem, store, store_problem, Problem, Shared};
 use crate::store::{document, Resource, StoreError};
@@ -50,8 +51,9 @@ pub(crate) fn unprocessable(problems: Vec<Problem>) -> Response {
     resp
 }
 
-/// The store's sections as a config document after `change` (a body, or
-/// None to delete).
+/// The store's sections as the config document served after `change` (a
+/// body, or None to delete): services published through releases are
+/// served from their release ([`crate::store::release::served`]).
 fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -> Value {
     let mut all: Vec<Resource> = all
         .iter()
@@ -74,7 +76,14 @@ fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -
             position,
         });
     }
-    document::from_resources(&all)
+    crate::store::release::served(&all)
+}
+
+/// The document a new release of a service would serve, to check it.
+fn trial(kind: &str, all: &[Resource], change: Option<&Value>) -> Option<Value> {
+    let body = change.filter(|_| kind == crate::store::release::KIND)?;
+    let service = body.get("service").and_then(Value::as_str)?;
+    Some(crate::store::release::trial(all, service, &body["content"]))
 }
 
 /// Lowers the calling thread's CPU priority (nice 10): the management
@@ -173,6 +182,11 @@ pub(crate) async fn commit(
         let checked = if compiled {
             Some(check(s, candidate(&all, kind, name, change.as_ref())).await?)
         } else {
+            // A new release is compiled as if it were served, and kept only
+            // if it compiles; it is not served.
+            if let Some(doc) = trial(kind, &all, change.as_ref()) {
+                check(s, doc).await?;
+            }
             None
         };
         let written = match &change {
