@@ -124,6 +124,17 @@ async fn a_service_is_served_from_its_published_release_and_rolls_back() {
         .await;
     assert_eq!(upstream_path(&gw, "/orders").await, Ok("/orders".into()));
     assert_eq!(upstream_path(&gw, "/refunds").await, Err(404));
+    // A mistake in the working copy is refused where it is made, served or not.
+    let refused = admin
+        .expect("PATCH", "/routes/orders", Some(json!({"upstream": "nope"})), 422)
+        .await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no upstream named \"nope\""),
+        "{refused}"
+    );
     admin
         .expect("POST", "/services/shop/releases", Some(json!({"name": "v2"})), 201)
         .await;

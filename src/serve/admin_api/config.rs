@@ -162,9 +162,9 @@ fn diff(now: &[Resource], next: &[NewResource]) -> Value {
     json!({"added": added, "changed": changed, "removed": removed})
 }
 
-/// The config document `resources` make, served with the releases in
-/// `now` (an import does not replace them).
-fn candidate_doc(resources: &[NewResource], now: &[Resource]) -> Value {
+/// The resources an import makes, with the releases in `now` (an import
+/// does not replace them).
+fn candidate(resources: &[NewResource], now: &[Resource]) -> Vec<Resource> {
     let mut as_stored: Vec<Resource> = resources
         .iter()
         .enumerate()
@@ -178,7 +178,7 @@ fn candidate_doc(resources: &[NewResource], now: &[Resource]) -> Value {
         })
         .collect();
     as_stored.extend(now.iter().filter(|r| r.kind == crate::store::release::KIND).cloned());
-    crate::store::release::served(&as_stored)
+    as_stored
 }
 
 /// Replaces the whole config (the management plane's own kinds are kept):
@@ -237,7 +237,14 @@ pub(super) async fn import(
             return super::write::unprocessable(p);
         }
     }
-    let checked = match check(&s, candidate_doc(&resources, &now)).await {
+    // Compiled as served, and as written when that differs (see write::commit).
+    let next = candidate(&resources, &now);
+    if let Some(doc) = super::write::working_copy(&next) {
+        if let Err(r) = check(&s, doc).await {
+            return r;
+        }
+    }
+    let checked = match check(&s, crate::store::release::served(&next)).await {
         Ok(c) => c,
         Err(r) => return r,
     };

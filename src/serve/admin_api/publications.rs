@@ -12,7 +12,7 @@
 //! `decided_by`, `decided_at` and `decision_comment` the decider's.
 
 use super::openapi::{
-    Conflict, Forbidden, IfMatch, NotFound, PreconditionFailed, Unauthorized, Unavailable, Unprocessable,
+    BadRequest, Conflict, Forbidden, IfMatch, NotFound, PreconditionFailed, Unauthorized, Unavailable, Unprocessable,
 };
 use super::principal::{authenticate, now};
 use super::releases::{everything, parse, rfc3339, service, writable};
@@ -38,7 +38,8 @@ pub(super) struct Comment {
 }
 
 fn comment(body: &[u8]) -> Result<Option<String>, Response> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    let text = body.trim_ascii();
+    if text.is_empty() || text == b"null" {
         return Ok(None);
     }
     parse::<Comment>(body).map(|c| c.comment)
@@ -107,6 +108,7 @@ async fn record(s: &Shared, actor: &str, id: &str, make: &Body<'_>) -> Result<Va
 #[utoipa::path(
     post,
     path = "/admin/v1/services/{service}/releases/{release}/publish",
+    operation_id = "publish_release",
     tag = "releases",
     params(
         ("service" = String, Path, example = "payments"),
@@ -117,7 +119,7 @@ async fn record(s: &Shared, actor: &str, id: &str, make: &Body<'_>) -> Result<Va
     responses(
         (status = 200, description = "Applied: served from now on", body = Published),
         (status = 202, description = "Pending: the service needs a service admin to accept it", body = Published),
-        Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed, Unprocessable, Unavailable
+        BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed, Unprocessable, Unavailable
     )
 )]
 pub(super) async fn publish(
@@ -186,6 +188,7 @@ pub(super) async fn publish(
 #[utoipa::path(
     get,
     path = "/admin/v1/services/{service}/publications",
+    operation_id = "list_publications",
     tag = "releases",
     params(("service" = String, Path, example = "payments")),
     responses(
@@ -246,6 +249,7 @@ fn decided(
 #[utoipa::path(
     post,
     path = "/admin/v1/services/{service}/publications/{id}/accept",
+    operation_id = "accept_publication",
     tag = "releases",
     params(("service" = String, Path, example = "payments"), ("id" = String, Path, example = "0123456789ab")),
     request_body(content = Option<Comment>, description = "Why (optional; the body may be empty)"),
@@ -301,6 +305,7 @@ pub(super) async fn accept(
 #[utoipa::path(
     post,
     path = "/admin/v1/services/{service}/publications/{id}/refuse",
+    operation_id = "refuse_publication",
     tag = "releases",
     params(("service" = String, Path, example = "payments"), ("id" = String, Path, example = "0123456789ab")),
     request_body(content = Option<Comment>, description = "Why (optional; the body may be empty)"),

@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub(super) struct NewRelease {
     /// 1 to 64 letters, digits, `.`, `-` or `_`, unique within the service.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
     name: String,
     /// What the release is, for people.
     #[serde(default)]
@@ -154,6 +155,7 @@ fn shown(r: &Resource, service: &Value, whole: bool) -> Value {
 #[utoipa::path(
     post,
     path = "/admin/v1/services/{service}/releases",
+    operation_id = "create_release",
     tag = "releases",
     params(("service" = String, Path, example = "payments")),
     request_body(content = NewRelease, example = json!({"name": "v2", "note": "adds /refunds"})),
@@ -209,6 +211,7 @@ pub(super) async fn create(
 #[utoipa::path(
     get,
     path = "/admin/v1/services/{service}/releases",
+    operation_id = "list_releases",
     tag = "releases",
     params(("service" = String, Path, example = "payments")),
     responses(
@@ -242,6 +245,7 @@ pub(super) async fn list(State(s): State<Shared>, headers: HeaderMap, Path(servi
 #[utoipa::path(
     get,
     path = "/admin/v1/services/{service}/releases/{release}",
+    operation_id = "get_release",
     tag = "releases",
     params(("service" = String, Path, example = "payments"), ("release" = String, Path, example = "v1")),
     responses(
@@ -276,6 +280,7 @@ pub(super) async fn get_one(
 #[utoipa::path(
     get,
     path = "/admin/v1/services/{service}/releases/{release}/diff",
+    operation_id = "diff_release",
     tag = "releases",
     params(
         ("service" = String, Path, example = "payments"),
