@@ -207,27 +207,26 @@ pub(crate) fn router(state: AdminState) -> Router {
             .fallback(|| async { not_found() })
             .with_state(Arc::new(state));
     }
-    call_routes(release_routes(plurals::routes(
-        resources::generic_routes(Router::new()),
-    )))
-    .route("/admin/v1/openapi.json", get(openapi::openapi_json))
-    .route(
-        "/admin/v1/applications/{app}/credentials",
-        post(actions::add_credential),
-    )
-    .route(
-        "/admin/v1/applications/{app}/credentials/{id}",
-        delete(actions::revoke_credential),
-    )
-    .route("/admin/v1/subscriptions", post(actions::subscribe))
-    .route("/admin/v1/subscriptions/{name}/{action}", post(actions::decide))
-    .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
-    .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
-    .route("/admin/v1/me", get(tokens::me))
-    .route("/admin/v1/login", post(sessions::login))
-    .route("/admin/v1/logout", post(sessions::logout))
-    .route("/admin/v1/audit", get(config::audit))
-    .route("/admin/v1/config", get(config::export).post(config::import))
-    .fallback(|| async { not_found() })
-    .with_state(Arc::new(state))
+    let base = release_routes(resources::generic_routes(Router::new()));
+    call_routes(plurals::routes(base))
+        .route("/admin/v1/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/admin/v1/applications/{app}/credentials",
+            post(actions::add_credential),
+        )
+        .route(
+            "/admin/v1/applications/{app}/credentials/{id}",
+            delete(actions::revoke_credential),
+        )
+        .route("/admin/v1/subscriptions", post(actions::subscribe))
+        .route("/admin/v1/subscriptions/{name}/{action}", post(actions::decide))
+        .route("/admin/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/admin/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/admin/v1/me", get(tokens::me))
+        .route("/admin/v1/login", post(sessions::login))
+        .route("/admin/v1/logout", post(sessions::logout))
+        .route("/admin/v1/audit", get(config::audit))
+        .route("/admin/v1/config", get(config::export).post(config::import))
+        .fallback(|| async { not_found() })
+        .with_state(Arc::new(state))
 }
