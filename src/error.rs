@@ -45,6 +45,8 @@ pub enum GatewayError {
     NotSubscribed,
     /// The caller's application asked to subscribe and awaits approval.
     SubscriptionPending,
+    /// A retired route or service past its `sunset_at` (410).
+    Gone,
     Internal,
 }
 
@@ -68,6 +70,7 @@ impl GatewayError {
             GatewayError::InvalidModel | GatewayError::UnsupportedForProvider => 400,
             GatewayError::ModelUnpriced | GatewayError::ModelNotAllowed => 403,
             GatewayError::ProviderError | GatewayError::ProviderAuth => 502,
+            GatewayError::Gone => 410,
             GatewayError::Internal => 500,
         }
     }
@@ -99,6 +102,7 @@ impl GatewayError {
             GatewayError::CredentialExpired => "credential_expired",
             GatewayError::NotSubscribed => "not_subscribed",
             GatewayError::SubscriptionPending => "subscription_pending",
+            GatewayError::Gone => "gone",
             GatewayError::Internal => "internal_error",
         }
     }
@@ -112,7 +116,7 @@ impl GatewayError {
             | GatewayError::ModelNotAllowed
             | GatewayError::NotSubscribed
             | GatewayError::SubscriptionPending => "permission_error",
-            GatewayError::RouteNotFound | GatewayError::ModelNotFound => "not_found_error",
+            GatewayError::RouteNotFound | GatewayError::ModelNotFound | GatewayError::Gone => "not_found_error",
             GatewayError::RateLimited => "rate_limit_error",
             GatewayError::MethodNotAllowed
             | GatewayError::BadRequest

@@ -407,6 +407,8 @@ pub(crate) struct RouteConfig {
     pub skip_default_policies: bool,
     /// Call-log sampling and capture for this route (replaces its service's).
     pub call_log: Option<super::CallPolicyConfig>,
+    /// Deprecation, then 410 Gone (replaces its service's).
+    pub retire: Option<super::RetireConfig>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

@@ -21,6 +21,19 @@ pub enum SubscriptionMode {
     Manual,
 }
 
+/// How a service's routes reach the data plane.
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Publishing {
+    /// Served as written.
+    #[default]
+    Direct,
+    /// Store mode only: the published release is served; the routes and
+    /// upstreams in the store are the service's working copy
+    /// ([`crate::store::release`]).
+    Releases,
+}
+
 /// A service: routes with one owner, one description and one subscription rule.
 #[derive(Debug, Deserialize, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +53,17 @@ pub struct ServiceConfig {
     pub metadata: BTreeMap<String, String>,
     /// Call-log sampling and capture for the service's routes.
     pub call_log: Option<super::CallPolicyConfig>,
+    /// `direct` (the default) or `releases`.
+    #[serde(default)]
+    pub publishing: Publishing,
+    /// The release served (`publishing: releases`); set by publishing one.
+    pub release: Option<String>,
+    /// A publish waits for a service admin to accept it.
+    #[serde(default)]
+    pub publish_approval: bool,
+    /// Deprecation, then 410 Gone, for every route of the service that has
+    /// no `retire` of its own.
+    pub(crate) retire: Option<super::RetireConfig>,
 }
 
 /// Where a subscription stands.
@@ -180,6 +204,28 @@ pub(super) fn validate(cfg: &super::Config, issues: &mut super::Issues) {
             }
         }
     }
+}
+
+/// What only store mode serves: `publishing: releases` and `release` (a
+/// file-mode process serves its file as written). Not a rule of the config
+/// itself, since `portico import` takes such a file into a store.
+pub(crate) fn file_mode_issues(loaded: &super::LoadedConfig) -> Vec<super::ConfigIssue> {
+    let mut issues = loaded.issues();
+    for (i, s) in loaded.config.services.iter().enumerate() {
+        if s.publishing == Publishing::Releases {
+            issues.add(
+                format!("services[{i}].publishing"),
+                "releases need store mode (server.store): a file is served as written",
+            );
+        }
+        if s.release.is_some() {
+            issues.add(
+                format!("services[{i}].release"),
+                "releases need store mode (server.store): a release is set by publishing it",
+            );
+        }
+    }
+    issues.finish().err().map(|e| e.issues).unwrap_or_default()
 }
 
 #[cfg(test)]

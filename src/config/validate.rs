@@ -123,6 +123,7 @@ pub(super) fn validate(cfg: &Config, issues: &mut Issues) {
         validate_route(&p, r, cfg, issues);
     }
     super::service::validate(cfg, issues);
+    super::retire::validate(cfg, issues);
 }
 
 fn validate_upstream(name: &str, up: &UpstreamConfig, issues: &mut Issues) {

@@ -17,6 +17,7 @@
 pub(crate) mod auth;
 pub(crate) mod cache;
 pub(crate) mod cors;
+pub(crate) mod retire;
 mod state;
 pub(crate) mod traffic;
 pub(crate) mod transform;
@@ -194,6 +195,8 @@ pub struct PolicyChain {
     /// The route's service's subscription gate, run right after the last
     /// auth step (before the step at this index).
     gate: Option<(usize, Arc<auth::subscription::ServiceGate>)>,
+    /// The route's retirement: its headers on every response, then 410.
+    retire: Option<Arc<retire::Retirement>>,
 }
 
 impl PolicyChain {
@@ -203,6 +206,7 @@ impl PolicyChain {
             steps,
             cors,
             gate: None,
+            retire: None,
         }
     }
 
@@ -213,8 +217,15 @@ impl PolicyChain {
         self
     }
 
+    /// Adds the route's retirement: checked before every step, its
+    /// headers on every response.
+    pub(crate) fn with_retire(mut self, retire: Arc<retire::Retirement>) -> PolicyChain {
+        self.retire = Some(retire);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.steps.is_empty() && self.retire.is_none()
     }
 
     pub fn steps(&self) -> &[Arc<Policy>] {
@@ -231,6 +242,9 @@ impl PolicyChain {
 
     /// Runs the request-phase steps in order.
     pub async fn on_request(&self, view: &RequestView<'_>, state: &mut PolicyState) -> Step {
+        if let Some(gone) = self.retire.as_ref().and_then(|r| r.check()) {
+            return Step::Reject(gone);
+        }
         if let Some(cors) = self.cors() {
             if let Some(step) = cors.preflight(view.req) {
                 return step;
@@ -291,6 +305,9 @@ impl PolicyChain {
     /// Adds rate-limit and CORS headers and runs response transforms; used
     /// for proxied responses and for the gateway's own answers alike.
     pub fn decorate(&self, req: &RequestHeader, resp: &mut ResponseHeader, state: &PolicyState) {
+        if let Some(r) = &self.retire {
+            r.decorate(resp);
+        }
         if let Some(info) = &state.rate {
             info.write(resp);
         }

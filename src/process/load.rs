@@ -52,6 +52,10 @@ fn load_with(path: &Path, previous: Option<&Snapshot>, clear_ok: bool) -> Result
     if !clear_ok {
         problems.extend(clear_secrets(&loaded, &text));
     }
+    if store.is_none() && !clear_ok {
+        // Not for an import (`clear_ok`): it takes the file into a store.
+        problems.extend(config::file_mode_issues(&loaded));
+    }
     let mut compiled = compile(loaded, problems, previous)?;
     compiled.store_revision = revision;
     if let (Some(mode), Some(part)) = (&store, &store_part) {

@@ -7,7 +7,7 @@
 //! ([`super::store_watch`]).
 
 use crate::config::{ConfigError, ConfigIssue};
-use crate::store::{document, Store};
+use crate::store::{document, release, Store};
 use std::path::{Path, PathBuf};
 
 /// What a config file says about store mode.
@@ -53,7 +53,7 @@ pub(crate) fn read_store(url: &str) -> Result<(i64, String), String> {
         let store = Store::open(&url).await.map_err(|e| e.to_string())?;
         let revision = store.revision().await.map_err(|e| e.to_string())?;
         let all = store.all().await.map_err(|e| e.to_string())?;
-        let yaml = serde_yaml::to_string(&document::from_resources(&all)).map_err(|e| e.to_string())?;
+        let yaml = serde_yaml::to_string(&release::served(&all)).map_err(|e| e.to_string())?;
         Ok((revision, yaml))
     })
 }

@@ -114,9 +114,15 @@ impl Snapshot {
             })
             .collect();
         let services = crate::calllog::policy::services(&cfg.services, issues);
+        let retired = cfg
+            .services
+            .iter()
+            .filter_map(|s| s.retire.as_ref().map(|r| (s.name.as_str(), r)))
+            .collect();
         let env = route::RouteEnv {
             cfg,
             services: &services,
+            retired: &retired,
             gates: &gates,
             pools: &pools,
             base_dir: &base_dir,

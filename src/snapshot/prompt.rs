@@ -30,6 +30,7 @@ pub(super) fn prompt_routes(
         policies: Vec::new(),
         skip_default_policies: false,
         call_log: None,
+        retire: None,
     };
     for (i, c) in cfg.prompt_apis.iter().enumerate() {
         let p = format!("prompt_apis[{i}]");

@@ -142,6 +142,8 @@ pub(super) struct RouteEnv<'a> {
     pub(super) base_dir: &'a std::path::Path,
     /// Each service's call-log names and policy.
     pub(super) services: &'a std::collections::HashMap<String, crate::calllog::policy::ServiceCall>,
+    /// The services that are retired, and how.
+    pub(super) retired: &'a std::collections::HashMap<&'a str, &'a crate::config::RetireConfig>,
 }
 
 pub(super) fn compile_route(
@@ -158,6 +160,18 @@ pub(super) fn compile_route(
     let (mut policies, policy_configs) = compile_policies(i, r, cfg, issues, base_dir, old, fingerprint);
     if let Some(gate) = r.service.as_ref().and_then(|s| env.gates.get(s)) {
         policies = policies.with_gate(gate.clone());
+    }
+    // The route's own retirement wins over its service's; bad dates are
+    // validation's to report.
+    let retire = r
+        .retire
+        .as_ref()
+        .or_else(|| r.service.as_deref().and_then(|s| env.retired.get(s).copied()));
+    if let Some(Ok(headers)) = retire.map(crate::config::RetireConfig::headers) {
+        match crate::policy::retire::Retirement::new(&r.name, &headers) {
+            Ok(retirement) => policies = policies.with_retire(Arc::new(retirement)),
+            Err(e) => issues.add(format!("{p}.retire"), e),
+        }
     }
     let mut patterns = Vec::new();
     for (j, s) in r.paths.iter().enumerate() {

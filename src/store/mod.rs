@@ -10,9 +10,11 @@
 //! store's revision and appends an audit row; nothing is half-applied. The
 //! data plane never reads the store on a request: a process compiles the
 //! store's resources, as a declarative config ([`document`]), with the same
-//! compiler as a YAML file.
+//! compiler as a YAML file; a service published through releases is served
+//! from its published release ([`release`]).
 
 pub mod document;
+pub mod release;
 mod schema;
 pub mod secrets;
 pub mod spend;

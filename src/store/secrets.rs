@@ -39,6 +39,12 @@ fn visit(kind: &str, body: &mut Value, f: &mut Visit) {
         "ai_provider" => secret_slots::provider("", body, f),
         "route" | "prompt_api" => secret_slots::with_policies("", body, f),
         "consumer" => secret_slots::consumer("", body, f),
+        // A release's content is a small document: its routes' policies.
+        "release" => {
+            if let Some(content) = body.get_mut("content") {
+                secret_slots::document(content, f);
+            }
+        }
         _ => {}
     }
 }

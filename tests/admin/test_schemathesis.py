@@ -2,7 +2,8 @@
 
 A ``portico`` in store mode on SQLite (a temporary directory) is seeded with a small config through
 ``portico import`` (an upstream; a service with ``subscription: manual`` and its route behind
-``key_auth``; an application of team ``shop``) and, through the API, the teams and a user; three
+``key_auth``; an application of team ``shop``) and, through the API, the teams, a user and a release
+``v1`` of the service; three
 calls through the gateway give the call log rows. Then
 ``schemathesis run`` reads ``/admin/v1/openapi.json`` and calls every operation with the bootstrap
 admin token (``PORTICO_ADMIN_TOKEN``), checking that no answer is a server error, that every
@@ -149,6 +150,9 @@ server:
         ]:
             status, answer = call(base, "PUT", path, body)
             assert status == 200, f"PUT {path}: {status} {answer}"
+        # A release of the service, so the release routes' examples find one.
+        status, answer = call(base, "POST", "/services/payments/releases", {"name": "v1", "note": "seed"})
+        assert status == 201, f"POST a release: {status} {answer}"
         # A few calls, so the call log's pages and analytics have rows.
         for path in ["/pay", "/pay", "/nowhere"]:
             try:

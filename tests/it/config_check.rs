@@ -33,7 +33,7 @@ fn cases() -> Vec<Case> {
             "unknown key in a route",
             api("routes:\n  - name: main\n    upstream: api\n    timeout: 5s\n"),
             "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `service`, `hosts`, `paths`, `methods`, \
-             `upstream`, `response`, `ai`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`, `call_log`",
+             `upstream`, `response`, `ai`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`, `call_log`, `retire`",
         ),
         c(
             "route referencing an unknown upstream",

@@ -22,6 +22,7 @@ mod management;
 mod operations;
 mod protocol;
 mod redis_limit;
+mod releases;
 mod routing;
 mod secrets;
 mod services;

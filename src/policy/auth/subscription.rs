@@ -94,6 +94,10 @@ mod tests {
             openapi: None,
             metadata: Default::default(),
             call_log: None,
+            publishing: Default::default(),
+            release: None,
+            publish_approval: false,
+            retire: None,
         }
     }
 

@@ -52,7 +52,7 @@ pub(crate) enum Area {
     /// Gateway-wide config: upstreams, routes outside services, consumers
     /// without a team, AI providers and models, default policies.
     Config,
-    /// A service and the routes that name it.
+    /// A service, the routes that name it, its releases and publishing them.
     Service,
     /// An application (a consumer with a team) and its credentials.
     Application,

@@ -162,9 +162,10 @@ fn diff(now: &[Resource], next: &[NewResource]) -> Value {
     json!({"added": added, "changed": changed, "removed": removed})
 }
 
-/// The config document `resources` make.
-fn candidate_doc(resources: &[NewResource]) -> Value {
-    let as_stored: Vec<Resource> = resources
+/// The resources an import makes, with the releases in `now` (an import
+/// does not replace them).
+fn candidate(resources: &[NewResource], now: &[Resource]) -> Vec<Resource> {
+    let mut as_stored: Vec<Resource> = resources
         .iter()
         .enumerate()
         .map(|(i, (kind, name, body))| Resource {
@@ -176,7 +177,8 @@ fn candidate_doc(resources: &[NewResource]) -> Value {
             position: i64::try_from(i).unwrap_or(i64::MAX),
         })
         .collect();
-    document::from_resources(&as_stored)
+    as_stored.extend(now.iter().filter(|r| r.kind == crate::store::release::KIND).cloned());
+    as_stored
 }
 
 /// Replaces the whole config (the management plane's own kinds are kept):
@@ -235,7 +237,14 @@ pub(super) async fn import(
             return super::write::unprocessable(p);
         }
     }
-    let checked = match check(&s, candidate_doc(&resources)).await {
+    // Compiled as served, and as written when that differs (see write::commit).
+    let next = candidate(&resources, &now);
+    if let Some(doc) = super::write::working_copy(&next) {
+        if let Err(r) = check(&s, doc).await {
+            return r;
+        }
+    }
+    let checked = match check(&s, crate::store::release::served(&next)).await {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -10,6 +10,8 @@
 //!   [`resources`]; the management plane's actions (credentials,
 //!   subscriptions): [`actions`]; admin tokens: [`tokens`]; the whole config
 //!   and the audit log: [`mod@config`]; the plurals' routes: [`plurals`];
+//! - a service's releases, their diffs ([`releases`]) and their publication,
+//!   with approval and rollback ([`publications`]);
 //! - the call log and its analytics: [`calls`];
 //! - the OpenAPI 3.1 document of all of it, generated from the handlers'
 //!   attributes and served without a token at `/admin/v1/openapi.json`:
@@ -36,6 +38,8 @@ pub(crate) mod openapi;
 mod owner;
 mod plurals;
 pub(crate) mod principal;
+mod publications;
+mod releases;
 mod resources;
 mod secrets;
 mod sessions;
@@ -163,6 +167,35 @@ fn call_routes(r: Router<Shared>) -> Router<Shared> {
         .route("/admin/v1/analytics/usage", get(calls::usage))
 }
 
+/// A service's releases and publications.
+fn release_routes(r: Router<Shared>) -> Router<Shared> {
+    r.route(
+        "/admin/v1/services/{service}/releases",
+        get(releases::list).post(releases::create),
+    )
+    .route(
+        "/admin/v1/services/{service}/releases/{release}",
+        get(releases::get_one),
+    )
+    .route(
+        "/admin/v1/services/{service}/releases/{release}/diff",
+        get(releases::diff),
+    )
+    .route(
+        "/admin/v1/services/{service}/releases/{release}/publish",
+        post(publications::publish),
+    )
+    .route("/admin/v1/services/{service}/publications", get(publications::list))
+    .route(
+        "/admin/v1/services/{service}/publications/{id}/accept",
+        post(publications::accept),
+    )
+    .route(
+        "/admin/v1/services/{service}/publications/{id}/refuse",
+        post(publications::refuse),
+    )
+}
+
 fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "Not Found", "no such admin resource")
 }
@@ -178,7 +211,8 @@ pub(crate) fn router(state: AdminState) -> (Router, Shared) {
             .with_state(state.clone());
         return (r, state);
     }
-    let r = call_routes(plurals::routes(resources::generic_routes(Router::new())))
+    let base = release_routes(resources::generic_routes(Router::new()));
+    let r = call_routes(plurals::routes(base))
         .route("/admin/v1/openapi.json", get(openapi::openapi_json))
         .route(
             "/admin/v1/applications/{app}/credentials",

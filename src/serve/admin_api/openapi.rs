@@ -34,6 +34,8 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     for plural in super::plurals::documents() {
         doc.merge(plural);
     }
+    doc.merge(super::releases::Doc::openapi());
+    doc.merge(super::publications::Doc::openapi());
     doc.to_json().unwrap_or_else(|e| {
         log::error!("admin API: the OpenAPI document does not serialise: {e}");
         "{}".into()
@@ -66,8 +68,8 @@ pub(super) async fn openapi_json() -> Response {
     info(
         title = "Portico admin API",
         description = "Portico's management plane (store mode): resources by kind and name, applications' \
-                       credentials, subscriptions, admin tokens, the whole config, the audit log, \
-                       the call log and its analytics. Errors are RFC 7807 problem+json. Send an admin token as `Authorization: Bearer <token>`."
+                       credentials, subscriptions, services' releases and their publication, admin \
+                       tokens, the whole config, the audit log, the call log and its analytics. Errors are RFC 7807 problem+json. Send an admin token as `Authorization: Bearer <token>`."
     ),
     paths(
         openapi_json,
@@ -489,8 +491,8 @@ mod tests {
         }
         // 7 plurals x 5, resources by kind 5, credentials 2, subscriptions 2,
         // tokens 4, login and logout, config and audit 3, the document itself,
-        // the call log 2 and its analytics 4.
-        assert_eq!(operations, 7 * 5 + 5 + 2 + 2 + 4 + 2 + 3 + 1 + 2 + 4);
+        // the call log 2 and its analytics 4, releases 4 and publications 4.
+        assert_eq!(operations, 7 * 5 + 5 + 2 + 2 + 4 + 2 + 3 + 1 + 2 + 4 + 4 + 4);
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     }
 }

@@ -2,12 +2,17 @@
 //! is in, and which team owns it: a service and the routes naming it belong
 //! to the service's team; a consumer with a team is that team's
 //! application; a subscription belongs to both the application's team and
-//! the service's; an upstream with a team belongs to that team's services;
+//! the service's; a service's releases and publications are the service's;
+//! an upstream with a team belongs to that team's services;
 //! everything else is the gateway's config.
 
 use super::access::{Area, Op, Principal};
 use crate::store::Resource;
 use serde_json::Value;
+
+fn field<'a>(body: &'a Value, key: &str) -> &'a str {
+    body.get(key).and_then(Value::as_str).unwrap_or_default()
+}
 
 fn team_of(body: &Value) -> Option<String> {
     body.get("team").and_then(Value::as_str).map(str::to_string)
@@ -22,10 +27,9 @@ fn stored_team(all: &[Resource], kind: &str, name: &str) -> Option<String> {
 
 /// The teams on either side of a subscription: (application's, service's).
 pub(crate) fn subscription_teams(body: &Value, all: &[Resource]) -> (Option<String>, Option<String>) {
-    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
     (
-        stored_team(all, "consumer", field("application")),
-        stored_team(all, "service", field("service")),
+        stored_team(all, "consumer", field(body, "application")),
+        stored_team(all, "service", field(body, "service")),
     )
 }
 
@@ -41,12 +45,13 @@ pub(crate) fn owner(kind: &str, name: &str, body: &Value, all: &[Resource]) -> (
             Some(team) => (Area::Application, Some(team)),
             None => (Area::Config, None),
         },
-        // Written whole, a subscription can say "approved": the service's side decides.
         "upstream" => match team_of(body) {
             Some(team) => (Area::Service, Some(team)),
             None => (Area::Config, None),
         },
+        // Written whole, a subscription can say "approved": the service's side decides.
         "subscription" => (Area::SubscriptionDecision, subscription_teams(body, all).1),
+        "release" | "publication" => (Area::Service, stored_team(all, "service", field(body, "service"))),
         "team" => (Area::Team, Some(name.to_string())),
         "user" => (Area::User, None),
         "admin_token" => (Area::AdminToken, None),

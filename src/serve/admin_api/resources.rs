@@ -28,8 +28,9 @@ use std::collections::BTreeMap;
 
 pub(super) type Bytes = axum::body::Bytes;
 
-/// The kinds the management plane keeps besides the config's.
-const PLANE_KINDS: &[&str] = &["team", "user"];
+/// The kinds the management plane keeps besides the config's (releases and
+/// publications are read here, and made only by [`super::releases`]).
+const PLANE_KINDS: &[&str] = &["team", "user", "release", "publication"];
 
 fn known(kind: &str) -> bool {
     document::KINDS.contains(&kind) || PLANE_KINDS.contains(&kind) || kind == "admin_token"
@@ -235,6 +236,9 @@ async fn write(s: &Shared, headers: &HeaderMap, kind: &str, name: &str, edit: Ed
             "admin tokens are made with POST /admin/v1/tokens and removed with DELETE /admin/v1/tokens/{id}",
         );
     }
+    if let Some(refusal) = super::releases::made_elsewhere(kind) {
+        return refusal;
+    }
     let expected = match if_match(headers) {
         Ok(e) => e,
         Err(r) => return *r,
@@ -259,6 +263,10 @@ async fn write(s: &Shared, headers: &HeaderMap, kind: &str, name: &str, edit: Ed
             Edit::Delete if before.is_none() => return Err(not_found(kind, name)),
             Edit::Delete => None,
         };
+        let after = match after {
+            Some(a) if kind == "service" => Some(super::releases::keep_release(before, a)?),
+            other => other,
+        };
         if !may_write(&p, kind, name, before, after.as_ref(), all) {
             return Err(forbidden(format!("{} may not write {kind} {name:?}", p.name)));
         }
@@ -272,6 +280,10 @@ async fn write(s: &Shared, headers: &HeaderMap, kind: &str, name: &str, edit: Ed
     }
     match commit(s, &p.name, kind, name, expected, make).await {
         Ok(Some(r)) => with_etag(StatusCode::OK, &public(&r), r.version),
+        Ok(None) if kind == "service" => match super::releases::forget(s, &p.name, name).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(r) => r,
+        },
         Ok(None) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r,
     }

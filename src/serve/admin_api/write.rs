@@ -6,7 +6,10 @@
 //! conditional on the resource's version (`If-Match`, 412) and on the
 //! store's revision (another node or the CLI wrote meanwhile: the write is
 //! made again from the new state); once written it is swapped in before the
-//! write returns, so the next request is served by it.
+//! write returns, so the next request is served by it. What is compiled is
+//! what would be served ([`crate::store::release::served`]), and, when a
+//! service is served from a release, the working copy too; a new release is
+//! compiled as if it were served, and kept only if that compiles.
 
 use super::{problem, store, store_problem, Problem, Shared};
 use crate::store::{document, Resource, StoreError};
@@ -50,9 +53,8 @@ pub(crate) fn unprocessable(problems: Vec<Problem>) -> Response {
     resp
 }
 
-/// The store's sections as a config document after `change` (a body, or
-/// None to delete).
-fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -> Value {
+/// The store's resources after `change` (a body, or None to delete).
+fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -> Vec<Resource> {
     let mut all: Vec<Resource> = all
         .iter()
         .filter(|r| !(r.kind == kind && r.name == name))
@@ -74,7 +76,23 @@ fn candidate(all: &[Resource], kind: &str, name: &str, change: Option<&Value>) -
             position,
         });
     }
-    document::from_resources(&all)
+    all
+}
+
+/// The working copy as a config (what an export shows), when a service is
+/// served from a release instead: it must compile too, so that a mistake
+/// in a working copy is refused where it is made and an export imports.
+pub(crate) fn working_copy(all: &[Resource]) -> Option<Value> {
+    all.iter()
+        .any(|r| r.kind == "service" && crate::store::release::by_release(&r.body))
+        .then(|| document::from_resources(all))
+}
+
+/// The document a new release of a service would serve, to check it.
+fn trial(kind: &str, all: &[Resource], change: Option<&Value>) -> Option<Value> {
+    let body = change.filter(|_| kind == crate::store::release::KIND)?;
+    let service = body.get("service").and_then(Value::as_str)?;
+    Some(crate::store::release::trial(all, service, &body["content"]))
 }
 
 /// Lowers the calling thread's CPU priority (nice 10): the management
@@ -171,8 +189,19 @@ pub(crate) async fn commit(
             super::secrets::seal(kind, name, body, &all).map_err(unprocessable)?;
         }
         let checked = if compiled {
-            Some(check(s, candidate(&all, kind, name, change.as_ref())).await?)
+            let next = candidate(&all, kind, name, change.as_ref());
+            if let Some(doc) = working_copy(&next) {
+                check(s, doc).await?;
+            }
+            // What is served: a service published through releases from
+            // its release ([`crate::store::release::served`]).
+            Some(check(s, crate::store::release::served(&next)).await?)
         } else {
+            // A new release is compiled as if it were served, and kept only
+            // if it compiles; it is not served.
+            if let Some(doc) = trial(kind, &all, change.as_ref()) {
+                check(s, doc).await?;
+            }
             None
         };
         let written = match &change {

@@ -430,7 +430,7 @@ pub(crate) fn error_category(status: u16) -> &'static str {
     match status {
         401 => "authentication_error",
         403 => "permission_error",
-        404 => "not_found_error",
+        404 | 410 => "not_found_error",
         429 => "rate_limit_error",
         500.. => "server_error",
         _ => "invalid_request_error",
