@@ -342,7 +342,7 @@ def test_the_whole_flow_from_a_new_service_to_a_rollback(gw, browser, shots):
     page.locator("#new-release input[name=release]").fill("v2")
     page.locator("#new-release button").click()
     page.goto(f"{gw.admin}/console/services/orders/releases/v2?against=v1")
-    expect(page.locator("#diff .diff-added")).to_contain_text("orders-v2")
+    expect(page.locator("#diff .diff-added").first).to_contain_text("+ orders-v2")
     shot(page, shots, "08-release-diff")
     page.goto(f"{gw.admin}/console/services/orders")
     page.locator("#publish-v2").click()
@@ -376,6 +376,55 @@ def test_the_whole_flow_from_a_new_service_to_a_rollback(gw, browser, shots):
         page.goto(f"{gw.admin}{path}")
         shot(page, shots, name)
     ctx.close()
+
+
+PETSTORE = """openapi: 3.0.3
+info: {title: Pets, version: "1.0", description: Pets of the shop}
+paths:
+  /pets:
+    get: {operationId: listPets, summary: List the pets, responses: {"200": {description: the pets}}}
+  /pets/{id}:
+    get:
+      operationId: getPet
+      summary: One pet
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: the pet}}
+"""
+
+
+def test_an_openapi_import_makes_routes_and_a_publish_can_wait_for_approval(gw, browser):
+    body = {"team": "shop", "description": "Pets", "publishing": "releases", "publish_approval": True}
+    assert gw.api("PUT", "/upstreams/pets", {"team": "shop", "targets": [{"address": gw.upstream_addr}]})[0] in (200, 201)
+    assert gw.api("PUT", "/services/pets", body)[0] in (200, 201)
+    ctx, page = sign_in(browser, gw, "alice")
+    page.goto(f"{gw.admin}/console/services/pets")
+    page.locator("#import textarea[name=document]").fill(PETSTORE)
+    page.locator("#import select[name=upstream]").select_option("pets")
+    page.locator("#import button").click()
+    expect(page.locator("#notice")).to_contain_text("2 routes written")
+    expect(page.locator("#routes")).to_contain_text("pets-getpet")
+    expect(page.locator("#routes")).to_contain_text("/pets/{id}")
+    page.locator("#new-release input[name=release]").fill("r1")
+    page.locator("#new-release button").click()
+    page.locator("#publish-r1").click()
+    expect(page.locator("#notice")).to_contain_text("waits for a service admin")
+    assert gw.call("/pets/1")[0] == 404, "not served before it is accepted"
+    ctx.close()
+
+    bctx, bob = sign_in(browser, gw, "bob")
+    bob.goto(f"{gw.admin}/console/services/pets")
+    row = bob.locator("#publications tr", has_text="pending")
+    row.locator("form", has_text="accept").locator("input[name=comment]").fill("looks right")
+    row.locator("form", has_text="accept").locator("button").click()
+    expect(bob.locator("#notice")).to_contain_text("accepted")
+    expect(bob.locator("#serving")).to_have_text("r1")
+    status, body = gw.call("/pets/1")
+    assert status == 200 and body["path"] == "/pets/1", body
+    # The portal renders the document's operations.
+    bob.goto(f"{gw.admin}/portal/services/pets")
+    expect(bob.locator(".op")).to_have_count(2)
+    expect(bob.locator("main")).to_contain_text("One pet")
+    bctx.close()
 
 
 def test_markup_in_names_is_shown_as_text(gw, browser):

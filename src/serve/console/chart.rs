@@ -94,6 +94,15 @@ pub(super) fn svg(title: &str, labels: &[String], lines: &[Line<'_>]) -> String 
                 esc(line.color),
                 pts.join(" ")
             ));
+            // Dots too, so a lone point shows.
+            for p in &pts {
+                if let Some((cx, cy)) = p.split_once(',') {
+                    out.push_str(&format!(
+                        r##"<circle cx="{cx}" cy="{cy}" r="2.5" fill="{}"/>"##,
+                        esc(line.color)
+                    ));
+                }
+            }
         }
         out.push_str(&format!(
             r##"<text x="{legend_x:.1}" y="15" text-anchor="end" fill="{}">{}</text>"##,

@@ -421,7 +421,7 @@ mod tests {
     fn the_pkce_challenge_is_the_verifiers_s256() {
         // RFC 7636, appendix B.
         assert_eq!(
-            digest("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFrxmXsMQ"),
+            digest("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFrxmXsM"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }

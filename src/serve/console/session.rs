@@ -10,8 +10,9 @@
 //!   cookie (double submit). A POST whose `Origin` is another host is
 //!   refused as well.
 //! - Failed sign-ins are limited per client address and per user name
-//!   (10 a minute each, pingora-limits' rate estimator, no lock); past the
-//!   limit every attempt is refused with 429 until the minute is over.
+//!   (10 in the last minute each, a sliding estimate over pingora-limits'
+//!   rate estimator, no lock); past the limit every attempt is refused
+//!   with 429 until the failures age out.
 
 use super::api::{enc, Answer};
 use super::forms::Form;
@@ -51,8 +52,16 @@ impl LoginLimit {
     /// Whether sign-in is open to `client` and `user`: fewer than the
     /// limit's failures from either in the last minute.
     fn open(&self, client: Option<IpAddr>, user: &str) -> bool {
-        self.0.observe(&("client", client), 0) < FAILURES_PER_MINUTE
-            && self.0.observe(&("user", user), 0) < FAILURES_PER_MINUTE
+        let limit = FAILURES_PER_MINUTE as f64;
+        self.recent(&("client", client)) < limit && self.recent(&("user", user)) < limit
+    }
+
+    /// Failures in the last minute: this minute's, and the previous
+    /// minute's weighted by how much of it is still within the last 60 s.
+    fn recent<K: std::hash::Hash>(&self, key: &K) -> f64 {
+        self.0.rate_with(key, |r| {
+            r.curr_samples as f64 + r.prev_samples as f64 * (1.0 - r.current_interval_fraction)
+        })
     }
 
     /// Counts a failed attempt against both.
@@ -158,7 +167,14 @@ pub(super) async fn viewer(c: &Shared, headers: &HeaderMap, path: &str) -> Resul
         .unwrap_or_default();
     Ok(Viewer {
         csrf: csrf_of(&token),
-        name: me.body.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
+        // A login session is named "ann (token:ID)" by the API: the person is "ann".
+        name: me
+            .body
+            .get("name")
+            .and_then(Value::as_str)
+            .map(|n| n.split(" (token:").next().unwrap_or(n))
+            .unwrap_or("")
+            .to_string(),
         role: me.body.get("role").and_then(Value::as_str).map(str::to_string),
         teams,
         token,
