@@ -359,6 +359,7 @@ def test_the_whole_flow_from_a_new_service_to_a_rollback(gw, browser, shots):
     shot(page, shots, "09-portal")
     page.locator("#catalogue a", has_text="orders").click()
     expect(page.locator("#sample-curl")).to_contain_text(f"{gw.base}/orders")
+    expect(page.locator("main")).not_to_contain_text("/v2/*")  # the working copy's route is not served
     page.locator("#try-it input[name=path]").fill("/orders/7")
     page.locator("#try-it input[name=key]").fill(key)
     page.locator("#try-it button").click()

@@ -125,18 +125,51 @@ fn samples(gateway: &str, method: &str, path: &str) -> Value {
     })
 }
 
-async fn service_page(c: &Shared, v: &Viewer, name: &str, out: Outcome, tried: Option<Value>) -> Response {
-    let service = c.api.get(&v.token, &format!("/admin/v1/services/{}", enc(name))).await;
-    if !service.ok() || !visible(v, &json!({"body": service.body})) {
-        return failure(c, &service);
+/// What the gateway serves of the service: for one published through
+/// releases, the published release's routes and document (its working copy
+/// is not served); otherwise its routes and document as written. Routes as
+/// `{"body": route}`, like the API's pages.
+async fn served(c: &Shared, v: &Viewer, name: &str, service: &Value) -> (Vec<Value>, Value) {
+    let released = service.get("publishing").and_then(Value::as_str) == Some("releases");
+    if released {
+        let Some(release) = service.get("release").and_then(Value::as_str) else {
+            return (Vec::new(), Value::Null);
+        };
+        let r = c
+            .api
+            .get(
+                &v.token,
+                &format!("/admin/v1/services/{}/releases/{}", enc(name), enc(release)),
+            )
+            .await;
+        let routes = r
+            .body
+            .pointer("/content/routes")
+            .and_then(Value::as_array)
+            .map(|rs| rs.iter().map(|b| json!({"body": b})).collect())
+            .unwrap_or_default();
+        let doc = r
+            .body
+            .pointer("/content/service/openapi")
+            .cloned()
+            .unwrap_or(Value::Null);
+        return (routes, doc);
     }
     let routes = c
         .api
         .get(&v.token, &format!("/admin/v1/routes?limit=1000&service={}", enc(name)))
         .await
         .items();
+    (routes, service.get("openapi").cloned().unwrap_or(Value::Null))
+}
+
+async fn service_page(c: &Shared, v: &Viewer, name: &str, out: Outcome, tried: Option<Value>) -> Response {
+    let service = c.api.get(&v.token, &format!("/admin/v1/services/{}", enc(name))).await;
+    if !service.ok() || !visible(v, &json!({"body": service.body})) {
+        return failure(c, &service);
+    }
+    let (routes, doc) = served(c, v, name, &service.body).await;
     let apps = c.api.get(&v.token, "/admin/v1/applications?limit=1000").await.items();
-    let doc = service.body.pointer("/openapi").cloned().unwrap_or(Value::Null);
     let ops = operations(&doc);
     let first_path = ops
         .first()
