@@ -428,6 +428,29 @@ def test_an_openapi_import_makes_routes_and_a_publish_can_wait_for_approval(gw, 
     bctx.close()
 
 
+def test_an_ai_service_and_the_ai_page_show_key_fingerprints_only(gw, browser):
+    secret = "sk-console-test-secret-0123456789"
+    provider = {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "keys": [{"value": secret}]}
+    assert gw.api("PUT", "/resources/ai_provider/mockai", provider)[0] == 200
+    ctx, page = sign_in(browser, gw, "alice")
+    page.goto(f"{gw.admin}/console/services")
+    form = page.locator("#new-service")
+    form.locator("input[name=name]").fill("assistant")
+    form.locator("select[name=team]").select_option("shop")
+    form.locator("select[name=kind]").select_option("ai")
+    form.locator("input[name=path]").fill("/assistant")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#routes")).to_contain_text("/assistant/*")
+    expect(page.locator("#routes")).to_contain_text("ai")
+    status, body = gw.call("/assistant/v1/models")
+    assert status == 200 and body["object"] == "list", body
+    page.goto(f"{gw.admin}/console/ai")
+    expect(page.locator("#providers")).to_contain_text("mockai")
+    expect(page.locator("#providers code.key")).to_contain_text("sha256:")
+    assert secret not in page.content()
+    ctx.close()
+
+
 def test_markup_in_names_is_shown_as_text(gw, browser):
     evil = "<script>alert(1)</script>"
     assert gw.api("PUT", "/services/xss", {"team": "shop", "description": evil, "metadata": {"category": evil}})[0] in (200, 201)

@@ -1,5 +1,6 @@
 //! Services: the list, a new REST service (its upstream, the service and a
-//! first route, written through the API in that order), a service's page
+//! first route, written through the API in that order) or AI service (the
+//! service and a route serving the OpenAI-compatible API), a service's page
 //! (its routes, settings, releases and publications, OpenAPI import) and
 //! its settings form.
 
@@ -98,6 +99,19 @@ pub(super) async fn create(State(c): State<Shared>, h: HeaderMap, f: Form) -> Re
         service["publishing"] = json!("releases");
     }
     let mut steps: Vec<(String, Value)> = Vec::new();
+    if f.get("kind") == "ai" {
+        steps.push((format!("/admin/v1/services/{}", enc(&name)), service));
+        let models: Vec<String> = f
+            .get("models")
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
+        let route = ai_route(&name, f.get("path"), subscription != "none", models);
+        steps.push((format!("/admin/v1/routes/{}", enc(&name)), route));
+        return write_all(&c, &v, &name, steps).await;
+    }
     if let Some(target) = f.opt("target") {
         let mut upstream = json!({"targets": [{"address": target}]});
         if let Some(t) = &team {
@@ -110,13 +124,31 @@ pub(super) async fn create(State(c): State<Shared>, h: HeaderMap, f: Form) -> Re
         let route = first_route(&name, f.get("path"), subscription != "none");
         steps.push((format!("/admin/v1/routes/{}", enc(&name)), route));
     }
+    write_all(&c, &v, &name, steps).await
+}
+
+/// Writes `steps` in order (PUT path, body); the service's page, or the
+/// list with the first refusal.
+async fn write_all(c: &Shared, v: &Viewer, name: &str, steps: Vec<(String, Value)>) -> Response {
     for (path, body) in steps {
         let a = c.api.put(&v.token, &path, &body).await;
         if !a.ok() {
-            return list_page(&c, &v, Outcome::error(a.problem())).await;
+            return list_page(c, v, Outcome::error(a.problem())).await;
         }
     }
-    redirect(&format!("/console/services/{}", enc(&name)))
+    redirect(&format!("/console/services/{}", enc(name)))
+}
+
+/// The route of a new AI service: the OpenAI-compatible API under
+/// `prefix`, limited to `models` when some are named.
+fn ai_route(name: &str, prefix: &str, keyed: bool, models: Vec<String>) -> Value {
+    let mut route = first_route(name, prefix, keyed);
+    if let Some(o) = route.as_object_mut() {
+        o.remove("upstream");
+        o.remove("strip_prefix");
+        o.insert("ai".into(), json!({"models": models}));
+    }
+    route
 }
 
 /// A service's page, with `out` from a form.
@@ -217,6 +249,10 @@ mod tests {
         let open = first_route("open", "", false);
         assert_eq!(open["paths"], json!(["/*"]));
         assert!(open.get("policies").is_none());
+        let ai = ai_route("chat", "/ai/chat", true, vec!["gpt-4o".into()]);
+        assert_eq!(ai["ai"], json!({"models": ["gpt-4o"]}));
+        assert!(ai.get("upstream").is_none() && ai.get("strip_prefix").is_none());
+        assert_eq!(ai["paths"], json!(["/ai/chat/*"]));
         let f = Form::of(&[("tags", "pay, eu"), ("category", ""), ("visibility", "team")]);
         let l = labels(&f);
         assert_eq!(l.get("tags"), Some(&json!("pay, eu")));
