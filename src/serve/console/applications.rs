@@ -4,9 +4,8 @@
 //! new one.
 
 use super::api::enc;
-use super::forms::Form;
+use super::forms::{Form, Outcome};
 use super::render::{page, redirect, Page};
-use super::services::Outcome;
 use super::session::{failure, poster, viewer, Viewer};
 use super::Shared;
 use axum::extract::{Path, State};

@@ -1,5 +1,6 @@
 //! A submitted form (`application/x-www-form-urlencoded`), with repeated
-//! fields kept, read by `serde_urlencoded` through axum's `Form`.
+//! fields kept, read by `serde_urlencoded` through axum's `Form`; and a
+//! form's outcome, shown on the page it came from.
 
 use axum::extract::{FromRequest, Request};
 use axum::response::{IntoResponse, Response};
@@ -36,6 +37,22 @@ impl<S: Send + Sync> FromRequest<S> for Form {
         match axum::Form::<Vec<(String, String)>>::from_request(req, state).await {
             Ok(axum::Form(fields)) => Ok(Form(fields)),
             Err(e) => Err((e.status(), "the form could not be read").into_response()),
+        }
+    }
+}
+
+/// A form's outcome shown on the page it came from.
+#[derive(Default)]
+pub(super) struct Outcome {
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub(super) fn error(e: String) -> Outcome {
+        Outcome {
+            notice: None,
+            error: Some(e),
         }
     }
 }

@@ -5,8 +5,8 @@
 //! keeps them apart, its issue #437).
 
 use super::api::enc;
-use super::forms::Form;
-use super::services::{show_page, Outcome};
+use super::forms::{Form, Outcome};
+use super::services::show_page;
 use super::session::poster;
 use super::Shared;
 use axum::extract::{Path, State};

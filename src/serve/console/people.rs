@@ -3,9 +3,8 @@
 //! signed-in person's settings and tokens, and the audit log.
 
 use super::api::enc;
-use super::forms::Form;
+use super::forms::{Form, Outcome};
 use super::render::{ok, page, Page};
-use super::services::Outcome;
 use super::session::{poster, viewer, Viewer};
 use super::Shared;
 use axum::extract::{Path, State};

@@ -8,9 +8,8 @@
 
 use super::api::enc;
 use super::applications::ask;
-use super::forms::Form;
+use super::forms::{Form, Outcome};
 use super::render::{ok, page, Page};
-use super::services::Outcome;
 use super::session::{failure, poster, viewer, Viewer};
 use super::Shared;
 use axum::extract::{Path, Query, State};

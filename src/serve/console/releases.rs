@@ -5,9 +5,9 @@
 //! All through the admin API's release endpoints.
 
 use super::api::{enc, query};
-use super::forms::Form;
+use super::forms::{Form, Outcome};
 use super::render::{ok, redirect, Page};
-use super::services::{show_page, Outcome};
+use super::services::show_page;
 use super::session::{failure, poster, viewer};
 use super::Shared;
 use axum::extract::{Path, Query, State};

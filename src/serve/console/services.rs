@@ -5,7 +5,7 @@
 //! its settings form.
 
 use super::api::enc;
-use super::forms::Form;
+use super::forms::{Form, Outcome};
 use super::render::{page, redirect, Page};
 use super::session::{poster, viewer, Viewer};
 use super::Shared;
@@ -13,22 +13,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-
-/// A form's outcome shown on the page it came from.
-#[derive(Default)]
-pub(super) struct Outcome {
-    pub notice: Option<String>,
-    pub error: Option<String>,
-}
-
-impl Outcome {
-    pub(super) fn error(e: String) -> Outcome {
-        Outcome {
-            notice: None,
-            error: Some(e),
-        }
-    }
-}
 
 /// The services page, with `out` from a form.
 async fn list_page(c: &Shared, v: &Viewer, out: Outcome) -> Response {

@@ -6,9 +6,8 @@
 //! application's page.
 
 use super::api::enc;
-use super::forms::Form;
+use super::forms::{Form, Outcome};
 use super::render::{page, Page};
-use super::services::Outcome;
 use super::session::{poster, viewer, Viewer};
 use super::Shared;
 use axum::extract::{Path, State};
