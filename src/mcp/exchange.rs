@@ -41,6 +41,9 @@ pub(crate) struct McpReport {
     pub tools: Vec<Arc<str>>,
     /// The upstream targets tried, in order (indexes into the pool).
     pub tried: Vec<usize>,
+    /// Attempts after a tool call's first (another target after a failure
+    /// to connect), over all the request's calls.
+    pub retries: u32,
     /// From sending the last upstream attempt to its answer's head.
     pub upstream_time: Option<Duration>,
     /// Why a tool call got no answer from the upstream.

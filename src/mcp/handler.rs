@@ -159,15 +159,15 @@ async fn answer(req: &RequestHeader, ex: &mut McpExchange<'_>, server: &McpServe
                 Err(e) => return invalid(&e),
             };
             let mut buf = [0u8; 16];
-            let key = server
-                .caller
-                .pool
-                .hash_input(req, &out.path_and_query, ex.client_ip, &mut buf);
+            let path = out.path_and_query.split('?').next().unwrap_or_default();
+            let key = server.caller.pool.hash_input(req, path, ex.client_ip, &mut buf);
             let mut attempts = Attempts::default();
             let sent = server
                 .caller
                 .send(tool, &out, &ex.upstream_headers, key, &mut attempts)
                 .await;
+            let retries = u32::try_from(attempts.tried.len().saturating_sub(1)).unwrap_or(u32::MAX);
+            ex.report.retries = ex.report.retries.saturating_add(retries);
             ex.report.tried.extend(attempts.tried);
             if attempts.time.is_some() {
                 ex.report.upstream_time = attempts.time;
@@ -305,5 +305,103 @@ async fn read_body(session: &mut Session, max: usize) -> std::result::Result<Byt
             Ok(None) => return Ok(Bytes::from(body)),
             Err(_) => return Err(GatewayError::BadRequest),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> Answer {
+        Answer {
+            status,
+            content_type: Some("application/json".into()),
+            location: None,
+            body: body.to_vec(),
+            too_large: false,
+        }
+    }
+
+    #[test]
+    fn answers_become_tool_results() {
+        let ok = tool_result(&answer(200, br#"{"id":1}"#), 10);
+        assert_eq!(
+            ok,
+            json!({"content": [{"type": "text", "text": "{\"id\":1}"}], "isError": false, "structuredContent": {"id": 1}})
+        );
+        // Only an object is structured content.
+        let list = tool_result(&answer(200, b"[1,2]"), 10);
+        assert!(list.get("structuredContent").is_none());
+        let missing = tool_result(&answer(404, b"no such pet"), 10);
+        assert_eq!(missing["isError"], true);
+        assert_eq!(missing["content"][0]["text"], "no such pet");
+        let mut moved = answer(302, b"");
+        moved.location = Some("/elsewhere".into());
+        assert_eq!(
+            tool_result(&moved, 10)["content"][0]["text"],
+            "HTTP 302 (Location: /elsewhere)"
+        );
+        assert_eq!(tool_result(&answer(204, b""), 10)["content"][0]["text"], "HTTP 204");
+        let binary = tool_result(&answer(200, &[0xff, 0xfe]), 10);
+        assert_eq!(
+            binary["content"][0]["text"],
+            "HTTP 200: 2 bytes of application/json, not text"
+        );
+        let mut big = answer(200, b"");
+        big.too_large = true;
+        let big = tool_result(&big, 10);
+        assert_eq!(big["isError"], true);
+        assert!(big["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("max_response (10 bytes)"));
+    }
+
+    #[test]
+    fn origins_are_compared_with_the_host() {
+        let same = |o: &str, h: Option<&str>| same_origin(o.as_bytes(), h.map(str::as_bytes));
+        assert!(same("http://gw.example:8080", Some("gw.example:8080")));
+        assert!(same("https://GW.example", Some("gw.example:443")));
+        assert!(same("http://gw.example:80/", Some("gw.example")));
+        assert!(!same("http://gw.example:8080", Some("gw.example:9090")));
+        assert!(!same("https://evil.example", Some("gw.example")));
+        assert!(!same("null", Some("gw.example")));
+        assert!(!same("http://", Some("")));
+        assert!(!same("http://gw.example", None));
+    }
+
+    fn request(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/mcp", None).unwrap();
+        for (k, v) in headers {
+            req.insert_header(k.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn media_types_and_versions() {
+        assert_eq!(refuse_media(&request(&[])), None);
+        let both = request(&[
+            ("content-type", "application/json; charset=utf-8"),
+            ("accept", "application/json, text/event-stream"),
+        ]);
+        assert_eq!(refuse_media(&both), None);
+        assert_eq!(
+            refuse_media(&request(&[("content-type", "text/plain")])).map(|r| r.0),
+            Some(415)
+        );
+        assert_eq!(
+            refuse_media(&request(&[("accept", "text/event-stream")])).map(|r| r.0),
+            Some(406)
+        );
+        assert_eq!(refuse_media(&request(&[("accept", "*/*")])), None);
+        let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"});
+        let old = request(&[("mcp-protocol-version", "2025-03-26")]);
+        assert_eq!(unsupported_version(&old, &[&ping]), None);
+        let future = request(&[("mcp-protocol-version", "2099-01-01")]);
+        assert_eq!(unsupported_version(&future, &[&ping]), Some("2099-01-01"));
+        assert_eq!(unsupported_version(&future, &[&init]), None);
+        assert_eq!(unsupported_version(&request(&[]), &[&ping]), None);
     }
 }

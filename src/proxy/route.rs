@@ -209,7 +209,7 @@ async fn serve_mcp(
         super::record::collect(ctx, &body, false);
     }
     ctx.upstream.tried = report.tried;
-    ctx.upstream.retries = u32::try_from(ctx.upstream.tried.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    ctx.upstream.retries = report.retries;
     ctx.upstream.time = report.upstream_time;
     ctx.mcp_tool = match report.tools.as_slice() {
         [] => None,
