@@ -1,7 +1,8 @@
 //! JSON-RPC 2.0 as MCP uses it: what a posted message is (a request, a
 //! notification, a response, or not a message at all) and the bytes of an
 //! answer. A request's `id` is echoed exactly as sent (a string or a
-//! number; MCP forbids `null`).
+//! number; MCP forbids `null`). Answers are written `jsonrpc`, `id`, then
+//! `result` or `error`, as the specification's examples are.
 
 use serde_json::{json, Value};
 
@@ -74,9 +75,7 @@ pub(crate) fn classify(v: &Value) -> Message<'_> {
 
 /// The answer carrying `result`.
 pub(crate) fn result(id: &Value, result: Value) -> Vec<u8> {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
-        .to_string()
-        .into_bytes()
+    raw_result(id, result.to_string().as_bytes())
 }
 
 /// The answer carrying a result already serialized (the tool list).
@@ -93,9 +92,9 @@ pub(crate) fn raw_result(id: &Value, result: &[u8]) -> Vec<u8> {
 
 /// The error answer to the request `id` (`null` when unknown).
 pub(crate) fn error(id: Option<&Value>, code: i64, message: &str) -> Vec<u8> {
-    json!({"jsonrpc": "2.0", "id": id.unwrap_or(&Value::Null), "error": {"code": code, "message": message}})
-        .to_string()
-        .into_bytes()
+    let id = id.unwrap_or(&Value::Null).to_string();
+    let error = json!({"code": code, "message": message}).to_string();
+    format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}").into_bytes()
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 
 use crate::support::*;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// Upstream `a` (`targets` its addresses), service `s` whose document has
 /// `/delay/{ms}` (`slow`) and `/echo` (`echo`: a query and a header
