@@ -13,6 +13,9 @@ pub(crate) struct McpRouteConfig {
     /// The operations offered as tools, by operationId or tool name; unset:
     /// every operation of the document.
     pub tools: Option<Vec<String>>,
+    /// Goes before every operation's path upstream; default: the path of
+    /// the document's first `servers` URL. `/` puts none.
+    pub base_path: Option<String>,
     /// How long one tool call may take, from sending the operation to the
     /// whole answer read.
     #[serde(default = "default_timeout")]
@@ -30,6 +33,7 @@ impl Default for McpRouteConfig {
     fn default() -> Self {
         McpRouteConfig {
             tools: None,
+            base_path: None,
             timeout: default_timeout(),
             max_response: default_max_size(),
             max_request: default_max_size(),
@@ -82,6 +86,9 @@ pub(super) fn validate(p: &str, r: &super::RouteConfig, cfg: &super::Config, iss
                 "applies to proxied routes; an `mcp` route builds each operation's path from the document",
             );
         }
+    }
+    if m.base_path.as_deref().is_some_and(|b| !b.starts_with('/')) {
+        issues.add(format!("{p}.mcp.base_path"), "must start with /");
     }
     if m.timeout.0.is_zero() {
         issues.add(format!("{p}.mcp.timeout"), "must be greater than zero");

@@ -98,7 +98,7 @@ impl McpServer {
             }
             None => return None,
         };
-        let compiled = openapi::compile(&doc, env.consumer_header);
+        let compiled = openapi::compile(&doc, env.consumer_header, env.config.base_path.as_deref());
         let mut ok = compiled.issues.is_empty();
         for (at, message) in compiled.issues {
             let path = if at.is_empty() {

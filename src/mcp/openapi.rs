@@ -14,6 +14,10 @@
 //!   next (`query_id`). `additionalProperties: false`: a call with an
 //!   argument the tool does not have is refused, not silently dropped.
 //!
+//! Each operation's path follows a base path: the route's `base_path`, else
+//! the path of the document's first `servers` URL, as OpenAPI says a path
+//! is relative to its server.
+//!
 //! Left out: cookie parameters; header parameters OpenAPI ignores (`Accept`,
 //! `Content-Type`, `Authorization`) and those the gateway sets itself (Host,
 //! hop-by-hop, `X-Forwarded-*`, `X-Request-Id`, the consumer header: a
@@ -125,8 +129,10 @@ fn reserved_header(name: &HeaderName, consumer_header: &str) -> bool {
 }
 
 /// Compiles every operation of `doc` (an OpenAPI 3.x document as JSON).
-/// `consumer_header` is the header the gateway names the caller in.
-pub(crate) fn compile(doc: &Value, consumer_header: &str) -> Compiled {
+/// `consumer_header` is the header the gateway names the caller in;
+/// `base_path` goes before every operation's path (default: the path of
+/// the document's first `servers` URL).
+pub(crate) fn compile(doc: &Value, consumer_header: &str, base_path: Option<&str>) -> Compiled {
     let mut out = Compiled::default();
     let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
     if !version.starts_with("3.") {
@@ -143,6 +149,20 @@ pub(crate) fn compile(doc: &Value, consumer_header: &str) -> Compiled {
             .push(("paths".into(), "the document has no `paths` object".into()));
         return out;
     };
+    let base = match base_path.map_or_else(|| server_path(doc), |b| Ok(b.to_string())) {
+        Ok(b) => b.trim_end_matches('/').to_string(),
+        Err(e) => {
+            out.issues.push(("servers[0].url".into(), e));
+            return out;
+        }
+    };
+    if base.split('/').any(|s| s == "." || s == "..") {
+        out.issues.push((
+            "servers[0].url".into(),
+            format!("base path {base:?} has a `.` or `..` segment"),
+        ));
+        return out;
+    }
     let mut resolver = Resolver::new(doc);
     for (path, item) in paths {
         let at = format!("paths.{path}");
@@ -163,13 +183,50 @@ pub(crate) fn compile(doc: &Value, consumer_header: &str) -> Compiled {
             };
             let op_at = format!("{at}.{method}");
             match operation(&mut resolver, path, method, op, shared, consumer_header) {
-                Ok(Ok(tool)) => out.tools.push(tool),
+                Ok(Ok(mut tool)) => {
+                    if !base.is_empty() {
+                        tool.path.insert(0, Piece::Text(encode_text(&base)));
+                    }
+                    out.tools.push(tool)
+                }
                 Ok(Err(skipped)) => out.skipped.push(skipped),
                 Err(e) => out.issues.push((op_at, e)),
             }
         }
     }
     out
+}
+
+/// The path of the document's first `servers` URL (`https://api.example.com/v1`
+/// and `/v1` are `/v1`), its variables replaced by their defaults; empty
+/// when there is none.
+fn server_path(doc: &Value) -> Result<String, String> {
+    let Some(server) = doc.pointer("/servers/0") else {
+        return Ok(String::new());
+    };
+    let mut url = server.get("url").and_then(Value::as_str).unwrap_or("").to_string();
+    if let Some(vars) = server.get("variables").and_then(Value::as_object) {
+        for (name, v) in vars {
+            if let Some(default) = v.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{name}}}"), default);
+            }
+        }
+    }
+    let path = match url.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => url.as_str(),
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    if path.contains(['{', '}']) {
+        return Err(format!(
+            "{url:?} has a variable without a default; set the route's `mcp.base_path`"
+        ));
+    }
+    Ok(match path {
+        "" => String::new(),
+        p if p.starts_with('/') => p.to_string(),
+        p => format!("/{p}"),
+    })
 }
 
 /// The tool name for an operation.

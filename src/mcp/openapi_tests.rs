@@ -65,7 +65,7 @@ fn pets() -> Value {
 }
 
 fn compiled() -> Compiled {
-    let c = compile(&pets(), "x-consumer");
+    let c = compile(&pets(), "x-consumer", None);
     assert!(c.issues.is_empty(), "{:?}", c.issues);
     c
 }
@@ -165,9 +165,9 @@ fn tool_names_are_sanitised() {
 
 #[test]
 fn bad_documents_are_located() {
-    let c = compile(&json!({"swagger": "2.0", "paths": {}}), "x-consumer");
+    let c = compile(&json!({"swagger": "2.0", "paths": {}}), "x-consumer", None);
     assert!(c.issues[0].1.contains("Swagger 2.0"), "{:?}", c.issues);
-    let c = compile(&json!({"openapi": "3.1.0"}), "x-consumer");
+    let c = compile(&json!({"openapi": "3.1.0"}), "x-consumer", None);
     assert_eq!(c.issues[0].0, "paths");
     let doc = json!({"openapi": "3.1.0", "paths": {
         "/a": {"get": {"parameters": [{"$ref": "#/components/parameters/Missing"}]}},
@@ -178,7 +178,7 @@ fn bad_documents_are_located() {
         "/f": {"get": {"parameters": [{"name": "bad header", "in": "header"}]}},
         "/g/../h": {"get": {}},
     }});
-    let c = compile(&doc, "x-consumer");
+    let c = compile(&doc, "x-consumer", None);
     let at: Vec<&str> = c.issues.iter().map(|(at, _)| at.as_str()).collect();
     assert_eq!(
         at,
@@ -244,7 +244,40 @@ fn bad_arguments_are_refused_with_a_reason() {
 #[test]
 fn path_text_is_encoded_and_checked() {
     let doc = json!({"openapi": "3.0.0", "paths": {"/a b/{x}:do": {"post": {"operationId": "op"}}}});
-    let c = compile(&doc, "x-consumer");
+    let c = compile(&doc, "x-consumer", None);
     let out = build(&c.tools[0], &args(json!({"x": "1"}))).unwrap();
     assert_eq!(out.path_and_query, "/a%20b/1:do");
+}
+
+#[test]
+fn paths_follow_the_servers_base_path() {
+    let path = |servers: Value, base: Option<&str>| {
+        let doc =
+            json!({"openapi": "3.0.0", "servers": servers, "paths": {"/pets/{id}": {"get": {"operationId": "p"}}}});
+        let c = compile(&doc, "x-consumer", base);
+        match c.tools.first() {
+            Some(t) => Ok(build(t, &args(json!({"id": 1}))).unwrap().path_and_query),
+            None => Err(c.issues[0].clone()),
+        }
+    };
+    assert_eq!(path(json!([]), None).unwrap(), "/pets/1");
+    assert_eq!(path(json!([{"url": "/api/v3"}]), None).unwrap(), "/api/v3/pets/1");
+    assert_eq!(
+        path(json!([{"url": "https://api.example.com/v1/"}]), None).unwrap(),
+        "/v1/pets/1"
+    );
+    assert_eq!(
+        path(json!([{"url": "https://api.example.com"}]), None).unwrap(),
+        "/pets/1"
+    );
+    let vars = json!([{"url": "https://{env}.example.com/{version}", "variables": {
+        "env": {"default": "prod"}, "version": {"default": "v2"}}}]);
+    assert_eq!(path(vars, None).unwrap(), "/v2/pets/1");
+    // The route's base_path wins; `/` is none.
+    assert_eq!(path(json!([{"url": "/api/v3"}]), Some("/")).unwrap(), "/pets/1");
+    assert_eq!(path(json!([]), Some("/internal")).unwrap(), "/internal/pets/1");
+    let (at, why) = path(json!([{"url": "/{version}"}]), None).unwrap_err();
+    assert_eq!(at, "servers[0].url");
+    assert!(why.contains("mcp.base_path"), "{why}");
+    assert!(path(json!([{"url": "/a/../b"}]), None).is_err());
 }

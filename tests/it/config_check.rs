@@ -295,6 +295,11 @@ fn cases() -> Vec<Case> {
             "16:27: routes[0].mcp.tools[1]: service \"pets\" has no operation \"getPets\"",
         ),
         c(
+            "mcp base path without a leading slash",
+            pets("routes:\n  - name: m\n    service: pets\n    upstream: api\n    mcp: {base_path: v1}\n"),
+            "16:22: routes[0].mcp.base_path: must start with /",
+        ),
+        c(
             "mcp tools of one name",
             format!(
                 "{API}services:\n  - name: s\n    openapi:\n      openapi: 3.1.0\n      paths:\n        \
