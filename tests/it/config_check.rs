@@ -425,6 +425,13 @@ fn the_policy_example_passes() {
 }
 
 #[test]
+fn the_mcp_example_passes() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/examples/mcp.yaml");
+    let (code, _, stderr) = check(&file);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+}
+
+#[test]
 fn the_ai_example_passes() {
     let mut cmd = Command::new(portico_bin());
     cmd.args([
