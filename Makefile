@@ -63,7 +63,9 @@ console-user:
 # property tests run a bounded number of cases; the AI end-to-end tests use the
 # official openai SDK (PyPI, in .venv-ai) against mock providers; last, schemathesis
 # (PyPI, in .venv-admin) calls every operation of the admin API's OpenAPI document
-# against a seeded gateway in store mode (tests/admin, bounded and seeded).
+# against a seeded gateway in store mode (tests/admin, bounded and seeded); the
+# console's browser tests (Playwright, .venv-console); and the MCP tests with the
+# official MCP Python SDK (PyPI, in .venv-mcp) as the client (tests/mcp).
 # Gates first (docs/ARCHITECTURE.md, "Gates"): the tree's layers and file
 # sizes, formatting, clippy with the [lints] table, and the docs with every
 # intra-doc link resolved.
@@ -76,6 +78,7 @@ test: deps verify-unit test-deps
 	PORTICO_BIN=$(TEST_BIN) .venv-ai/bin/python -m unittest discover -s tests/ai -v
 	PORTICO_BIN=$(TEST_BIN) .venv-admin/bin/python -m pytest tests/admin -v -s -p no:cacheprovider
 	PORTICO_BIN=$(TEST_BIN) .venv-console/bin/python -m pytest tests/console -v -p no:cacheprovider
+	PORTICO_BIN=$(TEST_BIN) .venv-mcp/bin/python -m pytest tests/mcp -v -p no:cacheprovider
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
@@ -88,6 +91,8 @@ test-deps:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@[ -x .venv-console/bin/python ] || python3 -m venv .venv-console
 	@.venv-console/bin/pip install -q --disable-pip-version-check -r tests/console/requirements.txt
+	@[ -x .venv-mcp/bin/python ] || python3 -m venv .venv-mcp
+	@.venv-mcp/bin/pip install -q --disable-pip-version-check -r tests/mcp/requirements.txt
 
 # Screenshots of the console's and the portal's main pages (docs/screenshots,
 # linked from the README), taken by the browser tests.

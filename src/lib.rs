@@ -10,6 +10,7 @@ pub mod store;
 pub(crate) mod ai;
 pub(crate) mod calllog;
 pub(crate) mod error;
+pub(crate) mod mcp;
 pub(crate) mod policy;
 pub(crate) mod proxy;
 pub(crate) mod router;

@@ -26,6 +26,7 @@ LAYERS = [
     "upstream",
     "policy",
     "ai",
+    "mcp",
     "snapshot",
     "proxy",
     "process",

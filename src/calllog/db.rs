@@ -90,6 +90,7 @@ fn bind_call<'a>(q: Q<'a>, r: &'a CallRecord) -> Q<'a> {
         .bind(ai.map(|a| a.cost_usd))
         .bind(ai.map(|a| i64::from(a.usage_estimated)))
         .bind(detail)
+        .bind(opt(r.mcp_tool.as_deref()))
 }
 
 fn bind_rollup<'a>(q: Q<'a>, k: &'a Key, s: &'a Sums) -> Q<'a> {

@@ -129,6 +129,8 @@ pub(crate) struct LogFilter {
     pub min_latency_ms: Option<u64>,
     pub provider: Option<String>,
     pub model: Option<String>,
+    /// An MCP tool called.
+    pub mcp_tool: Option<String>,
     pub request_id: Option<String>,
     /// The previous page's `next`.
     pub cursor: Option<String>,
@@ -169,6 +171,8 @@ pub(crate) struct CallRow {
     pub output_tokens: Option<i64>,
     pub cost_usd: Option<f64>,
     pub usage_estimated: Option<bool>,
+    /// The MCP tools called (comma-separated when a batch called several).
+    pub mcp_tool: Option<String>,
     /// Captured headers and bodies (the detail view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -211,6 +215,7 @@ impl CallRow {
             output_tokens: r.try_get("output_tokens")?,
             cost_usd: r.try_get("cost_usd")?,
             usage_estimated: estimated.map(|e| e != 0),
+            mcp_tool: r.try_get("mcp_tool")?,
             detail: detail_text.and_then(|t| serde_json::from_str(&t).ok()),
         })
     }
@@ -226,7 +231,8 @@ pub(crate) struct CallPage {
 
 const LIST_COLUMNS: &str = "id, at_ms, request_id, client_ip, method, host, path, route, service, service_team, \
     application, team, credential, upstream, target, status, error, bytes_in, bytes_out, duration_us, upstream_us, \
-    retries, provider, model, model_answered, input_tokens, cached_tokens, output_tokens, cost_usd, usage_estimated";
+    retries, provider, model, model_answered, input_tokens, cached_tokens, output_tokens, cost_usd, usage_estimated, \
+    mcp_tool";
 
 fn parse_cursor(c: &str) -> Result<(i64, i64), String> {
     let (at, id) = c.split_once('.').ok_or("cursor: not one this API gave")?;
@@ -269,6 +275,7 @@ impl CallDb {
         w.text("error", &f.error);
         w.text("provider", &f.provider);
         w.text("model", &f.model);
+        w.text("mcp_tool", &f.mcp_tool);
         w.text("request_id", &f.request_id);
         if let Some(t) = &f.team {
             let p = w.arg(Arg::Text(t.clone()));

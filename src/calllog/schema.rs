@@ -2,7 +2,7 @@
 //! order at open and recorded in `calllog_schema`; embedded in the binary.
 //!
 //! - `calls`: one raw record per kept call, `at_ms` (unix milliseconds) its
-//!   time. Indexed by time, by request id, and by service and by
+//!   time; `mcp_tool` (added by the third migration) the MCP tools it called. Indexed by time, by request id, and by service and by
 //!   application over time: the log page's filters start from one of them.
 //! - `calls_minute`, `calls_hour`, `calls_day`: the rollups, one row per
 //!   bucket (unix seconds of its start) and dimension set, with sums and a
@@ -81,6 +81,7 @@ pub(crate) const CALL_COLUMNS: &[&str] = &[
     "cost_usd",
     "usage_estimated",
     "detail",
+    "mcp_tool",
 ];
 
 /// A rollup's dimensions: its key with the bucket. `''` stands for none.
@@ -195,5 +196,7 @@ pub(crate) fn migrations(backend: Backend) -> Vec<String> {
         second.push_str(&rollup_ddl(t));
         second.push('\n');
     }
-    vec![first, second]
+    // The MCP tools a call used (migration 3).
+    let third = "ALTER TABLE calls ADD COLUMN mcp_tool TEXT;".to_string();
+    vec![first, second, third]
 }

@@ -123,6 +123,7 @@ fn insert_one(stmt: &mut rusqlite::CachedStatement<'_>, r: &CallRecord) -> rusql
         ai.map(|a| a.cost_usd),
         ai.map(|a| i64::from(a.usage_estimated)),
         detail,
+        r.mcp_tool.as_deref(),
     ])?;
     Ok(())
 }

@@ -84,6 +84,7 @@ impl Rec {
                     cache: None,
                 })
             }),
+            mcp_tool: (n == 25).then(|| Arc::from("getPet")),
             capture: (n == 0).then(|| {
                 Box::new(Captured {
                     request_headers: vec![("accept".into(), "*/*".into())],
@@ -168,6 +169,8 @@ async fn a_batch_writes_kept_records_and_counts_every_call() {
         (Some("openai"), Some("gpt-4o"), Some("gpt-4o-2025"))
     );
     assert_eq!((ai.input_tokens, ai.output_tokens), (Some(100), Some(20)));
+    let mcp = db.call("req-25", &Scope::All).await.unwrap().unwrap();
+    assert_eq!((mcp.mcp_tool.as_deref(), one.mcp_tool), (Some("getPet"), None));
 
     // The rollups count all 40, at every level.
     let slice = Slice {
@@ -246,6 +249,14 @@ async fn every_log_filter_narrows_to_its_rows() {
         })
         .await,
         5
+    );
+    assert_eq!(
+        count(LogFilter {
+            mcp_tool: Some("getPet".into()),
+            ..base()
+        })
+        .await,
+        1
     );
     assert_eq!(
         count(LogFilter {

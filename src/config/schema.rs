@@ -387,6 +387,9 @@ pub(crate) struct RouteConfig {
     pub response: Option<FixedResponseConfig>,
     /// Serve the OpenAI-compatible AI API (`/chat/completions`, `/embeddings`, `/models` under the route's paths).
     pub ai: Option<crate::config::ai::AiRouteConfig>,
+    /// Serve the service's OpenAPI operations as Model Context Protocol
+    /// tools, sending each call to `upstream`.
+    pub mcp: Option<super::McpRouteConfig>,
     /// Remove the matched prefix of a `/prefix/*` path before proxying.
     #[serde(default)]
     pub strip_prefix: bool,

@@ -185,15 +185,31 @@ fn validate_upstream(name: &str, up: &UpstreamConfig, issues: &mut Issues) {
 }
 
 fn validate_route(p: &str, r: &RouteConfig, cfg: &Config, issues: &mut Issues) {
-    let actions = [r.upstream.is_some(), r.response.is_some(), r.ai.is_some()];
+    // An `mcp` route names its upstream too: the upstream is where its tools
+    // send the operations, not a second action.
+    let proxied = r.upstream.is_some() && r.mcp.is_none();
+    let actions = [proxied, r.response.is_some(), r.ai.is_some(), r.mcp.is_some()];
     match actions.iter().filter(|a| **a).count() {
-        0 => issues.add(p.to_string(), "a route needs an upstream, a fixed response or `ai`"),
-        1 => {}
-        _ => issues.add(
-            format!("{p}.{}", if r.response.is_some() { "response" } else { "ai" }),
-            "a route has one of an upstream, a fixed response or `ai`",
+        0 => issues.add(
+            p.to_string(),
+            "a route needs an upstream, a fixed response, `ai` or `mcp`",
         ),
+        1 => {}
+        _ => {
+            let field = if r.mcp.is_some() {
+                "mcp"
+            } else if r.response.is_some() {
+                "response"
+            } else {
+                "ai"
+            };
+            issues.add(
+                format!("{p}.{field}"),
+                "a route has one of an upstream, a fixed response, `ai` or `mcp` (an `mcp` route names its upstream too)",
+            );
+        }
     }
+    super::mcp::validate(p, r, cfg, issues);
     if let Some(u) = &r.upstream {
         if !cfg.upstreams.contains_key(u) {
             issues.add(format!("{p}.upstream"), format!("no upstream named {u:?}"));

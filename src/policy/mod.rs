@@ -110,8 +110,8 @@ pub struct CompileEnv<'a> {
     /// settings are unchanged: state (counters, fetched keys, cached
     /// responses) carries over instead of starting empty.
     pub previous: Option<&'a Policy>,
-    /// The route serves the AI API: `key_auth` then also takes the key the
-    /// way the SDKs send it (`Authorization: Bearer`).
+    /// The route serves the AI API or MCP: `key_auth` then also takes the
+    /// key the way the SDKs and MCP clients send it (`Authorization: Bearer`).
     pub ai_route: bool,
 }
 

@@ -27,6 +27,8 @@ pub(crate) struct RequestCtx {
     pub(super) policy: PolicyState,
     /// The AI call this request made, for the access log.
     pub(super) ai_call: Option<AiCall>,
+    /// The MCP tools this request called (comma-separated when several).
+    pub(super) mcp_tool: Option<Arc<str>>,
     /// Bodies the route's call-log capture keeps, as they stream.
     pub(super) collected: Option<Box<crate::calllog::capture::Collected>>,
     pub(super) start: Instant,
@@ -90,6 +92,7 @@ impl RequestCtx {
             failure: Failure::default(),
             policy: PolicyState::default(),
             ai_call: None,
+            mcp_tool: None,
             collected: None,
             start: Instant::now(),
         }

@@ -62,6 +62,46 @@ pub(super) fn upstream_request(session: &Session, up: &mut RequestHeader, ctx: &
     Ok(())
 }
 
+/// The headers an MCP route's tool calls send upstream, as a proxied
+/// request of the route would carry them: Host (the upstream's
+/// `host_header`, else the client's), `X-Forwarded-*`, `X-Request-Id`, the
+/// consumer header and the route's request transforms. None of the client's
+/// own headers (its credentials among them) goes along.
+pub(super) fn mcp_headers(
+    session: &Session,
+    ctx: &RequestCtx,
+    route: &Route,
+    pool: &crate::upstream::UpstreamPool,
+) -> http::HeaderMap {
+    let Ok(mut up) = RequestHeader::build("POST", b"/", None) else {
+        return http::HeaderMap::new();
+    };
+    let client_req = session.req_header();
+    let original_host = client_req.headers.get(http::header::HOST).cloned().or_else(|| {
+        client_req
+            .uri
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    });
+    if let Some(h) = pool.host_header.clone().or_else(|| original_host.clone()) {
+        let _ = up.insert_header(http::header::HOST, h);
+    }
+    if let Some(ip) = ctx.client.peer {
+        let existing = client_req.headers.get("x-forwarded-for").map(|v| v.as_bytes());
+        let _ = up.insert_header("x-forwarded-for", forwarded_for(existing, &ip.to_string()));
+    }
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    let _ = up.insert_header("x-forwarded-proto", if tls { "https" } else { "http" });
+    if let Some(h) = original_host {
+        let _ = up.insert_header("x-forwarded-host", h);
+    }
+    let _ = up.insert_header("x-request-id", ctx.request_id.as_str());
+    route
+        .policies
+        .on_upstream_request(&mut up, &ctx.policy, &ctx.snapshot.consumer_header);
+    up.headers.clone()
+}
+
 /// The path sent upstream for `path` (already normalised) matched by pattern `pattern`.
 pub(super) fn upstream_path(route: &Route, pattern: usize, path: &str) -> Option<String> {
     let pat = route.patterns.get(pattern)?;

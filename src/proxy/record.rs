@@ -24,6 +24,7 @@ impl Gateway {
         metrics.duration.observe(elapsed.as_secs_f64());
         let pool = match route.map(|r| &r.action) {
             Some(RouteAction::Proxy { pool, .. }) => Some(pool),
+            Some(RouteAction::Mcp(server)) => Some(&server.caller.pool),
             _ => None,
         };
         if let (Some(pool), Some(t)) = (pool, ctx.upstream.time) {
@@ -84,6 +85,7 @@ impl Gateway {
                     cache: c.cache_hit.then_some("hit"),
                 })
             }),
+            mcp_tool: ctx.mcp_tool.clone(),
             capture: None,
             keep: true,
         };

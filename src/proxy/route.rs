@@ -1,8 +1,8 @@
 //! `request_filter`'s steps, in order: drop a client-sent consumer header,
 //! refuse encoded slashes, normalise the path, find the route (a CORS
 //! preflight is routed as the request it announces), run the route's
-//! policies, and act: answer a fixed response, serve the AI or prompt API,
-//! or let Pingora proxy. Each step that answers the client returns `true`.
+//! policies, and act: answer a fixed response, serve the AI or prompt API
+//! or MCP, or let Pingora proxy. Each step that answers the client returns `true`.
 
 use super::context::RequestCtx;
 use super::headers;
@@ -10,6 +10,7 @@ use crate::ai::exchange::AiExchange;
 use crate::ai::prompt::PromptApi;
 use crate::config::EncodedSlashes;
 use crate::error::GatewayError;
+use crate::mcp::exchange::{McpExchange, McpReport};
 use crate::policy::{RequestView, Step};
 use crate::router::{path, RouteLookup};
 use crate::serve::respond::{respond, respond_error};
@@ -166,8 +167,60 @@ async fn act(session: &mut Session, ctx: &mut RequestCtx, snapshot: &Snapshot, r
             serve_ai(session, ctx, snapshot, route, endpoint).await
         }
         RouteAction::Prompt(api) => serve_ai(session, ctx, snapshot, route, AiEndpoint::Prompt(api)).await,
+        RouteAction::Mcp(server) => Box::pin(serve_mcp(session, ctx, route, server)).await,
         RouteAction::Proxy { .. } => Ok(false),
     }
+}
+
+/// Hands the request to the route's MCP server through its narrow
+/// interface, and takes back what it reports for the call's record.
+async fn serve_mcp(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    route: &Route,
+    server: &crate::mcp::McpServer,
+) -> Result<bool> {
+    let upstream_headers = super::forward::mcp_headers(session, ctx, route, &server.caller.pool);
+    let decorate = |req: &RequestHeader, resp: &mut ResponseHeader| route.policies.decorate(req, resp, &ctx.policy);
+    let mut exchange = McpExchange {
+        request_id: &ctx.request_id,
+        decorate: &decorate,
+        client_ip: ctx.client.addr,
+        cors: route.policies.cors().is_some(),
+        upstream_headers,
+        capture_max: route
+            .call
+            .policy
+            .capture
+            .as_ref()
+            .filter(|c| c.bodies)
+            .map(|c| c.max_body),
+        report: McpReport::default(),
+        response_body: std::sync::OnceLock::new(),
+    };
+    let served = crate::mcp::handler::serve(session, &mut exchange, server).await;
+    let McpExchange {
+        report, response_body, ..
+    } = exchange;
+    if let Some(body) = &report.request_body {
+        super::record::collect(ctx, body, true);
+    }
+    if let Some(body) = response_body.into_inner() {
+        super::record::collect(ctx, &body, false);
+    }
+    ctx.upstream.tried = report.tried;
+    ctx.upstream.retries = report.retries;
+    ctx.upstream.time = report.upstream_time;
+    ctx.mcp_tool = match report.tools.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        many => Some(many.join(",").into()),
+    };
+    if report.failure.is_some() {
+        ctx.failure.error = report.failure;
+    }
+    served?;
+    Ok(true)
 }
 
 /// Which AI handler serves a route.

@@ -23,6 +23,7 @@ pub(super) fn prompt_routes(
         upstream: None,
         response: None,
         ai: None,
+        mcp: None,
         strip_prefix: false,
         rewrite: None,
         retries: 0,

@@ -42,6 +42,8 @@ pub enum RouteAction {
     },
     /// A prompt template served as a REST API.
     Prompt(Arc<crate::ai::prompt::PromptApi>),
+    /// The service's OpenAPI operations as MCP tools.
+    Mcp(Arc<crate::mcp::McpServer>),
 }
 
 /// A compiled route.
@@ -112,7 +114,7 @@ fn compile_policies(
             base_dir,
             route: &r.name,
             previous,
-            ai_route: r.ai.is_some(),
+            ai_route: r.ai.is_some() || r.mcp.is_some(),
         };
         match Policy::compile(c, &env) {
             Ok(p) => steps.push(Arc::new(p)),
@@ -200,6 +202,8 @@ pub(super) fn compile_route(
             models: a.models.clone(),
             cache: a.cache.as_ref().map(|c| Arc::new(crate::ai::cache::AiCache::new(c))),
         }
+    } else if let Some(m) = &r.mcp {
+        RouteAction::Mcp(Arc::new(mcp_server(i, r, m, env, issues)?))
     } else if let Some(resp) = &r.response {
         let mut headers = Vec::new();
         match HeaderValue::from_str(&resp.content_type) {
@@ -249,6 +253,31 @@ pub(super) fn compile_route(
         policy_configs,
         fingerprint,
     })
+}
+
+/// The MCP server of route `i`; None when the config validation already
+/// said what is missing, or compiling found problems (in `issues`).
+fn mcp_server(
+    i: usize,
+    r: &RouteConfig,
+    m: &crate::config::McpRouteConfig,
+    env: &RouteEnv,
+    issues: &mut Issues,
+) -> Option<crate::mcp::McpServer> {
+    let name = r.upstream.as_ref()?;
+    let service = r.service.as_ref()?;
+    let service = env.cfg.services.iter().enumerate().find(|(_, s)| &s.name == service)?;
+    let mcp_env = crate::mcp::McpEnv {
+        route: &format!("routes[{i}]"),
+        config: m,
+        service,
+        pool: env.pools.get(name)?.clone(),
+        upstream: env.cfg.upstreams.get(name),
+        base_dir: env.base_dir,
+        consumer_header: &env.cfg.server.consumer_header,
+        retries: r.retries,
+    };
+    crate::mcp::McpServer::compile(&mcp_env, issues)
 }
 
 /// `{name}` placeholders in a rewrite template.

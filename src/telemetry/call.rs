@@ -57,6 +57,9 @@ pub(crate) struct CallRecord {
     /// Set on AI routes and prompt APIs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ai: Option<Box<AiFields>>,
+    /// The MCP tools called (comma-separated when a batch called several).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_tool: Option<Arc<str>>,
     /// What the route's call-log policy captured (the call log only).
     #[serde(skip)]
     pub capture: Option<Box<Captured>>,

@@ -20,6 +20,15 @@ fn api(rest: &str) -> String {
     format!("{API}{rest}")
 }
 
+/// Lines 1-11: upstream `api` and service `pets` with an OpenAPI document
+/// of two operations, then `rest`.
+fn pets(rest: &str) -> String {
+    format!(
+        "{API}services:\n  - name: pets\n    openapi:\n      openapi: 3.0.0\n      paths:\n        \
+         /pets: {{get: {{operationId: listPets}}}}\n        /pets/{{id}}: {{get: {{operationId: getPet}}}}\n{rest}"
+    )
+}
+
 fn cases() -> Vec<Case> {
     let c = |name, yaml: String, expect| Case { name, yaml, expect };
     vec![
@@ -33,7 +42,8 @@ fn cases() -> Vec<Case> {
             "unknown key in a route",
             api("routes:\n  - name: main\n    upstream: api\n    timeout: 5s\n"),
             "8:5: routes[0]: unknown field `timeout`, expected one of `name`, `service`, `hosts`, `paths`, `methods`, \
-             `upstream`, `response`, `ai`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, `skip_default_policies`, `call_log`, `retire`",
+             `upstream`, `response`, `ai`, `mcp`, `strip_prefix`, `rewrite`, `retries`, `timeouts`, `policies`, \
+             `skip_default_policies`, `call_log`, `retire`",
         ),
         c(
             "route referencing an unknown upstream",
@@ -130,7 +140,8 @@ fn cases() -> Vec<Case> {
         c(
             "route with both upstream and response",
             api("routes:\n  - name: main\n    upstream: api\n    response:\n      status: 200\n"),
-            "8:5: routes[0].response: a route has one of an upstream, a fixed response or `ai`",
+            "8:5: routes[0].response: a route has one of an upstream, a fixed response, `ai` or `mcp` \
+             (an `mcp` route names its upstream too)",
         ),
         c(
             "fixed response with an invalid header name",
@@ -141,7 +152,7 @@ fn cases() -> Vec<Case> {
             "route with neither upstream nor response",
             api("routes:\n  - name: main\n    upstream: api\n  - name: nothing\n    paths: [/n]\n"),
             // The route's mapping starts at its first key, `name` (column 5).
-            "8:5: routes[1]: a route needs an upstream, a fixed response or `ai`",
+            "8:5: routes[1]: a route needs an upstream, a fixed response, `ai` or `mcp`",
         ),
         c(
             "lower-case method",
@@ -257,6 +268,56 @@ fn cases() -> Vec<Case> {
             "7:32: prompt_apis[0].model: model \"ghost\" does not exist",
         ),
         c(
+            "mcp route without an upstream",
+            pets("routes:\n  - name: m\n    service: pets\n    mcp: {}\n"),
+            "15:5: routes[0].mcp: an `mcp` route needs `upstream`: where its tools send the operations",
+        ),
+        c(
+            "mcp route without a service",
+            pets("routes:\n  - name: m\n    upstream: api\n    mcp: {}\n"),
+            "15:5: routes[0].mcp: an `mcp` route needs `service`: its tools are the operations of the \
+             service's `openapi` document",
+        ),
+        c(
+            "mcp route on a service without a document",
+            api("services:\n  - name: plain\nroutes:\n  - name: m\n    service: plain\n    upstream: api\n    mcp: {}\n"),
+            "9:14: routes[0].service: service \"plain\" has no `openapi` document to make the route's tools from",
+        ),
+        c(
+            "mcp route that also answers a fixed response",
+            pets("routes:\n  - name: m\n    service: pets\n    upstream: api\n    mcp: {}\n    response: {body: hi}\n"),
+            "16:5: routes[0].mcp: a route has one of an upstream, a fixed response, `ai` or `mcp` \
+             (an `mcp` route names its upstream too)",
+        ),
+        c(
+            "mcp tool that is no operation",
+            pets("routes:\n  - name: m\n    service: pets\n    upstream: api\n    mcp: {tools: [getPet, getPets]}\n"),
+            "16:27: routes[0].mcp.tools[1]: service \"pets\" has no operation \"getPets\"",
+        ),
+        c(
+            "mcp base path without a leading slash",
+            pets("routes:\n  - name: m\n    service: pets\n    upstream: api\n    mcp: {base_path: v1}\n"),
+            "16:22: routes[0].mcp.base_path: must start with /",
+        ),
+        c(
+            "mcp tools of one name",
+            format!(
+                "{API}services:\n  - name: s\n    openapi:\n      openapi: 3.1.0\n      paths:\n        \
+                 /a: {{get: {{operationId: list pets}}}}\n        /b: {{get: {{operationId: list_pets}}}}\n\
+                 routes:\n  - name: m\n    service: s\n    upstream: api\n    mcp: {{}}\n"
+            ),
+            "11:9: services[0].openapi.paths./b: GET /a and GET /b are both tool \"list_pets\": give them distinct \
+             operationIds, or leave one out with the route's `mcp.tools`",
+        ),
+        c(
+            "mcp on a Swagger 2.0 document",
+            format!(
+                "{API}services:\n  - name: s\n    openapi: {{swagger: '2.0', paths: {{}}}}\n\
+                 routes:\n  - name: m\n    service: s\n    upstream: api\n    mcp: {{}}\n"
+            ),
+            "7:5: services[0].openapi: a Swagger 2.0 document: convert it to OpenAPI 3 to make tools of it",
+        ),
+        c(
             "YAML syntax error (bad indentation)",
             api("routes:\n  - name: main\n    upstream: api\n   paths: [/x]\n"),
             "8:4: did not find expected '-' indicator, while parsing a block collection",
@@ -361,6 +422,13 @@ fn the_policy_example_passes() {
         .output()
         .expect("run portico check");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_mcp_example_passes() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/examples/mcp.yaml");
+    let (code, _, stderr) = check(&file);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
 }
 
 #[test]

@@ -19,6 +19,7 @@ mod connections;
 mod hardening;
 mod health_retry;
 mod management;
+mod mcp;
 mod operations;
 mod protocol;
 mod redis_limit;

@@ -1,6 +1,7 @@
 //! TLS end to end: downstream certificates chosen by SNI (exact, wildcard,
 //! default), HTTP/2 by ALPN, X-Forwarded-Proto through a TLS listener, and TLS
-//! to upstreams (custom CA, verification on and off). All certificates are
+//! to upstreams (custom CA, verification on and off), for proxied requests and
+//! for an `mcp` route's tool calls. All certificates are
 //! generated here with rcgen and signed by a throwaway CA.
 
 use crate::support::*;
@@ -424,4 +425,53 @@ async fn verified_connection_is_not_reused_by_an_upstream_with_other_trust() {
     let (status, v) = get_json(&c, &gw.url("/ca/x")).await;
     assert_eq!(status, 200, "ca_file: {v}\n{}", gw.log());
     assert_strict_fails(&c, &gw, &up, "after a /ca/ request pooled a connection").await;
+}
+
+/// An `mcp` route's tool calls to a TLS upstream honour its TLS settings as
+/// proxied requests do: the CA file, verification against the system
+/// roots (which fails, and the tool says so), and no verification.
+#[tokio::test]
+async fn mcp_tool_calls_to_a_tls_upstream_follow_its_tls_settings() {
+    let pki = pki();
+    let up = tls_upstream(&pki.localhost).await;
+    let mut yaml = String::from("services:\n  - name: things\n    openapi:\n      openapi: 3.0.0\n      paths:\n");
+    yaml.push_str("        /things/{id}: {get: {operationId: getThing}}\nupstreams:\n");
+    for (name, tls) in [
+        (
+            "with_ca",
+            format!("{{sni: localhost, ca_file: {}}}", pki.ca_pem.display()),
+        ),
+        ("system_roots", "{sni: localhost}".to_string()),
+        ("no_verify", "{sni: localhost, verify: false}".to_string()),
+    ] {
+        yaml.push_str(&format!(
+            "  {name}:\n    targets: [{{address: {}}}]\n    tls: {tls}\n",
+            up.addr
+        ));
+    }
+    yaml.push_str("routes:\n");
+    for name in ["with_ca", "system_roots", "no_verify"] {
+        yaml.push_str(&format!(
+            "  - {{name: {name}, service: things, paths: [/mcp/{name}], upstream: {name}, mcp: {{}}}}\n"
+        ));
+    }
+    let gw = Gateway::start(&yaml).await;
+    let c = client();
+    let call = |route: &str| {
+        let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "getThing", "arguments": {"id": "a b"}}});
+        c.post(gw.url(&format!("/mcp/{route}"))).json(&body).send()
+    };
+    let v: serde_json::Value = call("with_ca").await.unwrap().json().await.unwrap();
+    assert_eq!(v["result"]["isError"], false, "{v}\n{}", gw.log());
+    assert_eq!(v["result"]["structuredContent"]["path"], "/things/a%20b", "{v}");
+    assert_eq!(up.hits.load(Ordering::SeqCst), 1);
+    let v: serde_json::Value = call("system_roots").await.unwrap().json().await.unwrap();
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    let text = v["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("could not connect"), "{text}");
+    assert_eq!(up.hits.load(Ordering::SeqCst), 1, "an unverified upstream got the call");
+    let v: serde_json::Value = call("no_verify").await.unwrap().json().await.unwrap();
+    assert_eq!(v["result"]["isError"], false, "{v}");
+    assert_eq!(up.hits.load(Ordering::SeqCst), 2);
 }

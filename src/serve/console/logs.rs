@@ -26,6 +26,7 @@ const FILTERS: &[&str] = &[
     "min_latency_ms",
     "provider",
     "model",
+    "mcp_tool",
     "request_id",
     "cursor",
 ];
