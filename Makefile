@@ -64,7 +64,8 @@ console-user:
 # official openai SDK (PyPI, in .venv-ai) against mock providers; last, schemathesis
 # (PyPI, in .venv-admin) calls every operation of the admin API's OpenAPI document
 # against a seeded gateway in store mode (tests/admin, bounded and seeded); the
-# console's browser tests (Playwright, .venv-console); and the MCP tests with the
+# console's browser tests (Playwright from PyPI in .venv-console, driving Debian's
+# chromium; tests/console); and the MCP tests with the
 # official MCP Python SDK (PyPI, in .venv-mcp) as the client (tests/mcp).
 # Gates first (docs/ARCHITECTURE.md, "Gates"): the tree's layers and file
 # sizes, formatting, clippy with the [lints] table, and the docs with every
