@@ -336,8 +336,10 @@ def test_the_whole_flow_from_a_new_service_to_a_rollback(gw, browser, shots):
     form.locator("input[name=route]").fill("orders-v2")
     form.locator("input[name=path]").fill("/v2/*")
     form.locator("select[name=upstream]").select_option("orders")
+    form.locator("textarea[name=policies]").fill("- rate_limit: {requests: 1000, per: second}")
     form.locator("button").click()
     expect(page.locator("#routes")).to_contain_text("orders-v2")
+    expect(page.locator("#routes tr", has_text="orders-v2")).to_contain_text("rate_limit")
     assert gw.call("/v2/x", key)[0] == 404, "the working copy is not served"
     page.locator("#new-release input[name=release]").fill("v2")
     page.locator("#new-release button").click()

@@ -52,6 +52,29 @@ fn first_route(name: &str, prefix: &str, keyed: bool) -> Value {
     route
 }
 
+/// A route's policy chain from a form: an API key check when asked, then
+/// the steps written as YAML (a list of one-key maps, as in the config).
+fn policies(key_auth: bool, yaml: &str) -> Result<Vec<Value>, String> {
+    let mut list = Vec::new();
+    if key_auth {
+        list.push(json!({"key_auth": {}}));
+    }
+    if yaml.trim().is_empty() {
+        return Ok(list);
+    }
+    let steps: Value = serde_yaml::from_str(yaml).map_err(|e| format!("policies: {e}"))?;
+    let Value::Array(steps) = steps else {
+        return Err("policies: write a list of steps, such as `- rate_limit: {requests: 100, per: minute}`".into());
+    };
+    for step in steps {
+        if step.get("key_auth").is_some() && key_auth {
+            continue;
+        }
+        list.push(step);
+    }
+    Ok(list)
+}
+
 /// The service's labels from a form: tags, category and visibility.
 fn labels(f: &Form) -> Map<String, Value> {
     let mut m = Map::new();
@@ -196,8 +219,10 @@ pub(super) async fn edit(State(c): State<Shared>, h: HeaderMap, Path(name): Path
         if !methods.is_empty() {
             body["methods"] = json!(methods);
         }
-        if f.get("key_auth") == "on" {
-            body["policies"] = json!([{"key_auth": {}}]);
+        match policies(f.get("key_auth") == "on", f.get("policies")) {
+            Ok(list) if !list.is_empty() => body["policies"] = Value::Array(list),
+            Ok(_) => {}
+            Err(e) => return show_page(&c, &v, &name, Outcome::error(e)).await,
         }
         c.api
             .put(&v.token, &format!("/admin/v1/routes/{}", enc(&route)), &body)
@@ -237,6 +262,19 @@ mod tests {
         assert_eq!(ai["ai"], json!({"models": ["gpt-4o"]}));
         assert!(ai.get("upstream").is_none() && ai.get("strip_prefix").is_none());
         assert_eq!(ai["paths"], json!(["/ai/chat/*"]));
+        let p = policies(true, "- rate_limit: {requests: 5, per: second}\n- key_auth: {}\n").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                json!({"key_auth": {}}),
+                json!({"rate_limit": {"requests": 5, "per": "second"}})
+            ]
+        );
+        assert!(policies(false, "rate_limit: x")
+            .unwrap_err()
+            .contains("a list of steps"));
+        assert!(policies(false, "- [").is_err());
+        assert!(policies(false, "  ").unwrap().is_empty());
         let f = Form::of(&[("tags", "pay, eu"), ("category", ""), ("visibility", "team")]);
         let l = labels(&f);
         assert_eq!(l.get("tags"), Some(&json!("pay, eu")));
