@@ -362,6 +362,9 @@ def test_the_whole_flow_from_a_new_service_to_a_rollback(gw, browser, shots):
     page.locator("#catalogue a", has_text="orders").click()
     expect(page.locator("#sample-curl")).to_contain_text(f"{gw.base}/orders")
     expect(page.locator("main")).not_to_contain_text("/v2/*")  # the working copy's route is not served
+    page.locator("#try-it input[name=path]").fill("/hello")
+    page.locator("#try-it button").click()
+    expect(page.locator("#error")).to_contain_text("is not a path of orders")
     page.locator("#try-it input[name=path]").fill("/orders/7")
     page.locator("#try-it input[name=key]").fill(key)
     page.locator("#try-it button").click()
