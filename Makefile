@@ -129,11 +129,12 @@ bench-ai: build bench-deps
 bench-floor: build bench-deps floor
 	python3 bench/ab.py floor=$(FLOOR_DIR)/floor pingora=$(FLOOR_BIN) portico=$(BIN)
 
-# bench/floor's two proxies (a crate of its own; cargo's target dir, if moved).
-FLOOR_DIR = $(or $(CARGO_TARGET_DIR),$(CURDIR)/bench/floor/target)/release
+# bench/floor's two proxies (a crate of its own, built in FLOOR_TARGET).
+FLOOR_TARGET ?= $(CURDIR)/bench/floor/target
+FLOOR_DIR = $(FLOOR_TARGET)/release
 FLOOR_BIN = $(FLOOR_DIR)/pingora
 floor:
-	cd bench/floor && $(CARGO) build --release
+	cd bench/floor && $(CARGO) build --release --target-dir $(FLOOR_TARGET)
 
 # The call log: CPU it adds per request, the rate it sustains with no drops,
 # and the admin API's analytics and log pages over 10 million rows
