@@ -320,8 +320,8 @@ def main():
         if path:
             binaries[name] = path
         else:
-            skipped[(kind, name)] = f"skipped: not installed ({INSTALL.get(name, name)})"
-            print(f"{kind} {name}: {skipped[(kind, name)]}", flush=True)
+            skipped[(kind, name)] = INSTALL.get(name, name)
+            print(f"{kind} {name}: skipped, not installed ({skipped[(kind, name)]})", flush=True)
     runs = [(kind, name) for kind, name in lineup if name in binaries]
     results = {}  # (kind, name, size) -> [result dict or {"failed": why}] per round
 
@@ -393,7 +393,7 @@ def render(results, skipped, lineup, sizes, args):
         for kind, name in lineup:
             label = name if name != "pingora" else "bare Pingora"
             if (kind, name) in skipped:
-                out.append(f"| {size} | {kind} | {label} | {skipped[(kind, name)]} | | | | | | |")
+                out.append(f"| {size} | {kind} | {label} | skipped: not installed | | | | | | |")
                 continue
             runs = results.get((kind, name, size), [])
             failed = [r["failed"] for r in runs if "failed" in r]
@@ -413,6 +413,8 @@ def render(results, skipped, lineup, sizes, args):
     nginx = {("nginx", size, "wrk"): [r for r in results.get(("plain", "nginx", size), []) if "failed" not in r]
              for size in sizes}
     out += bench.baseline_check(nginx, sizes, ["wrk"])
+    for name in sorted({name for _, name in skipped}):
+        out.append(f"\nSkipped, not installed: {name}. Install: {INSTALL.get(name, name)}.")
     return "\n".join(out) + "\n"
 
 
