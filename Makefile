@@ -12,7 +12,7 @@ BIN := target/release/portico
 TEST_BIN := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/portico
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: console-user screenshots deps test-deps bench-deps bench bench-ai bench-floor bench-calllog build run test fmt lint doc clean install uninstall verify-unit loadtest
+.PHONY: console-user screenshots deps test-deps bench-deps bench bench-ai bench-floor bench-calllog bench-peers bench-peers-deps bench-quick floor build run test fmt lint doc clean install uninstall verify-unit loadtest
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -101,10 +101,22 @@ screenshots: deps test-deps
 	$(CARGO) build
 	PORTICO_BIN=$(TEST_BIN) PORTICO_SCREENSHOTS=docs/screenshots .venv-console/bin/python -m pytest tests/console -q -p no:cacheprovider -k whole_flow
 
-# The side-by-side benchmark against nginx (bench/README.md); knobs are env vars
-# (ROUNDS, DURATION, SOAK, GATEWAY_CPUS, CLIENT_CPUS, ...).
-bench: build bench-deps
+# The side-by-side benchmark against nginx (bench/README.md), then the peers'
+# table (bench/peers.py); knobs are env vars (ROUNDS, DURATION, SOAK,
+# GATEWAY_CPUS, CLIENT_CPUS, ...).
+bench: build bench-deps bench-peers-deps
 	python3 bench/bench.py
+	FLOOR_BIN=$(FLOOR_BIN) PINGAP_BIN=$(PINGAP_BIN) python3 bench/peers.py
+
+# Portico beside nginx, HAProxy, Caddy, pingap and bare Pingora, plain and with
+# the chain (bench/README.md, "Peers"); ROUNDS, DURATION, SIZES, PLAIN, CHAIN.
+bench-peers: build bench-peers-deps
+	FLOOR_BIN=$(FLOOR_BIN) PINGAP_BIN=$(PINGAP_BIN) python3 bench/peers.py
+
+# Before and after a change: one round of 5 s at 12 B, plain and chain, Portico
+# against nginx and bare Pingora; prints the ratios (bench/README.md, "Peers").
+bench-quick: build bench-deps floor
+	FLOOR_BIN=$(FLOOR_BIN) python3 bench/peers.py --quick
 
 # The AI scenario: added latency and max rps, Portico beside LiteLLM's proxy.
 bench-ai: build bench-deps
@@ -114,9 +126,15 @@ bench-ai: build bench-deps
 # Portico's plain proxy beside two reference proxies, bare tokio and bare
 # Pingora (bench/floor; bench/TUNING.md, "The floor"). SIZE, ROUNDS, DURATION
 # as in bench/ab.py.
-bench-floor: build bench-deps
-	cd bench/floor && $(CARGO) build --release
-	python3 bench/ab.py floor=bench/floor/target/release/floor pingora=bench/floor/target/release/pingora portico=$(BIN)
+bench-floor: build bench-deps floor
+	python3 bench/ab.py floor=$(FLOOR_DIR)/floor pingora=$(FLOOR_BIN) portico=$(BIN)
+
+# bench/floor's two proxies (a crate of its own, built in FLOOR_TARGET).
+FLOOR_TARGET ?= $(CURDIR)/bench/floor/target
+FLOOR_DIR = $(FLOOR_TARGET)/release
+FLOOR_BIN = $(FLOOR_DIR)/pingora
+floor:
+	cd bench/floor && $(CARGO) build --release --target-dir $(FLOOR_TARGET)
 
 # The call log: CPU it adds per request, the rate it sustains with no drops,
 # and the admin API's analytics and log pages over 10 million rows
@@ -124,6 +142,19 @@ bench-floor: build bench-deps
 # SUSTAIN_DURATION, ROWS, PARTS as in bench/calllog_bench.py.
 bench-calllog: build bench-deps
 	python3 bench/calllog_bench.py
+
+# The peers of bench/peers.py: HAProxy, Caddy (Debian's), pingap (crates.io, into
+# bench/peers/.pingap when missing; it needs protoc) and bare Pingora.
+PINGAP_BIN = $(CURDIR)/bench/peers/.pingap/bin/pingap
+bench-peers-deps: bench-deps floor
+	@missing=""; \
+	command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v caddy >/dev/null 2>&1 || missing="$$missing caddy"; \
+	command -v protoc >/dev/null 2>&1 || missing="$$missing protobuf-compiler"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@[ -x $(PINGAP_BIN) ] || $(CARGO) install pingap --version 0.13.1 --locked --root $(CURDIR)/bench/peers/.pingap
 
 bench-deps:
 	@missing=""; \
