@@ -15,7 +15,7 @@ use super::openapi::{
     BadRequest, Conflict, Forbidden, IfMatch, NotFound, PreconditionFailed, Unauthorized, Unavailable, Unprocessable,
 };
 use super::principal::{authenticate, now};
-use super::releases::{everything, parse, rfc3339, service, writable};
+use super::releases::{caller_and_all, everything, parse, rfc3339, service, writable};
 use super::token::new_secret;
 use super::write::{commit, if_match, not_found, Make};
 use super::{problem, store_problem, Shared};
@@ -197,12 +197,8 @@ pub(super) async fn publish(
     )
 )]
 pub(super) async fn list(State(s): State<Shared>, headers: HeaderMap, Path(service_name): Path<String>) -> Response {
-    let p = match authenticate(&s, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let all = match everything(&s).await {
-        Ok(a) => a,
+    let (p, all) = match caller_and_all(&s, &headers).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if let Err(r) = service(&p, &all, &service_name) {

@@ -101,6 +101,12 @@ pub(super) async fn everything(s: &Shared) -> Result<Vec<Resource>, Response> {
     st.all().await.map_err(|e| store_problem(&e))
 }
 
+/// Who calls (from `headers`), and everything stored.
+pub(super) async fn caller_and_all(s: &Shared, headers: &HeaderMap) -> Result<(Principal, Vec<Resource>), Response> {
+    let p = authenticate(s, headers).await?;
+    Ok((p, everything(s).await?))
+}
+
 /// The service `name`, if `p` may read it (otherwise it is not found).
 pub(super) fn service<'a>(p: &Principal, all: &'a [Resource], name: &str) -> Result<&'a Resource, Response> {
     all.iter()
@@ -220,12 +226,8 @@ pub(super) async fn create(
     )
 )]
 pub(super) async fn list(State(s): State<Shared>, headers: HeaderMap, Path(service_name): Path<String>) -> Response {
-    let p = match authenticate(&s, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let all = match everything(&s).await {
-        Ok(a) => a,
+    let (p, all) = match caller_and_all(&s, &headers).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let svc = match service(&p, &all, &service_name) {
@@ -259,12 +261,8 @@ pub(super) async fn get_one(
     headers: HeaderMap,
     Path((service_name, name)): Path<(String, String)>,
 ) -> Response {
-    let p = match authenticate(&s, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let all = match everything(&s).await {
-        Ok(a) => a,
+    let (p, all) = match caller_and_all(&s, &headers).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let found = service(&p, &all, &service_name).and_then(|svc| Ok((svc, find(&all, &service_name, &name)?)));
@@ -299,12 +297,8 @@ pub(super) async fn diff(
     Path((service_name, name)): Path<(String, String)>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    let p = match authenticate(&s, &headers).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let all = match everything(&s).await {
-        Ok(a) => a,
+    let (p, all) = match caller_and_all(&s, &headers).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let svc = match service(&p, &all, &service_name) {
