@@ -51,9 +51,13 @@ def main():
     p.add_argument("--connections", type=int, default=int(os.environ.get("CONNECTIONS", "50")))
     p.add_argument("--client-threads", type=int, default=int(os.environ.get("CLIENT_THREADS", "1")))
     p.add_argument("--upstream-workers", type=int, default=int(os.environ.get("UPSTREAM_WORKERS", "1")))
+    p.add_argument("--ref", default=os.environ.get("REF", ""),
+                   help="also give each variant's rate as a ratio to this variant's in the same round "
+                        "(median over rounds): pairing rounds cancels this VM's drift from minute to minute")
     p.add_argument("--rate", type=int, default=int(os.environ.get("RATE", "0")),
                    help="also offer this many rps with oha in each round, for latency at a fixed load (0: off)")
     args = p.parse_args()
+    args.fixed_rate = args.rate  # bench.measure's offered load
     for tool in ("nginx", "wrk", "taskset") + (("oha",) if args.rate else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} is required (make bench installs it)")
@@ -99,13 +103,21 @@ def main():
     base = statistics.median(r["rps"] for r in runs["nginx"])
     print(f"\n{args.kind}, {args.size}, {args.threads} thread(s) on CPUs {args.gateway_cpus}, "
           f"{args.connections} connections, {args.rounds} alternating rounds of {args.duration}s; medians.\n")
-    print_table(names, runs, ["rps", "p99 ms", "CPU/req µs", "CPU%", "rps vs nginx"],
-                lambda med: [f"{med('rps'):,.0f}", f"{med('p99'):.3f}", f"{med('cpu_us_per_req'):.1f}",
-                             f"{med('cpu_util') * 100:.0f}", f"{med('rps') / base:.2f}x"])
+    columns = ["rps", "p99 ms", "CPU/req µs", "CPU%", "rps vs nginx"]
+    paired = {}
+    if args.ref in runs:
+        columns.append(f"vs {args.ref}, paired by round (min–max)")
+        for name in names:
+            ratios = sorted(r["rps"] / ref["rps"] for r, ref in zip(runs[name], runs[args.ref]))
+            paired[name] = f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}–{ratios[-1]:.2f})"
+    print_table(names, runs, columns,
+                lambda med, name: [f"{med('rps'):,.0f}", f"{med('p99'):.3f}", f"{med('cpu_us_per_req'):.1f}",
+                             f"{med('cpu_util') * 100:.0f}", f"{med('rps') / base:.2f}x"]
+                + ([paired[name]] if paired else []))
     if args.rate:
         print(f"\nLatency at a fixed {args.rate:,} rps (oha, latency corrected for coordinated omission); medians.\n")
         print_table(names, fixed, ["p50 ms", "p99 ms", "CPU%"],
-                    lambda med: [f"{med('p50'):.3f}", f"{med('p99'):.3f}", f"{med('cpu_util') * 100:.0f}"])
+                    lambda med, name: [f"{med('p50'):.3f}", f"{med('p99'):.3f}", f"{med('cpu_util') * 100:.0f}"])
 
 
 def report(rnd, name, r, what):
@@ -116,15 +128,15 @@ def report(rnd, name, r, what):
 
 
 def print_table(names, runs, columns, cells):
-    """A Markdown table with one row per variant: cells(med) gives its columns
-    from med(key), the median of that key over its runs."""
+    """A Markdown table with one row per variant: cells(med, name) gives its
+    columns from med(key), the median of that key over its runs."""
     print("| variant | " + " | ".join(columns) + " |")
     print("|---|" + "---:|" * len(columns))
     for name in names:
         rs = runs[name]
         med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
         void = " (VOID)" if any(r["bad"] for r in rs) else ""
-        print(f"| {name}{void} | " + " | ".join(cells(med)) + " |")
+        print(f"| {name}{void} | " + " | ".join(cells(med, name)) + " |")
 
 if __name__ == "__main__":
     main()

@@ -340,7 +340,7 @@ def measure(gw, tool, url, body, size, args, lua):
     if tool == "wrk":
         r = run_wrk(url, body, args.duration, args.connections, args.client_cpus, lua, args.client_threads)
     elif tool == "fixed":
-        r = run_oha(url, size, args.duration, args.connections, args.client_cpus, rate=args.rate)
+        r = run_oha(url, size, args.duration, args.connections, args.client_cpus, rate=args.fixed_rate)
     else:
         r = run_oha(url, size, args.duration, args.connections, args.client_cpus)
     wall = time.time() - t0
@@ -356,6 +356,17 @@ def start_gateway(name, work, args):
         return Nginx(work, "proxy", nginx_proxy_block(), args.threads, args.gateway_cpus)
     kind = {"portico": "plain", "portico-chain": "chain", "portico-chain100": "chain100"}[name]
     return Portico(work, args.binary, kind, args.threads, args.gateway_cpus)
+
+
+def fixed_load(name, gw, rnd, size, args, lua, results):
+    """One run at args.fixed_rate rps offered, recorded under (name, size, "fixed")."""
+    url = f"http://127.0.0.1:{GATEWAY_PORT}/{size}"
+    r = measure(gw, "fixed", url, body_of(SIZES[size]), SIZES[size], args, lua)
+    r["offered"] = args.fixed_rate
+    results.setdefault((name, size, "fixed"), []).append(r)
+    print(f"round {rnd + 1} {name:18} {size:6} {args.fixed_rate} rps offered: {r['rps']:.0f} rps  "
+          f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  cpu {r['cpu_util'] * 100:.0f}%"
+          f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}", flush=True)
 
 
 def hold_idle_connections(n):
@@ -415,8 +426,9 @@ def main():
     p.add_argument("--client-threads", type=int, default=int(os.environ.get("CLIENT_THREADS", "1")),
                    help="wrk threads")
     p.add_argument("--upstream-workers", type=int, default=int(os.environ.get("UPSTREAM_WORKERS", "1")))
-    p.add_argument("--rate", type=int, default=int(os.environ.get("RATE", "20000")),
-                   help="offered rps for the fixed-load latency runs (0: skip)")
+    p.add_argument("--rate", default=os.environ.get("RATE", "auto"),
+                   help="offered rps for the fixed-load latency runs: a number, 0 to skip, or auto (the default): "
+                        "in each round, 60%% of the lowest rate any scenario reached in it (the first size and tool)")
     p.add_argument("--sizes", default=os.environ.get("SIZES", "12B,1KiB,16KiB"))
     p.add_argument("--tools", default=os.environ.get("TOOLS", "wrk,oha"))
     p.add_argument("--scenarios", default=os.environ.get("SCENARIOS", "nginx,portico,portico-chain,portico-chain100"))
@@ -424,6 +436,9 @@ def main():
     p.add_argument("--soak", type=int, default=int(os.environ.get("SOAK", "600")), help="soak seconds (0: skip)")
     p.add_argument("--machine", default=os.environ.get("MACHINE", socket.gethostname()))
     args = p.parse_args()
+    args.auto_rate = auto_rate = args.rate == "auto"
+    args.rate = 0 if auto_rate else int(args.rate)
+    args.fixed_rate = args.rate
 
     for tool in ["nginx", "wrk", "taskset"] + (["oha"] if "oha" in args.tools else []):
         if not shutil.which(tool):
@@ -475,13 +490,7 @@ def main():
                                   flush=True)
                     if args.rate > 0:
                         # Latency at the same offered load for every gateway, below all their capacities.
-                        size = sizes[0]
-                        url = f"http://127.0.0.1:{GATEWAY_PORT}/{size}"
-                        r = measure(gw, "fixed", url, body_of(SIZES[size]), SIZES[size], args, lua)
-                        results.setdefault((name, size, "fixed"), []).append(r)
-                        print(f"round {rnd + 1} {name:18} {size:6} {args.rate} rps offered: {r['rps']:.0f} rps  "
-                              f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  cpu {r['cpu_util'] * 100:.0f}%"
-                              f"{'  VOID: ' + str(r['bad']) + ' bad responses' if r['bad'] else ''}", flush=True)
+                        fixed_load(name, gw, rnd, sizes[0], args, lua, results)
                     if chain:
                         requests = metric_sum("portico_requests_total")
                         dropped = metric_sum("portico_access_log_dropped_total")
@@ -493,6 +502,20 @@ def main():
                     audits.setdefault(name, []).append((requests, lines, dropped, probe_ok))
                     print(f"round {rnd + 1} {name:18} audit: {requests:.0f} requests counted, {lines} log lines, "
                           f"{dropped:.0f} dropped, auth and rate limit {'on' if probe_ok else 'NOT SEEN'}", flush=True)
+            if auto_rate:
+                # Every gateway is offered the same load: 60% of the slowest one's rate this round.
+                first = (sizes[0], tools[0])
+                slowest = min(results[(name, *first)][-1]["rps"] for name in scenarios)
+                args.fixed_rate = max(int(slowest * 0.6) // 500 * 500, 500)
+                for name in scenarios:
+                    gw = start_gateway(name, work, args)
+                    try:
+                        wait_http_ok(f"http://127.0.0.1:{GATEWAY_PORT}/12B", headers={"x-api-key": API_KEY})
+                        run_wrk(f"http://127.0.0.1:{GATEWAY_PORT}/12B", body_of(12), 2, args.connections,
+                                args.client_cpus, lua)
+                        fixed_load(name, gw, rnd, sizes[0], args, lua, results)
+                    finally:
+                        gw.stop()
         memory = {}
         if args.idle_connections > 0 or args.soak > 0:
             # The soak runs on Portico only: it is the process whose growth is in question.
@@ -571,10 +594,16 @@ def render(results, memory, scenarios, sizes, tools, args, audits=None):
     out += baseline_check(results, sizes, tools)
     fixed = [(name, results[(name, sizes[0], "fixed")]) for name in scenarios if (name, sizes[0], "fixed") in results]
     if fixed:
-        out += ["", f"## Latency at a fixed load of {args.rate:,} rps", "",
-                f"oha offers {args.rate:,} rps of {sizes[0]} bodies over {args.connections} connections, a load every "
-                "gateway here can carry, with its latencies corrected for coordinated omission. Medians of the rounds.",
-                "", "| scenario | rps served | p50 ms | p99 ms | CPU% | p99 minus nginx's |", "|---|---:|---:|---:|---:|---:|"]
+        offered = sorted({r["offered"] for _, runs in fixed for r in runs})
+        load = (f"{offered[0]:,} rps" if len(offered) == 1
+                else f"{', '.join(f'{o:,}' for o in offered)} rps (one per round)")
+        how = ("60% of the rate the slowest scenario reached in the same round, so every gateway runs well below "
+               "its capacity" if args.auto_rate else "a load every gateway here can carry")
+        out += ["", f"## Latency at a fixed load of {load}", "",
+                f"oha offers the same load to each gateway: {how}; {sizes[0]} bodies over {args.connections} "
+                "connections, latencies corrected for coordinated omission. Medians of the rounds.",
+                "", "| scenario | rps served | p50 ms | p99 ms | CPU% | p99 minus nginx's | p99 / nginx's |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
         base = None
         for name, runs in fixed:
             void = sum(r["bad"] for r in runs)
@@ -588,6 +617,7 @@ def render(results, memory, scenarios, sizes, tools, args, audits=None):
                 f"{p99:.3f}",
                 f"{statistics.median(r['cpu_util'] for r in runs) * 100:.0f}",
                 f"{p99 - base:+.3f} ms" if base is not None else "-",
+                f"{p99 / base:.2f}x" if base else "-",
             ]
             out.append("| " + " | ".join(cells) + " |")
     if audits:

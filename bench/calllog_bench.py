@@ -797,7 +797,7 @@ def main():
     p.add_argument("--machine", default=env("MACHINE", socket.gethostname()))
     args = p.parse_args()
     args.client_threads = 1  # bench.measure's wrk threads
-    args.rate = 0
+    args.rate = args.fixed_rate = 0
     parts = set(args.parts.split(","))
 
     for tool in ["nginx", "wrk", "taskset"] + (["oha"] if "sustain" in parts else []):

@@ -199,11 +199,6 @@ pub(crate) fn sane_request_id(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'=' | b'+' | b'/'))
 }
 
-/// A new request id: a ULID, sortable by time.
-pub(crate) fn new_request_id() -> String {
-    ulid::Ulid::new().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,14 +23,7 @@ pub(crate) struct Retirement {
 /// Unix seconds now, from the coarse realtime clock (updated every tick,
 /// a few milliseconds; ample for a date given in seconds).
 fn coarse_now() -> u64 {
-    let mut ts = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec, here a valid local one,
-    // and reads nothing else.
-    let read = unsafe { nix::libc::clock_gettime(nix::libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    if read == 0 {
-        return u64::try_from(ts.tv_sec).unwrap_or(0);
-    }
-    std::time::SystemTime::now()
+    crate::telemetry::clock::coarse_realtime()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }

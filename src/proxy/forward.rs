@@ -5,9 +5,11 @@ use super::context::RequestCtx;
 use super::headers;
 use crate::router::PathPattern;
 use crate::snapshot::{Route, RouteAction};
+use http::HeaderValue;
 use pingora_core::Result;
 use pingora_http::RequestHeader;
 use pingora_proxy::Session;
+use std::net::IpAddr;
 
 /// Path rewrite, Host, X-Forwarded-*, X-Request-Id, hop-by-hop removal, and
 /// the route's policies' upstream edits (credentials removed, consumer set).
@@ -47,11 +49,12 @@ pub(super) fn upstream_request(session: &Session, up: &mut RequestHeader, ctx: &
     }
     // Each hop appends the address it was connected from.
     if let Some(ip) = ctx.client.peer {
-        let xff = forwarded_for(up.headers.get("x-forwarded-for").map(|v| v.as_bytes()), &ip.to_string());
-        up.insert_header("x-forwarded-for", xff)?;
+        let existing = up.headers.get(&headers::X_FORWARDED_FOR).map(|v| v.as_bytes());
+        if let Some(xff) = forwarded_for(existing, ip) {
+            up.insert_header("x-forwarded-for", xff)?;
+        }
     }
-    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-    up.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+    up.insert_header("x-forwarded-proto", forwarded_proto(session))?;
     if let Some(h) = original_host {
         up.insert_header("x-forwarded-host", h)?;
     }
@@ -87,11 +90,12 @@ pub(super) fn mcp_headers(
         let _ = up.insert_header(http::header::HOST, h);
     }
     if let Some(ip) = ctx.client.peer {
-        let existing = client_req.headers.get("x-forwarded-for").map(|v| v.as_bytes());
-        let _ = up.insert_header("x-forwarded-for", forwarded_for(existing, &ip.to_string()));
+        let existing = client_req.headers.get(&headers::X_FORWARDED_FOR).map(|v| v.as_bytes());
+        if let Some(xff) = forwarded_for(existing, ip) {
+            let _ = up.insert_header("x-forwarded-for", xff);
+        }
     }
-    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-    let _ = up.insert_header("x-forwarded-proto", if tls { "https" } else { "http" });
+    let _ = up.insert_header("x-forwarded-proto", forwarded_proto(session));
     if let Some(h) = original_host {
         let _ = up.insert_header("x-forwarded-host", h);
     }
@@ -126,10 +130,16 @@ pub(super) fn upstream_path(route: &Route, pattern: usize, path: &str) -> Option
     None
 }
 
-/// Appends `ip` to an existing X-Forwarded-For value.
-pub(super) fn forwarded_for(existing: Option<&[u8]>, ip: &str) -> String {
+/// X-Forwarded-For: `ip` appended to an existing value.
+fn forwarded_for(existing: Option<&[u8]>, ip: IpAddr) -> Option<HeaderValue> {
     match existing.and_then(|v| std::str::from_utf8(v).ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-        _ => ip.to_string(),
+        Some(prev) if !prev.trim().is_empty() => HeaderValue::from_str(&format!("{prev}, {ip}")).ok(),
+        _ => headers::ip_value(ip),
     }
+}
+
+/// X-Forwarded-Proto: the scheme the client connected with.
+fn forwarded_proto(session: &Session) -> HeaderValue {
+    let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+    HeaderValue::from_static(if tls { "https" } else { "http" })
 }

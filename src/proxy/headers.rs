@@ -1,16 +1,53 @@
 //! Header work on the proxy path: X-Forwarded-*, hop-by-hop
 //! removal (RFC 9110 section 7.6.1) and the host of a request.
 
-use http::header::{HeaderMap, HeaderName, CONNECTION, TE, UPGRADE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, TE, UPGRADE};
+use std::net::IpAddr;
 
-/// Headers that describe one connection, never forwarded. Built once: a
-/// lookup by `&str` would parse the name on every request.
-const HOP_BY_HOP: [HeaderName; 4] = [
+/// The names Portico reads or writes on every request, built once: a
+/// lookup or insert by `&str` parses the name each time.
+pub(super) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Headers that describe one connection, never forwarded. A static built
+/// once: a lookup by `&str` would parse the name on every request, and a
+/// `const` array would be built and dropped wherever it is used.
+/// `present` numbers them in this order.
+static HOP_BY_HOP: [HeaderName; 4] = [
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     TE,
     HeaderName::from_static("trailer"),
 ];
+
+/// Which connection-level headers a message has, found in one pass over its
+/// names (a handful of comparisons each) rather than a hash lookup for
+/// every candidate.
+#[derive(Default)]
+struct Present {
+    connection: bool,
+    upgrade: bool,
+    /// Bit i: `HOP_BY_HOP[i]`.
+    hop_by_hop: u8,
+}
+
+fn present(headers: &HeaderMap) -> Present {
+    let mut p = Present::default();
+    for name in headers.keys() {
+        // Names are lower case; a match on the text is a length switch and
+        // a compare, where comparing `HeaderName`s is a call each.
+        match name.as_str() {
+            "connection" => p.connection = true,
+            "upgrade" => p.upgrade = true,
+            "keep-alive" => p.hop_by_hop |= 1,
+            "proxy-connection" => p.hop_by_hop |= 1 << 1,
+            "te" => p.hop_by_hop |= 1 << 2,
+            "trailer" => p.hop_by_hop |= 1 << 3,
+            _ => {}
+        }
+    }
+    p
+}
 
 /// The options listed in the Connection header, as sent (any case).
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
@@ -25,7 +62,8 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 
 /// True for a protocol upgrade (e.g. WebSocket) that must keep Connection/Upgrade.
 pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+    let p = present(headers);
+    p.upgrade && p.connection && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
 /// The hop-by-hop headers present in a message about to be forwarded;
@@ -33,25 +71,35 @@ pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
 /// is allocated unless a header must go, and then only its name.
 pub(super) fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<HeaderName> {
     let mut names = Vec::new();
-    if !headers.contains_key(CONNECTION) && !HOP_BY_HOP.iter().any(|h| headers.contains_key(h)) {
+    let p = present(headers);
+    if !p.connection && p.hop_by_hop == 0 {
         return names;
     }
-    for t in connection_tokens(headers) {
-        if keep_upgrade && t.eq_ignore_ascii_case("upgrade") {
-            continue;
-        }
-        // Usually an option ("keep-alive", "close"), not a header present.
-        if !headers.contains_key(t) {
-            continue;
-        }
-        if let Ok(name) = HeaderName::from_bytes(t.as_bytes()) {
-            if !names.contains(&name) {
-                names.push(name);
+    if p.connection {
+        for t in connection_tokens(headers) {
+            if keep_upgrade && t.eq_ignore_ascii_case("upgrade") {
+                continue;
+            }
+            // A fixed hop-by-hop name's presence is known; any other option
+            // ("close") is usually not a header present.
+            if let Some(i) = HOP_BY_HOP.iter().position(|h| t.eq_ignore_ascii_case(h.as_str())) {
+                if p.hop_by_hop & (1 << i) != 0 && !names.contains(&HOP_BY_HOP[i]) {
+                    names.push(HOP_BY_HOP[i].clone());
+                }
+                continue;
+            }
+            if !headers.contains_key(t) {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(t.as_bytes()) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
             }
         }
     }
-    for h in &HOP_BY_HOP {
-        if !headers.contains_key(h) || names.contains(h) {
+    for (i, h) in HOP_BY_HOP.iter().enumerate() {
+        if p.hop_by_hop & (1 << i) == 0 || names.contains(h) {
             continue;
         }
         if h == TE
@@ -65,12 +113,45 @@ pub(super) fn hop_by_hop_names(headers: &HeaderMap, keep_upgrade: bool) -> Vec<H
         names.push(h.clone());
     }
     if !keep_upgrade {
-        names.push(CONNECTION);
-        if headers.contains_key(UPGRADE) && !names.contains(&UPGRADE) {
+        if p.connection {
+            names.push(CONNECTION);
+        }
+        if p.upgrade && !names.contains(&UPGRADE) {
             names.push(UPGRADE);
         }
     }
     names
+}
+
+/// `ip` as a header value, formatted without `fmt` for IPv4 (the common
+/// case, on every proxied request).
+pub(super) fn ip_value(ip: IpAddr) -> Option<HeaderValue> {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut buf = [0u8; 15];
+            let mut len = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf[len] = b'.';
+                    len += 1;
+                }
+                let digits = [octet / 100, octet / 10 % 10, octet % 10];
+                let skip = if octet >= 100 {
+                    0
+                } else if octet >= 10 {
+                    1
+                } else {
+                    2
+                };
+                for d in &digits[skip..] {
+                    buf[len] = b'0' + d;
+                    len += 1;
+                }
+            }
+            HeaderValue::from_bytes(&buf[..len]).ok()
+        }
+        IpAddr::V6(_) => HeaderValue::from_str(&ip.to_string()).ok(),
+    }
 }
 
 /// The request's host without port, lower case; `authority` covers HTTP/2.
@@ -116,6 +197,22 @@ mod tests {
         assert_eq!(request_host(Some(b"[::1]:80"), None), "::1");
         assert_eq!(request_host(None, Some("a.b")), "a.b");
         assert_eq!(request_host(Some(b"example.com."), None), "example.com");
+    }
+
+    #[test]
+    fn ip_values() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "1.100.99.9",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let v = ip_value(ip.parse().unwrap()).unwrap();
+            assert_eq!(v.to_str().unwrap(), ip);
+        }
     }
 
     #[test]

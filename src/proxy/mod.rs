@@ -75,11 +75,11 @@ impl ProxyHttp for Gateway {
     /// Assigns the request id and the client address before anything can
     /// fail, and refuses oversized or ambiguously framed heads.
     async fn early_request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        ctx.request_id = match session.req_header().headers.get("x-request-id") {
+        ctx.request_id = match session.req_header().headers.get(&headers::X_REQUEST_ID) {
             Some(v) if crate::error::sane_request_id(v.as_bytes()) => {
                 String::from_utf8_lossy(v.as_bytes()).into_owned()
             }
-            _ => crate::error::new_request_id(),
+            _ => crate::telemetry::clock::new_request_id(),
         };
         ctx.client = client::client(session, &ctx.snapshot);
         let limit = ctx.snapshot.limits.max_header_bytes;

@@ -49,7 +49,8 @@ impl Gateway {
             .cloned();
         let call = route.map(|r| &r.call);
         let mut rec = CallRecord {
-            time: std::time::SystemTime::now(),
+            // The time of the last tick, as nginx logs its cached time.
+            time: crate::telemetry::clock::coarse_realtime(),
             request_id: ctx.request_id.clone(),
             client_ip: ctx.client.addr,
             method: req.method.clone(),

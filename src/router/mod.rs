@@ -18,7 +18,9 @@
 pub(crate) mod path;
 
 use http::Method;
-use std::collections::HashMap;
+// foldhash: these maps are built at load and only looked up on the request
+// path, so a fast hash (a third of SipHash's instructions) is safe here.
+use foldhash::HashMap;
 
 /// One compiled path pattern.
 #[derive(Debug, Clone)]

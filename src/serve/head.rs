@@ -81,7 +81,8 @@ pub(crate) async fn read_head(
     buf: &mut BytesMut,
     rules: HeadRules,
 ) -> Result<(), Option<Refusal>> {
-    let deadline = tokio::time::Instant::now() + rules.timeout;
+    // Read from the clock only for a head that needs more reads.
+    let mut deadline = None;
     loop {
         match check_head(buf, rules.max_bytes) {
             HeadCheck::Complete => return Ok(()),
@@ -95,7 +96,9 @@ pub(crate) async fn read_head(
             ))));
         }
         buf.reserve(4096);
-        let pause = tokio::time::Instant::now() + rules.idle;
+        let now = tokio::time::Instant::now();
+        let deadline = *deadline.get_or_insert(now + rules.timeout);
+        let pause = now + rules.idle;
         match tokio::time::timeout_at(deadline.min(pause), stream.read_buf(buf)).await {
             Err(_) if pause < deadline => return Err(None),
             Err(_) => {

@@ -72,8 +72,12 @@ where
 {
     let keepalive = rules.keepalive;
     let mut settings: Option<HttpPersistentSettings> = None;
+    // One timer for the connection's life, re-armed only when it fires
+    // early (see `next_request`), instead of one per wait.
+    let idle_timer = tokio::time::sleep(keepalive);
+    tokio::pin!(idle_timer);
     loop {
-        let mut prefix = next_request(&mut stream, keepalive, &mut closing).await?;
+        let mut prefix = next_request(&mut stream, keepalive, idle_timer.as_mut(), &mut closing).await?;
         if let Err(refusal) = read_head(&mut stream, &mut prefix, rules.head).await {
             if let Some(refusal) = refusal {
                 reply_refusal(&mut stream, &refusal).await;
@@ -105,18 +109,36 @@ where
 }
 
 /// Waits for the first bytes of the next request. `None` when the client
-/// closed, the read failed, the connection sat idle too long, or the server
-/// is closing its idle connections.
+/// closed, the read failed, the connection sat idle for `keepalive`, or the
+/// server is closing its idle connections.
+///
+/// The wait's start is read from the coarse clock, and `timer` (armed
+/// `keepalive` after some earlier wait began) is not touched: when it fires
+/// before this wait has lasted `keepalive`, it is re-armed for the rest. A
+/// busy connection so costs one coarse clock read per request and a timer
+/// re-arm once per `keepalive`, where a timer per wait cost two exact clock
+/// reads, two allocations and a lock (bench/TUNING.md, change 13).
 async fn next_request(
     stream: &mut Stream,
     keepalive: Duration,
+    mut timer: Pin<&mut tokio::time::Sleep>,
     closing: &mut watch::Receiver<bool>,
 ) -> Option<BytesMut> {
-    let read = std::future::poll_fn(|cx| read_ready(stream, cx));
-    tokio::select! {
-        biased;
-        read = pingora_timeout::timeout(keepalive, read) => read.ok().flatten(),
-        _ = closing.wait_for(|closing| *closing) => None,
+    let began = crate::telemetry::clock::coarse_monotonic();
+    loop {
+        let read = std::future::poll_fn(|cx| read_ready(stream, cx));
+        tokio::select! {
+            biased;
+            read = read => return read,
+            _ = timer.as_mut() => {
+                let idle = crate::telemetry::clock::coarse_monotonic().saturating_sub(began);
+                if idle >= keepalive {
+                    return None;
+                }
+                timer.as_mut().reset(tokio::time::Instant::now() + (keepalive - idle));
+            }
+            _ = closing.wait_for(|closing| *closing) => return None,
+        }
     }
 }
 
@@ -171,7 +193,7 @@ fn repairable_request_line(buf: &[u8]) -> bool {
 /// Answers a refused head with the JSON error every other refusal has, and
 /// closes: the rest of the bytes cannot be framed.
 async fn reply_refusal(stream: &mut Stream, refusal: &Refusal) {
-    let id = crate::error::new_request_id();
+    let id = crate::telemetry::clock::new_request_id();
     let status = refusal.error.status();
     let body = crate::error::error_body(&refusal.message, refusal.error, None, &id);
     let reason = http::StatusCode::from_u16(status)

@@ -36,9 +36,9 @@ pub(crate) struct CallRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream: Option<String>,
+    pub upstream: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub target: Option<Arc<str>>,
     pub status: u16,
     pub bytes_in: u64,
     pub bytes_out: u64,

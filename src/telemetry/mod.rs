@@ -5,5 +5,6 @@
 
 pub(crate) mod access_log;
 pub(crate) mod call;
+pub(crate) mod clock;
 pub(crate) mod labels;
 pub(crate) mod metrics;

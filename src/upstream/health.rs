@@ -30,7 +30,7 @@ pub(crate) fn publish_health<'a>(pools: impl IntoIterator<Item = &'a Arc<Upstrea
     for pool in pools {
         for t in &pool.targets {
             gauge
-                .with_label_values(&[pool.name.as_str(), t.label.as_str()])
+                .with_label_values(&[&*pool.name, &*t.label])
                 .set(i64::from(t.available(now)));
         }
     }
@@ -64,11 +64,11 @@ impl BackgroundService for HealthChecker {
             for pool in &current {
                 let Some(active) = &pool.active else { continue };
                 let built_for = Arc::as_ptr(pool) as usize;
-                let state = match pools.get_mut(&pool.name) {
+                let state = match pools.get_mut(&*pool.name) {
                     // A pool new or changed by a reload is checked at once, with a fresh checker.
                     Some(s) if s.built_for == built_for => s,
                     _ => pools
-                        .entry(pool.name.clone())
+                        .entry(pool.name.to_string())
                         .insert_entry(PoolCheck {
                             built_for,
                             due: now,
@@ -85,7 +85,7 @@ impl BackgroundService for HealthChecker {
                         state.check.clone(),
                         target.clone(),
                         active.clone(),
-                        pool.name.clone(),
+                        pool.name.to_string(),
                     ));
                 }
             }
@@ -93,7 +93,7 @@ impl BackgroundService for HealthChecker {
                 publish_health(&current);
                 last_publish = Instant::now();
             }
-            pools.retain(|name, _| current.iter().any(|p| &p.name == name));
+            pools.retain(|name, _| current.iter().any(|p| *p.name == **name));
             tokio::select! {
                 _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.changed() => return,

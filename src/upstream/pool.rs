@@ -76,7 +76,7 @@ pub struct PoolSettings {
 /// One upstream: its targets, how one is chosen, and its health settings.
 pub struct UpstreamPool {
     /// The name in `upstreams:`.
-    pub name: String,
+    pub name: Arc<str>,
     /// The targets, in config order; requests refer to them by index.
     pub targets: Vec<Arc<Target>>,
     selector: Selector,
@@ -131,7 +131,7 @@ impl UpstreamPool {
             .with_label_values(&[name.as_str()]);
         UpstreamPool {
             upstream_duration,
-            name,
+            name: name.into(),
             total_weight,
             targets,
             selector,

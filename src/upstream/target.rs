@@ -26,7 +26,7 @@ pub(crate) fn now_ms() -> u64 {
 #[derive(Debug)]
 pub struct Target {
     /// As written in the config (`host:port`); used in logs and metric labels.
-    pub label: String,
+    pub label: Arc<str>,
     pub addr: SocketAddr,
     pub weight: usize,
     /// Connection template: address, TLS, SNI, timeouts of the upstream.
@@ -50,7 +50,7 @@ pub struct Target {
 impl Target {
     pub fn new(label: String, addr: SocketAddr, weight: usize, peer: HttpPeer) -> Target {
         Target {
-            label,
+            label: label.into(),
             addr,
             weight,
             peer,

@@ -105,9 +105,10 @@ fn rfc3339(unix: u64) -> String {
 #[derive(Debug, Default)]
 pub struct Consumers {
     list: Vec<Consumer>,
-    by_key: HashMap<[u8; 32], Holder>,
-    by_login: HashMap<String, (Holder, PasswordHash)>,
-    by_subject: HashMap<String, Holder>,
+    // foldhash: built at load, looked up per request (no inserts by clients).
+    by_key: foldhash::HashMap<[u8; 32], Holder>,
+    by_login: foldhash::HashMap<String, (Holder, PasswordHash)>,
+    by_subject: foldhash::HashMap<String, Holder>,
     /// Each credential's id as the call log records it: its `id`, else
     /// where it is written (`api_keys[0]`, `basic`, a subject).
     credential_ids: Vec<std::sync::Arc<str>>,
