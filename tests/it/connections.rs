@@ -83,6 +83,37 @@ async fn idle_connection_closes_after_keepalive_timeout() {
     }
 }
 
+/// A connection has one keep-alive timer, armed at its first wait, not one
+/// per wait: when it fires while the connection is still in use, the
+/// connection is kept and the timer re-armed for the rest of the timeout, and
+/// the connection still closes once it has really been idle that long.
+#[tokio::test]
+async fn a_connection_in_use_past_the_keepalive_timeout_is_kept_then_closed_when_idle() {
+    let up = Upstream::start("a").await;
+    let gw = Gateway::start(&config(&up, "2s")).await;
+    let mut c = connect(&gw).await;
+    let started = std::time::Instant::now();
+    let mut served = 0;
+    // Requests 300 ms apart for more than twice the timeout.
+    while started.elapsed() < Duration::from_secs(5) {
+        c.send(format!("GET /n{served} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .await;
+        let resp = c.response().await.expect("the connection was kept");
+        assert_eq!(resp.status, 200, "request {served}");
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(served >= 5, "{served} requests");
+    let idle = std::time::Instant::now();
+    assert!(c.rest_until_close().await.is_empty(), "nothing after the last response");
+    // Idle since the last response (300 ms before `idle`): not closed early.
+    assert!(
+        idle.elapsed() >= Duration::from_secs(1),
+        "closed {:?} into a 2 s keep-alive timeout",
+        idle.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn request_heads_arrive_whole_however_split_or_large() {
     let up = Upstream::start("a").await;
