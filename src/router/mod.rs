@@ -115,6 +115,18 @@ impl PathPattern {
         parts.next().is_none().then_some(out)
     }
 
+    /// Whether this pattern serves `path` (already normalised): the same
+    /// rule the router's tables apply, for callers that hold one pattern.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(p) => p == path,
+            PathPattern::Prefix(prefix) => path
+                .strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            PathPattern::Template(segs) => PathPattern::template_matches(segs, path),
+        }
+    }
+
     fn template_matches(segs: &[Segment], path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
             return false;
@@ -323,6 +335,20 @@ mod proptests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_pattern_matches_as_the_tables_do() {
+        let m = |pattern: &str, path: &str| PathPattern::parse(pattern).unwrap().matches(path);
+        assert!(m("/orders/*", "/orders/7"));
+        assert!(m("/orders/*", "/orders"));
+        assert!(!m("/orders/*", "/ordersx"));
+        assert!(m("/*", "/anything/at/all"));
+        assert!(m("/pets/{id}", "/pets/3"));
+        assert!(!m("/pets/{id}", "/pets/"));
+        assert!(!m("/pets/{id}", "/pets/3/x"));
+        assert!(m("/hello", "/hello"));
+        assert!(!m("/hello", "/hello/"));
+    }
 
     /// The oracle: `path` is `prefix` itself or lies below it.
     fn prefix_matches(prefix: &str, path: &str) -> bool {
