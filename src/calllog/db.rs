@@ -156,7 +156,14 @@ pub(super) fn insert_sql(rows: usize) -> String {
 impl CallDb {
     /// Opens (and for SQLite creates) the call log at `url` and brings its
     /// schema up to date. `readers`: connections for queries (SQLite).
+    ///
+    /// The writer thread and the admin API's reader open the same file, on
+    /// a busy machine at the same moment. One open at a time in a process:
+    /// two at once would both see a new file, both rewrite it and both
+    /// migrate, and one of them would fail with "database is locked".
     pub(crate) async fn open(url: &str, readers: u32) -> Result<CallDb, StoreError> {
+        static OPENING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = OPENING.lock().await;
         let (pool, backend) = connect(url, readers.max(1), readers.max(2)).await?;
         if backend == Backend::Sqlite {
             // Pages freed by retention go back to the file system through
@@ -175,7 +182,7 @@ impl CallDb {
                 sqlx::query("VACUUM").execute(&mut *conn).await?;
             }
         }
-        migrate(&pool, "calllog_schema", &schema::migrations(backend)).await?;
+        migrate(&pool, backend, "calllog_schema", &schema::migrations(backend)).await?;
         Ok(CallDb { pool, backend })
     }
 

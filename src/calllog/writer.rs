@@ -2,8 +2,12 @@
 //! runtime (the database driver is async), which drains the queue every
 //! [`TICK`] in batches of up to [`MAX_BATCH`], writes each in one
 //! transaction, and runs retention between batches. While the database
-//! cannot be opened or written, records are dropped and counted, never
-//! held without bound.
+//! cannot be opened, records wait in the bounded queue and the writer tries
+//! again, soon at first and then every [`REOPEN_AFTER`]; a batch whose
+//! write failed is kept and written once the database opens again. So a
+//! database that is busy or restarting for a moment loses nothing, and one
+//! that is down loses what does not fit in the queue, counted in
+//! `portico_call_log_dropped_total`, never held without bound.
 
 use super::db::CallWriter;
 use super::retention::Retention;
@@ -22,7 +26,10 @@ const TICK_WHILE_STOPPING: Duration = Duration::from_millis(10);
 pub(crate) const MAX_BATCH: usize = 20_000;
 /// Longest run of retention steps between two batches.
 const RETENTION_SLICE: Duration = Duration::from_millis(50);
-/// How long to wait before opening a database that failed again.
+/// The first wait before opening a database that failed again; each
+/// failure doubles it, up to [`REOPEN_AFTER`].
+const REOPEN_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait before opening a database that failed again.
 const REOPEN_AFTER: Duration = Duration::from_secs(5);
 
 /// What the writer needs.
@@ -78,44 +85,81 @@ pub(crate) fn run(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) {
 
 async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) {
     let mut db: Option<CallWriter> = None;
+    // When the last open failed, and how long to wait from then.
     let mut failed_at: Option<Instant> = None;
+    let mut reopen_after = REOPEN_FIRST;
     let mut retention_due = Instant::now();
     let mut batch = Vec::with_capacity(4096);
+    // The batch failed once and is kept to be written again.
+    let mut held = false;
     loop {
         let last = Arc::strong_count(&queue) == 1;
-        if db.is_none() && failed_at.is_none_or(|t| t.elapsed() >= REOPEN_AFTER) {
+        if db.is_none() && failed_at.is_none_or(|t| t.elapsed() >= reopen_after) {
             match CallWriter::open(&cfg.url).await {
                 Ok(d) => {
                     if failed_at.take().is_some() {
                         log::info!("call log: {} is open again", shown(&cfg.url));
                     }
+                    reopen_after = REOPEN_FIRST;
                     db = Some(d);
                 }
                 Err(e) => {
+                    if failed_at.is_some() {
+                        reopen_after = (reopen_after * 2).min(REOPEN_AFTER);
+                    }
                     log::error!(
-                        "call log: cannot open {}: {e}; records are dropped until it opens",
-                        cfg.url
+                        "call log: cannot open {}: {e}; trying again in {} ms",
+                        shown(&cfg.url),
+                        reopen_after.as_millis()
                     );
                     failed_at = Some(Instant::now());
                 }
             }
         }
         let Some(d) = &mut db else {
-            drop_all(&queue);
+            // The records wait in the queue; what does not fit is dropped
+            // and counted as it arrives ([`super::CallLog::record`]).
             if last {
+                if held {
+                    METRICS.call_log_dropped_total.inc_by(batch.len() as u64);
+                }
+                drop_all(&queue);
                 return;
             }
             tokio::time::sleep(TICK).await;
             continue;
         };
-        batch.clear();
+        if !held {
+            batch.clear();
+        }
         drain(&queue, &mut batch);
         if !batch.is_empty() {
             match d.write(&batch).await {
-                Ok(kept) => METRICS.call_log_written_total.inc_by(kept as u64),
+                Ok(kept) => {
+                    METRICS.call_log_written_total.inc_by(kept as u64);
+                    held = false;
+                }
+                // A batch that fails once (the connection was lost, the
+                // server restarts) is written again once the database
+                // opens; one that fails again after that is dropped, so a
+                // batch the database refuses cannot stop the log.
+                Err(e) if !held => {
+                    log::warn!(
+                        "call log: a batch of {} records was not written: {e}; it is kept to be written again",
+                        batch.len()
+                    );
+                    held = true;
+                    db = None;
+                    failed_at = Some(Instant::now());
+                    continue;
+                }
                 Err(e) => {
-                    log::error!("call log: a batch of {} records was not written: {e}", batch.len());
+                    log::error!(
+                        "call log: a batch of {} records was not written again: {e}; it is dropped",
+                        batch.len()
+                    );
                     METRICS.call_log_dropped_total.inc_by(batch.len() as u64);
+                    held = false;
                     db = None;
                     failed_at = Some(Instant::now());
                     continue;

@@ -222,11 +222,17 @@ pub(crate) async fn connect(
 }
 
 /// Applies the migrations of `list` not yet recorded in `table`, in order,
-/// in one transaction.
-pub(crate) async fn migrate(pool: &AnyPool, table: &str, list: &[String]) -> Result<(), StoreError> {
+/// in one transaction. On SQLite the transaction takes the write lock
+/// first (`BEGIN IMMEDIATE`): a deferred one that reads the version and
+/// then writes fails at once with `SQLITE_BUSY` when another connection
+/// migrated in between, where an immediate one waits its busy timeout.
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, table: &str, list: &[String]) -> Result<(), StoreError> {
     let create = format!("CREATE TABLE IF NOT EXISTS {table} (version BIGINT NOT NULL)");
     sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(pool).await?;
-    let mut tx = pool.begin().await?;
+    let mut tx = match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    };
     let max = format!("SELECT MAX(version) AS v FROM {table}");
     let done: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(max))
         .fetch_one(&mut *tx)
@@ -253,7 +259,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let (pool, backend) = connect(url, 1, 8).await?;
         let store = Store { pool, backend };
-        migrate(&store.pool, "portico_schema", &schema::migrations(backend)).await?;
+        migrate(&store.pool, backend, "portico_schema", &schema::migrations(backend)).await?;
         Ok(store)
     }
 

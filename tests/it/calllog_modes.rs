@@ -119,3 +119,37 @@ async fn on_postgres_calls_are_recorded_and_expire_by_age() {
     let s = admin.expect("GET", "/analytics/summary", None, 200).await;
     assert_eq!(s["requests"], json!(5));
 }
+
+/// PostgreSQL restarting under the log loses nothing: calls made while it
+/// is down wait in the writer's queue (and the batch whose write failed is
+/// kept), and are written once it is back; none is counted as dropped.
+#[tokio::test]
+async fn calls_made_while_postgres_restarts_are_written_once_it_is_back() {
+    let pg = Postgres::start().await;
+    let up = Upstream::start("a").await;
+    let (gw, admin) = file_gateway(up.addr, &format!("{{url: '{}'}}", pg.url()), "").await;
+    let logged = |n: usize| {
+        let admin = &admin;
+        async move {
+            let (status, page) = admin.call("GET", "/logs", None).await;
+            status == 200 && page["items"].as_array().map(Vec::len) == Some(n)
+        }
+    };
+    assert_eq!(get(&gw, "/ok").await, 200);
+    wait_until("the first call in the log", Duration::from_secs(20), || logged(1)).await;
+
+    pg.stop();
+    for _ in 0..3 {
+        assert_eq!(get(&gw, "/ok").await, 200, "the gateway serves without its log");
+    }
+    wait_until(
+        "the writer finds the database gone",
+        Duration::from_secs(20),
+        || async { gw.log().contains("kept to be written again") || gw.log().contains("call log: cannot open") },
+    )
+    .await;
+    pg.start_again().await;
+    wait_until("all four calls in the log", Duration::from_secs(30), || logged(4)).await;
+    assert_eq!(gw.metric("portico_call_log_dropped_total").await, Some(0.0));
+    assert!(!gw.log().contains("was not written again"), "{}", gw.log());
+}

@@ -72,16 +72,24 @@ impl Postgres {
             .output()
             .expect("initdb not found: `make test` installs postgresql");
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        pg.run_server().await;
+        pg
+    }
+
+    /// Starts the server on its data directory and port; waits until it
+    /// accepts connections.
+    async fn run_server(&self) {
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            pg.dir.display()
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
         );
-        let out = pg
+        let out = self
             .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
+            .arg(self.dir.join("data"))
             .args(["-o", &opts, "-l"])
-            .arg(pg.dir.join("log"))
+            .arg(self.dir.join("log"))
             .args(["-w", "-t", "60", "start"])
             .output()
             .expect("pg_ctl");
@@ -90,11 +98,32 @@ impl Postgres {
             "pg_ctl start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let port = self.port;
         wait_until("postgres accepts connections", Duration::from_secs(30), || async move {
             tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
         })
         .await;
-        pg
+    }
+
+    /// Stops the server at once (its connections are cut), keeping its data.
+    pub(crate) fn stop(&self) {
+        let out = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the stopped server again, on the same port and data.
+    pub(crate) async fn start_again(&self) {
+        self.run_server().await;
     }
 
     pub(crate) fn url(&self) -> String {
