@@ -57,7 +57,7 @@ impl Rec {
             route: Arc::from(if self.ai.is_some() { "llm" } else { "pay-route" }),
             service: self.service.map(|s| Arc::from(s.0)),
             service_team: self.service.map(|s| Arc::from(s.1)),
-            consumer: self.app.map(|a| a.0.to_string()),
+            consumer: self.app.map(|a| Arc::from(a.0)),
             team: self.app.map(|a| Arc::from(a.1)),
             credential: self.app.map(|_| Arc::from("key-1")),
             upstream: Some("pay-up".into()),

@@ -289,11 +289,9 @@ impl PolicyChain {
     /// header, header transforms and path rewrites, in chain order.
     pub fn on_upstream_request(&self, up: &mut RequestHeader, state: &PolicyState, consumer_header: &HeaderName) {
         state.strip_credentials(up);
-        if let Some(id) = &state.identity {
-            if let Ok(v) = HeaderValue::from_str(&id.name) {
-                // The header was removed from the client's request before routing.
-                let _ = up.insert_header(consumer_header.clone(), v);
-            }
+        if let Some(v) = state.identity.as_ref().and_then(|id| id.header.clone()) {
+            // The header was removed from the client's request before routing.
+            let _ = up.insert_header(consumer_header.clone(), v);
         }
         for step in &self.steps {
             if let Policy::Transform(t) = &**step {

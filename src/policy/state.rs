@@ -1,7 +1,9 @@
 //! What the policy steps learn about one request and hand to later phases.
 
-use http::HeaderName;
+use crate::policy::auth::consumer::Consumer;
+use http::{HeaderName, HeaderValue};
 use pingora_http::{RequestHeader, ResponseHeader};
+use std::sync::Arc;
 
 /// Who the caller is, once an auth step has decided.
 #[derive(Debug, Clone)]
@@ -9,9 +11,33 @@ pub struct Identity {
     /// Index into the snapshot's consumers when the credential belongs to one.
     pub consumer: Option<usize>,
     /// The consumer's name, or the token's subject when no consumer matches it.
-    pub name: String,
+    pub name: Arc<str>,
+    /// The consumer header's value: the name (none when it cannot be one).
+    pub header: Option<HeaderValue>,
     /// The credential that identified it ([`crate::policy::auth::consumer::Consumers::credential_id`]).
     pub credential: Option<u32>,
+}
+
+impl Identity {
+    /// Consumer `idx`: its name and header value, shared from the snapshot.
+    pub fn of_consumer(idx: usize, consumer: Option<&Consumer>, credential: Option<u32>) -> Identity {
+        Identity {
+            consumer: Some(idx),
+            name: consumer.map_or_else(|| Arc::from(""), |c| c.name.clone()),
+            header: consumer.and_then(|c| c.header.clone()),
+            credential,
+        }
+    }
+
+    /// A token's subject that no consumer holds.
+    pub fn of_subject(subject: &str, credential: Option<u32>) -> Identity {
+        Identity {
+            consumer: None,
+            name: Arc::from(subject),
+            header: HeaderValue::from_str(subject).ok(),
+            credential,
+        }
+    }
 }
 
 /// The numbers for the `RateLimit-*` response headers.
@@ -63,7 +89,7 @@ impl PolicyState {
 
     /// The consumer name, if any, for logs and cache keys.
     pub fn consumer_name(&self) -> Option<&str> {
-        self.identity.as_ref().map(|i| i.name.as_str())
+        self.identity.as_ref().map(|i| &*i.name)
     }
 
     pub(crate) fn strip_credentials(&self, up: &mut RequestHeader) {

@@ -28,7 +28,7 @@ pub(crate) struct CallRecord {
     /// The consumer (the application) the credential belongs to, or a
     /// token's subject.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub consumer: Option<String>,
+    pub consumer: Option<Arc<str>>,
     /// The application's team.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<Arc<str>>,

@@ -89,11 +89,11 @@ impl BasicAuth {
             Ok(i) => i,
             Err(r) => return Step::Reject(r),
         };
-        state.identity = Some(Identity {
-            consumer: Some(idx),
-            name: view.consumers.get(idx).map(|c| c.name.clone()).unwrap_or_default(),
-            credential: Some(holder.credential),
-        });
+        state.identity = Some(Identity::of_consumer(
+            idx,
+            view.consumers.get(idx),
+            Some(holder.credential),
+        ));
         if self.hide {
             state.strip_headers.push(http::header::AUTHORIZATION);
         }

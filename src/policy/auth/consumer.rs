@@ -20,7 +20,11 @@ use subtle::ConstantTimeEq;
 
 #[derive(Debug)]
 pub struct Consumer {
-    pub name: String,
+    /// Shared: every request's identity and call record carries it.
+    pub name: std::sync::Arc<str>,
+    /// The consumer header's value (the name), made at load; none when the
+    /// name cannot be a header value.
+    pub header: Option<http::HeaderValue>,
     /// The owning team: the consumer is an application. Shared: every call
     /// record of the application carries it.
     pub team: Option<std::sync::Arc<str>>,
@@ -81,7 +85,7 @@ impl Holder {
     pub fn live(&self, consumers: &Consumers) -> Result<usize, Rejection> {
         match self.expires {
             Some(at) if now_secs() >= at => {
-                let name = consumers.get(self.consumer).map_or("", |c| c.name.as_str());
+                let name = consumers.get(self.consumer).map_or("", |c| &*c.name);
                 Err(Rejection::new(
                     GatewayError::CredentialExpired,
                     format!("this credential of {name:?} expired at {}", rfc3339(at)),
@@ -216,7 +220,8 @@ impl Consumers {
                 out.by_subject.insert(s.subject().to_string(), holder(expires, id));
             }
             out.list.push(Consumer {
-                name: c.name.clone(),
+                name: std::sync::Arc::from(c.name.as_str()),
+                header: http::HeaderValue::from_str(&c.name).ok(),
                 team: c.team.as_deref().map(std::sync::Arc::from),
                 groups: c.groups.clone(),
                 metadata: c.metadata.clone(),
@@ -247,7 +252,7 @@ impl Consumers {
         self.list
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.as_str(), i))
+            .map(|(i, c)| (&*c.name, i))
             .collect()
     }
 

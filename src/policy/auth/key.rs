@@ -106,10 +106,10 @@ impl KeyAuth {
             None => None,
         };
         let implicit = header_key.is_some_and(|(_, implicit)| implicit);
-        let key: Vec<u8> = match (header_key, query_key) {
+        let key: std::borrow::Cow<[u8]> = match (header_key, query_key) {
             (Some(_), Some(_)) => return reject("API key given in both header and query; send it once"),
-            (Some((h, _)), None) => h.to_vec(),
-            (None, Some(q)) => q.into_bytes(),
+            (Some((h, _)), None) => h.into(),
+            (None, Some(q)) => q.into_bytes().into(),
             (None, None) if self.optional => return Step::Continue,
             (None, None) => return reject("missing API key"),
         };
@@ -126,12 +126,11 @@ impl KeyAuth {
             Ok(i) => i,
             Err(r) => return Step::Reject(r),
         };
-        let name = view.consumers.get(idx).map(|c| c.name.clone()).unwrap_or_default();
-        state.identity = Some(Identity {
-            consumer: Some(idx),
-            name,
-            credential: Some(holder.credential),
-        });
+        state.identity = Some(Identity::of_consumer(
+            idx,
+            view.consumers.get(idx),
+            Some(holder.credential),
+        ));
         if self.hide {
             state
                 .strip_headers

@@ -122,6 +122,7 @@ mod tests {
             identity: Some(Identity {
                 consumer: APPS.iter().position(|a| *a == name),
                 name: name.into(),
+                header: None,
                 credential: None,
             }),
             ..Default::default()

@@ -41,13 +41,10 @@ fn identify(
     if consumer.is_none() && require_consumer {
         return unauthorized("token does not belong to a known consumer");
     }
-    let name = consumer
-        .and_then(|i| view.consumers.get(i))
-        .map_or_else(|| subject.to_string(), |c| c.name.clone());
-    state.identity = Some(Identity {
-        consumer,
-        name,
-        credential: holder.map(|h| h.credential),
+    let credential = holder.map(|h| h.credential);
+    state.identity = Some(match consumer {
+        Some(i) => Identity::of_consumer(i, view.consumers.get(i), credential),
+        None => Identity::of_subject(subject, credential),
     });
     Step::Continue
 }
