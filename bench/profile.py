@@ -17,8 +17,8 @@ Needs `perf` (Debian's linux-perf). bench/TUNING.md records what it found.
 `--callgrind N` counts instructions instead (valgrind's callgrind): each
 variant serves N requests after a warm-up with collection switched on only
 for them, and the table gives instructions per request by function, the
-variant's total first. Counts are the same from run to run whatever else the
-machine does, so a change of a few hundred instructions per request shows,
+variant's total first. Counts repeat to about 0.1% from run to run whatever else
+the machine does, so a change of a few hundred instructions per request shows,
 where perf's rates on this VM move by 10%. Needs valgrind and oha.
 """
 
