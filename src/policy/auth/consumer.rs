@@ -249,11 +249,7 @@ impl Consumers {
 
     /// Every consumer's index by name (for compiling what names consumers).
     pub fn index_by_name(&self) -> HashMap<&str, usize> {
-        self.list
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (&*c.name, i))
-            .collect()
+        self.list.iter().enumerate().map(|(i, c)| (&*c.name, i)).collect()
     }
 
     /// The consumer owning this API key.
