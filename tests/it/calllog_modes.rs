@@ -145,7 +145,10 @@ async fn calls_made_while_postgres_restarts_are_written_once_it_is_back() {
     wait_until(
         "the writer finds the database gone",
         Duration::from_secs(20),
-        || async { gw.log().contains("kept to be written again") || gw.log().contains("call log: cannot open") },
+        || async {
+            let log = gw.log();
+            log.contains("records was not written") || log.contains("call log: cannot open")
+        },
     )
     .await;
     pg.start_again().await;
