@@ -11,6 +11,7 @@
 
 use super::db::CallWriter;
 use super::retention::Retention;
+use crate::store::redacted;
 use crate::telemetry::call::CallRecord;
 use crate::telemetry::metrics::METRICS;
 use crossbeam_queue::ArrayQueue;
@@ -44,14 +45,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// A database URL as the log shows it: without the password it may hold.
-fn shown(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
-        _ => url.to_string(),
-    }
 }
 
 fn drain(queue: &ArrayQueue<Arc<CallRecord>>, into: &mut Vec<Arc<CallRecord>>) {
@@ -98,7 +91,7 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
             match CallWriter::open(&cfg.url).await {
                 Ok(d) => {
                     if failed_at.take().is_some() {
-                        log::info!("call log: {} is open again", shown(&cfg.url));
+                        log::info!("call log: {} is open again", redacted(&cfg.url));
                     }
                     reopen_after = REOPEN_FIRST;
                     db = Some(d);
@@ -109,7 +102,7 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
                     }
                     log::error!(
                         "call log: cannot open {}: {e}; trying again in {} ms",
-                        shown(&cfg.url),
+                        redacted(&cfg.url),
                         reopen_after.as_millis()
                     );
                     failed_at = Some(Instant::now());
@@ -185,20 +178,5 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
             let tick = if (cfg.stopping)() { TICK_WHILE_STOPPING } else { TICK };
             tokio::time::sleep(tick).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_url_is_logged_without_its_password() {
-        assert_eq!(
-            super::shown("postgres://portico:s3cret@db:5432/calls"),
-            "postgres://***@db:5432/calls"
-        );
-        assert_eq!(
-            super::shown("sqlite:///var/lib/portico/calls.db"),
-            "sqlite:///var/lib/portico/calls.db"
-        );
     }
 }

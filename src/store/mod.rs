@@ -18,6 +18,9 @@ pub mod release;
 mod schema;
 pub mod secrets;
 pub mod spend;
+mod url;
+
+pub(crate) use url::{backend_of, redacted};
 
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -30,7 +33,8 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("store: {0}")]
     Db(#[from] sqlx::Error),
-    /// The store URL names no supported database.
+    /// The store URL names no supported database (the URL shown without
+    /// its password).
     #[error("store URL {0:?}: use sqlite://PATH or postgres://...")]
     Url(String),
     /// A write's `If-Match` version is not the stored one.
@@ -171,17 +175,6 @@ fn check_version(kind: &str, name: &str, if_match: Option<i64>, current: i64) ->
 
 fn json_or_null(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
-}
-
-/// Which database `url` names.
-pub(crate) fn backend_of(url: &str) -> Result<Backend, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Backend::Sqlite)
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Backend::Postgres)
-    } else {
-        Err(StoreError::Url(url.to_string()))
-    }
 }
 
 /// A pool on `url`: SQLite (its file and folder made on first use, in WAL
