@@ -16,18 +16,23 @@ pub(crate) fn backend_of(url: &str) -> Result<Backend, StoreError> {
     }
 }
 
-/// `url` as logs and errors show it: a password replaced by `***`. A URL
-/// that does not parse shows its scheme only.
+/// `url` as logs and errors show it: as written when it holds no password,
+/// else with the password replaced by `***`. A URL that does not parse
+/// shows its scheme only.
 pub(crate) fn redacted(text: &str) -> String {
     let Ok(mut url) = url::Url::parse(text) else {
         let scheme = text.split_once("://").map_or("", |(s, _)| s);
         return format!("{scheme}://(a URL that does not parse)");
     };
+    let secret = |k: &str| k.eq_ignore_ascii_case("password");
+    let in_query = url.query_pairs().any(|(k, _)| secret(&k));
+    if url.password().is_none() && !in_query {
+        return text.to_string();
+    }
     if url.password().is_some() {
         let _ = url.set_password(Some("***"));
     }
-    let secret = |k: &str| k.eq_ignore_ascii_case("password");
-    if url.query_pairs().any(|(k, _)| secret(&k)) {
+    if in_query {
         let pairs: Vec<(String, String)> = url
             .query_pairs()
             .map(|(k, v)| {
@@ -59,6 +64,8 @@ mod tests {
             "sqlite:///var/lib/portico/calls.db?mode=rwc"
         );
         assert_eq!(redacted("postgres://db/calls"), "postgres://db/calls");
+        assert_eq!(redacted("http://x"), "http://x");
+        assert_eq!(redacted("redis://:s3cret@cache:6379/0"), "redis://:***@cache:6379/0");
         let bad = redacted("mysql://root:s3cret@[db/x");
         assert!(!bad.contains("s3cret"), "{bad}");
     }

@@ -241,6 +241,12 @@ fn cases() -> Vec<Case> {
              redis://host:port[/db] or rediss://",
         ),
         c(
+            "Redis URL that is not one, with a password",
+            api("routes:\n  - name: main\n    upstream: api\n    policies:\n      - rate_limit: {requests: 1, per: second, redis: {url: 'http://u:s3cret@x'}}\n"),
+            "9:9: routes[0].policies[0].rate_limit: redis.url: \"http://u:***@x/\" is not a Redis URL; use \
+             redis://host:port[/db] or rediss://",
+        ),
+        c(
             "unknown AI provider kind",
             api("ai:\n  providers:\n    x: {kind: opnai}\n"),
             "7:15: ai.providers.x.kind: unknown provider kind \"opnai\"; use one of openai, azure_openai, anthropic, \

@@ -104,7 +104,7 @@ impl RedisLimiter {
             .ok_or_else(|| {
                 format!(
                     "redis.url: {:?} is not a Redis URL; use redis://host:port[/db] or rediss://",
-                    c.url
+                    crate::store::redacted(&c.url)
                 )
             })?;
         if c.timeout.0.is_zero() {
