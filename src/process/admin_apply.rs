@@ -8,7 +8,6 @@ use crate::serve::listeners::ListenerSpec;
 use crate::snapshot::SharedSnapshot;
 use crate::telemetry::metrics::METRICS;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// Compiles and applies candidates for the admin API.
@@ -17,8 +16,9 @@ pub(crate) struct StoreApplier {
     pub snapshot: SharedSnapshot,
     pub listeners: Vec<ListenerSpec>,
     /// The store revision the running config was compiled from, shared
-    /// with the watcher so it does not compile a write a second time.
-    pub applied: Arc<AtomicI64>,
+    /// with the watcher (so it does not compile a write a second time) and
+    /// SIGHUP; swaps go through it, so none puts an older revision back.
+    pub applied: Arc<super::reload::StoreRevision>,
     /// The revision last kept as the last good config.
     pub kept: Arc<std::sync::Mutex<i64>>,
 }
@@ -84,8 +84,10 @@ impl Applier for StoreApplier {
             return;
         };
         let Checked { snapshot, store_doc } = *checked;
-        self.snapshot.store(Arc::new(snapshot));
-        self.applied.store(revision, Ordering::Release);
+        if !self.applied.swap_in(&self.snapshot, snapshot, Some(revision)) {
+            log::info!("admin write: revision {revision} not applied, a newer config already serves");
+            return;
+        }
         self.remember(store_doc, revision);
         METRICS.target_healthy.reset();
         crate::upstream::health::publish_health(self.snapshot.load().pools.values());

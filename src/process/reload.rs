@@ -14,28 +14,115 @@ use crate::telemetry::metrics::METRICS;
 use std::path::Path;
 use std::sync::Arc;
 
-/// A reload that was applied.
+/// A reload that compiled.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Applied {
     /// The file's listeners differ from the running ones, which stay until
     /// `portico upgrade`.
     pub(crate) listeners_changed: bool,
+    /// Not swapped in: compiled from an older store revision than the
+    /// running config's (an admin write applied its newer one meanwhile),
+    /// or, for the store watcher, from the last good copy.
+    pub(crate) superseded: bool,
 }
 
-/// Re-reads `path`; on success swaps the new snapshot in. `running` are the
-/// listeners this process serves. On failure the old config keeps serving
-/// and the error lists every problem.
-pub(crate) fn reload(path: &Path, shared: &SharedSnapshot, running: &[ListenerSpec]) -> Result<Applied, ConfigError> {
+/// In store mode, the store revision the running config was compiled from
+/// (-1: not known, and in file mode), and the one way a compiled config is
+/// swapped in: under its lock, and never one compiled from an older
+/// revision than the running one's. The admin API's writes, the store
+/// watcher and SIGHUP all apply store revisions; without the check, a
+/// reload that read the store just before an admin write could swap its
+/// older config in after the write's, and the watcher, seeing the newest
+/// revision applied, would never correct it.
+#[derive(Debug)]
+pub(crate) struct StoreRevision(std::sync::Mutex<i64>);
+
+impl StoreRevision {
+    pub(crate) fn new(revision: Option<i64>) -> StoreRevision {
+        StoreRevision(std::sync::Mutex::new(revision.unwrap_or(-1)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, i64> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The revision the running config was compiled from.
+    pub(crate) fn get(&self) -> i64 {
+        *self.lock()
+    }
+
+    /// Marks `revision` as handled (one that failed to compile is not tried
+    /// again until the store moves), never lowering the mark.
+    pub(crate) fn mark(&self, revision: i64) {
+        let mut applied = self.lock();
+        *applied = (*applied).max(revision);
+    }
+
+    /// Swaps `snapshot`, compiled from store revision `revision` (None: not
+    /// from the store), in unless the running config is from a newer
+    /// revision; says whether it did.
+    pub(crate) fn swap_in(&self, shared: &SharedSnapshot, snapshot: Snapshot, revision: Option<i64>) -> bool {
+        let mut applied = self.lock();
+        if let Some(r) = revision {
+            if r < *applied {
+                return false;
+            }
+            *applied = r;
+        }
+        shared.store(Arc::new(snapshot));
+        true
+    }
+}
+
+/// Re-reads `path`; on success swaps the new snapshot in through
+/// `revision` (see [`StoreRevision`]). `running` are the listeners this
+/// process serves. On failure the old config keeps serving and the error
+/// lists every problem.
+pub(crate) fn reload(
+    path: &Path,
+    shared: &SharedSnapshot,
+    running: &[ListenerSpec],
+    revision: &StoreRevision,
+) -> Result<Applied, ConfigError> {
+    reload_with(path, shared, running, revision, false)
+}
+
+/// As [`reload`], for the store watcher: a config compiled from the last
+/// good copy (the store could not be read just now) is not swapped in,
+/// since the running one is at least as new.
+pub(crate) fn reload_from_store(
+    path: &Path,
+    shared: &SharedSnapshot,
+    running: &[ListenerSpec],
+    revision: &StoreRevision,
+) -> Result<Applied, ConfigError> {
+    reload_with(path, shared, running, revision, true)
+}
+
+fn reload_with(
+    path: &Path,
+    shared: &SharedSnapshot,
+    running: &[ListenerSpec],
+    revision: &StoreRevision,
+    from_store_only: bool,
+) -> Result<Applied, ConfigError> {
     let current = shared.load_full();
     match load(path, Some(&current)).and_then(|next| refuse_accidental_emptying(next, &current)) {
         Ok(next) => {
             let listeners_changed = listeners_differ(&next.listeners, running);
-            shared.store(Arc::new(next.snapshot));
-            // Drop the label sets of targets the new config no longer has.
-            METRICS.target_healthy.reset();
-            crate::upstream::health::publish_health(shared.load().pools.values());
+            let swapped = !(from_store_only && next.store_revision.is_none())
+                && revision.swap_in(shared, next.snapshot, next.store_revision);
+            if swapped {
+                // Drop the label sets of targets the new config no longer has.
+                METRICS.target_healthy.reset();
+                crate::upstream::health::publish_health(shared.load().pools.values());
+            }
+            // A superseded reload compiled too; a newer config serves.
             METRICS.config_reloads_total.with_label_values(&["ok"]).inc();
-            Ok(Applied { listeners_changed })
+            Ok(Applied {
+                listeners_changed,
+                superseded: !swapped,
+            })
         }
         Err(e) => {
             METRICS.config_reloads_total.with_label_values(&["error"]).inc();
@@ -62,4 +149,48 @@ fn refuse_accidental_emptying(next: Compiled, current: &Snapshot) -> Result<Comp
             message: "the file has no routes, which would remove every route; write `routes: []` to mean it".into(),
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arc_swap::ArcSwap;
+
+    /// A snapshot with one fixed-response route answering `body`.
+    fn snapshot(body: &str) -> Snapshot {
+        let yaml = format!("routes:\n  - name: r\n    paths: [/]\n    response: {{status: 200, body: {body}}}\n");
+        let loaded = crate::config::parse_str(&yaml, "test.yaml").unwrap();
+        Snapshot::build(&loaded, None).unwrap()
+    }
+
+    #[test]
+    fn a_config_from_an_older_store_revision_is_never_swapped_in() {
+        let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot("a")));
+        let applied = StoreRevision::new(Some(5));
+        let before = Arc::as_ptr(&shared.load_full());
+        assert!(!applied.swap_in(&shared, snapshot("old"), Some(4)));
+        assert_eq!(
+            Arc::as_ptr(&shared.load_full()),
+            before,
+            "the older one was not swapped in"
+        );
+        assert_eq!(applied.get(), 5);
+        assert!(
+            applied.swap_in(&shared, snapshot("same"), Some(5)),
+            "the same revision again is fine"
+        );
+        assert!(applied.swap_in(&shared, snapshot("new"), Some(7)));
+        assert_eq!(applied.get(), 7);
+        // Not from the store (file mode, the last good copy): no revision to order by.
+        let before = Arc::as_ptr(&shared.load_full());
+        assert!(applied.swap_in(&shared, snapshot("file"), None));
+        assert_ne!(Arc::as_ptr(&shared.load_full()), before);
+        assert_eq!(applied.get(), 7);
+        // A revision that did not compile is marked, never lowering the mark.
+        applied.mark(6);
+        assert_eq!(applied.get(), 7);
+        applied.mark(9);
+        assert_eq!(applied.get(), 9);
+        assert_eq!(StoreRevision::new(None).get(), -1);
+    }
 }

@@ -161,7 +161,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
     } = load(opts.config, None)?;
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
     // Store mode: the revision the running config is compiled from (-1: not known).
-    let applied = Arc::new(std::sync::atomic::AtomicI64::new(store_revision.unwrap_or(-1)));
+    let applied = Arc::new(super::reload::StoreRevision::new(store_revision));
     let access_log = start_access_log(&loaded)?;
     let server_cfg = &loaded.config.server;
     let call_log_cfg = server_cfg.call_log_on();
@@ -313,6 +313,7 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
             config: opts.config.to_path_buf(),
             snapshot: shared,
             listeners: listeners.clone(),
+            applied,
             access_log,
             upgrade_sock: server_cfg.upgrade_sock.clone(),
             pid_file: server_cfg.pid_file.clone(),

@@ -19,6 +19,8 @@ pub(crate) struct SignalHandler {
     pub snapshot: SharedSnapshot,
     /// The listeners this process serves, which a reload cannot change.
     pub listeners: Vec<ListenerSpec>,
+    /// In store mode, the store revision the running config is from.
+    pub applied: std::sync::Arc<super::reload::StoreRevision>,
     /// The access log to reopen.
     pub access_log: Option<AccessLog>,
     /// Where a new process waits for the listening sockets.
@@ -45,9 +47,10 @@ impl BackgroundService for SignalHandler {
                     let path = self.config.clone();
                     let shared = self.snapshot.clone();
                     let running = self.listeners.clone();
+                    let applied = self.applied.clone();
                     // Compiling reads files and resolves names: keep it off the worker threads.
                     let outcome = tokio::task::spawn_blocking(move || {
-                        let outcome = super::reload::reload(&path, &shared, &running);
+                        let outcome = super::reload::reload(&path, &shared, &running, &applied);
                         (path, outcome)
                     })
                     .await;
@@ -59,7 +62,11 @@ impl BackgroundService for SignalHandler {
                                     path.display()
                                 );
                             }
-                            log::info!("reload: applied {}", path.display());
+                            if applied.superseded {
+                                log::info!("reload: {} compiled; a newer store revision already serves", path.display());
+                            } else {
+                                log::info!("reload: applied {}", path.display());
+                            }
                         }
                         Ok((_, Err(e))) => {
                             for issue in &e.issues {

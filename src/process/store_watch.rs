@@ -20,9 +20,9 @@ pub(crate) struct StoreWatcher {
     pub url: String,
     pub snapshot: SharedSnapshot,
     pub listeners: Vec<ListenerSpec>,
-    /// The revision the running config was compiled from (-1: not known),
-    /// shared with the admin API's writes.
-    pub applied: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// The revision the running config was compiled from, shared with the
+    /// admin API's writes and SIGHUP.
+    pub applied: std::sync::Arc<super::reload::StoreRevision>,
 }
 
 impl StoreWatcher {
@@ -41,7 +41,6 @@ impl StoreWatcher {
 #[async_trait]
 impl BackgroundService for StoreWatcher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        use std::sync::atomic::Ordering;
         let mut store: Option<Store> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -57,22 +56,26 @@ impl BackgroundService for StoreWatcher {
                 continue;
             };
             METRICS.store_up.set(1);
-            if self.applied.load(Ordering::Acquire) >= rev {
+            if self.applied.get() >= rev {
                 continue;
             }
             let (path, shared, running) = (self.config.clone(), self.snapshot.clone(), self.listeners.clone());
-            let outcome = tokio::task::spawn_blocking(move || super::reload::reload(&path, &shared, &running)).await;
+            let applied = self.applied.clone();
+            let outcome = tokio::task::spawn_blocking(move || {
+                super::reload::reload_from_store(&path, &shared, &running, &applied)
+            })
+            .await;
             match outcome {
-                Ok(Ok(_)) => {
-                    log::info!("store revision {rev} applied");
-                    self.applied.store(rev, Ordering::Release);
+                Ok(Ok(a)) if a.superseded => {
+                    log::info!("store revision {rev} not applied: a newer config already serves");
                 }
+                Ok(Ok(_)) => log::info!("store revision {rev} applied"),
                 Ok(Err(e)) => {
                     for issue in &e.issues {
                         log::error!("store revision {rev} rejected, the running config keeps serving: {issue}");
                     }
                     // Not retried until the store moves again.
-                    self.applied.store(rev, Ordering::Release);
+                    self.applied.mark(rev);
                 }
                 Err(e) => log::error!("store reload aborted: {e}"),
             }

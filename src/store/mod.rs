@@ -13,19 +13,18 @@
 //! compiler as a YAML file; a service published through releases is served
 //! from its published release ([`release`]).
 
+mod connect;
 pub mod document;
 pub mod release;
 mod schema;
 pub mod secrets;
 pub mod spend;
-mod url;
 
-pub(crate) use url::{backend_of, redacted};
+pub(crate) use connect::{begin_write, connect, migrate, redacted};
 
 use serde_json::Value;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
-use std::time::Duration;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -177,75 +176,6 @@ fn json_or_null(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
-/// A pool on `url`: SQLite (its file and folder made on first use, in WAL
-/// mode) with `sqlite_connections`, PostgreSQL with `pg_connections`.
-pub(crate) async fn connect(
-    url: &str,
-    sqlite_connections: u32,
-    pg_connections: u32,
-) -> Result<(AnyPool, Backend), StoreError> {
-    sqlx::any::install_default_drivers();
-    let backend = backend_of(url)?;
-    if backend == Backend::Sqlite {
-        // The file is created on first use, and so is its folder.
-        let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
-        let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
-        }
-    }
-    let url = match backend {
-        // Created on first use; WAL lets readers go on during a write.
-        Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
-        _ => url.to_string(),
-    };
-    let pool = AnyPoolOptions::new()
-        .max_connections(if backend == Backend::Sqlite {
-            sqlite_connections
-        } else {
-            pg_connections
-        })
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(&url)
-        .await?;
-    if backend == Backend::Sqlite {
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
-    }
-    Ok((pool, backend))
-}
-
-/// Applies the migrations of `list` not yet recorded in `table`, in order,
-/// in one transaction. On SQLite the transaction takes the write lock
-/// first (`BEGIN IMMEDIATE`): a deferred one that reads the version and
-/// then writes fails at once with `SQLITE_BUSY` when another connection
-/// migrated in between, where an immediate one waits its busy timeout.
-pub(crate) async fn migrate(pool: &AnyPool, backend: Backend, table: &str, list: &[String]) -> Result<(), StoreError> {
-    let create = format!("CREATE TABLE IF NOT EXISTS {table} (version BIGINT NOT NULL)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(pool).await?;
-    let mut tx = match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => pool.begin().await?,
-    };
-    let max = format!("SELECT MAX(version) AS v FROM {table}");
-    let done: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(max))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("v")?;
-    let done = usize::try_from(done.unwrap_or(0)).unwrap_or(0);
-    let insert = format!("INSERT INTO {table} (version) VALUES ($1)");
-    for (i, sql) in list.iter().enumerate().skip(done) {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sqlx::AssertSqlSafe(insert.as_str()))
-            .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
 impl Store {
     /// Opens (and for SQLite creates) the store at `url` and brings its
     /// schema up to date.
@@ -329,7 +259,7 @@ impl Store {
         actor: &str,
         at_revision: Option<i64>,
     ) -> Result<Resource, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool, self.backend).await?;
         let before = sqlx::query("SELECT body, version, position FROM resources WHERE kind = $1 AND name = $2")
             .bind(kind)
             .bind(name)
@@ -424,7 +354,7 @@ impl Store {
         actor: &str,
         at_revision: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool, self.backend).await?;
         let Some(row) = sqlx::query("SELECT body, version FROM resources WHERE kind = $1 AND name = $2")
             .bind(kind)
             .bind(name)
@@ -472,7 +402,7 @@ impl Store {
     /// `resources` (an import), in one transaction; the management plane's
     /// own (teams, users, admin tokens) stay. Returns the new revision.
     pub async fn replace_all(&self, resources: &[NewResource], actor: &str) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool, self.backend).await?;
         for kind in document::KINDS {
             sqlx::query("DELETE FROM resources WHERE kind = $1")
                 .bind(*kind)

@@ -27,7 +27,7 @@ pub struct SpendRow {
 impl Store {
     /// Adds each row's amount to its window's total, in one transaction.
     pub async fn add_spend(&self, deltas: &[SpendRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool, self.backend).await?;
         let at = now();
         for d in deltas {
             // The SET expressions read the row as it was before the update.
