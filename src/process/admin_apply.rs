@@ -17,10 +17,9 @@ pub(crate) struct StoreApplier {
     pub listeners: Vec<ListenerSpec>,
     /// The store revision the running config was compiled from, shared
     /// with the watcher (so it does not compile a write a second time) and
-    /// SIGHUP; swaps go through it, so none puts an older revision back.
+    /// SIGHUP; swaps go through it, so none puts an older revision back,
+    /// and so does the last good config.
     pub applied: Arc<super::reload::StoreRevision>,
-    /// The revision last kept as the last good config.
-    pub kept: Arc<std::sync::Mutex<i64>>,
 }
 
 fn problems(e: crate::config::ConfigError) -> Vec<Problem> {
@@ -50,16 +49,11 @@ impl StoreApplier {
         else {
             return;
         };
-        let kept = Arc::clone(&self.kept);
+        let applied = Arc::clone(&self.applied);
         std::thread::spawn(move || {
             crate::serve::admin_api::write::background_priority();
-            let Ok(mut last) = kept.lock() else { return };
-            if *last >= revision {
-                return;
-            }
             if let Ok(text) = serde_yaml::to_string(&store_doc) {
-                super::store_mode::remember(&mode, &text);
-                *last = revision;
+                applied.remember(&mode, &text, revision);
             }
         });
     }

@@ -20,6 +20,10 @@ pub struct Compiled {
     pub(crate) listeners: Vec<ListenerSpec>,
     /// In store mode, the store revision compiled (None: the last good copy, or file mode).
     pub(crate) store_revision: Option<i64>,
+    /// In store mode, the store's sections as compiled from the store, to
+    /// keep as the last good config once this config is swapped in (none
+    /// when it was compiled from the last good copy, and in file mode).
+    pub(crate) last_good: Option<(super::store_mode::StoreMode, String)>,
 }
 
 /// Loads and compiles a config file: the same checks `portico check` runs.
@@ -58,12 +62,12 @@ fn load_with(path: &Path, previous: Option<&Snapshot>, clear_ok: bool) -> Result
     }
     let mut compiled = compile(loaded, problems, previous)?;
     compiled.store_revision = revision;
-    if let (Some(mode), Some(part)) = (&store, &store_part) {
-        super::store_mode::remember(mode, part);
+    if let (Some(mode), Some(part)) = (store, store_part) {
         // No revision: the store could not be read, and the last good copy was compiled.
         crate::telemetry::metrics::METRICS
             .config_from_last_good
             .set(i64::from(revision.is_none()));
+        compiled.last_good = revision.map(|_| (mode, part));
     }
     Ok(compiled)
 }
@@ -110,6 +114,7 @@ fn compile(
         snapshot,
         listeners,
         store_revision: None,
+        last_good: None,
     })
 }
 

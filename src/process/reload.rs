@@ -7,6 +7,7 @@
 //! of the new config is applied.
 
 use super::load::{load, Compiled};
+use super::store_mode::StoreMode;
 use crate::config::{ConfigError, ConfigIssue};
 use crate::serve::listeners::{listeners_differ, ListenerSpec};
 use crate::snapshot::{SharedSnapshot, Snapshot};
@@ -34,35 +35,55 @@ pub(crate) struct Applied {
 /// reload that read the store just before an admin write could swap its
 /// older config in after the write's, and the watcher, seeing the newest
 /// revision applied, would never correct it.
+/// The last good config (`state_dir/last-good.yaml`) is kept the same
+/// way: never overwritten by an older revision's.
 #[derive(Debug)]
-pub(crate) struct StoreRevision(std::sync::Mutex<i64>);
+pub(crate) struct StoreRevision {
+    applied: std::sync::Mutex<i64>,
+    /// The revision last kept as the last good config.
+    kept: std::sync::Mutex<i64>,
+}
+
+fn lock(m: &std::sync::Mutex<i64>) -> std::sync::MutexGuard<'_, i64> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl StoreRevision {
     pub(crate) fn new(revision: Option<i64>) -> StoreRevision {
-        StoreRevision(std::sync::Mutex::new(revision.unwrap_or(-1)))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, i64> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        StoreRevision {
+            applied: std::sync::Mutex::new(revision.unwrap_or(-1)),
+            kept: std::sync::Mutex::new(-1),
+        }
     }
 
     /// The revision the running config was compiled from.
     pub(crate) fn get(&self) -> i64 {
-        *self.lock()
+        *lock(&self.applied)
     }
 
     /// Marks `revision` as handled (one that failed to compile is not tried
     /// again until the store moves), never lowering the mark.
     pub(crate) fn mark(&self, revision: i64) {
-        let mut applied = self.lock();
+        let mut applied = lock(&self.applied);
         *applied = (*applied).max(revision);
+    }
+
+    /// Keeps `store_part`, compiled from store `revision`, as the last good
+    /// config, unless a newer revision's is kept already.
+    pub(crate) fn remember(&self, mode: &StoreMode, store_part: &str, revision: i64) {
+        let mut kept = lock(&self.kept);
+        if *kept >= revision {
+            return;
+        }
+        super::store_mode::remember(mode, store_part);
+        *kept = revision;
     }
 
     /// Swaps `snapshot`, compiled from store revision `revision` (None: not
     /// from the store), in unless the running config is from a newer
     /// revision; says whether it did.
     pub(crate) fn swap_in(&self, shared: &SharedSnapshot, snapshot: Snapshot, revision: Option<i64>) -> bool {
-        let mut applied = self.lock();
+        let mut applied = lock(&self.applied);
         if let Some(r) = revision {
             if r < *applied {
                 return false;
@@ -112,6 +133,9 @@ fn reload_with(
             let listeners_changed = listeners_differ(&next.listeners, running);
             let swapped = !(from_store_only && next.store_revision.is_none())
                 && revision.swap_in(shared, next.snapshot, next.store_revision);
+            if let (true, Some((mode, part)), Some(rev)) = (swapped, &next.last_good, next.store_revision) {
+                revision.remember(mode, part, rev);
+            }
             if swapped {
                 // Drop the label sets of targets the new config no longer has.
                 METRICS.target_healthy.reset();
@@ -192,5 +216,23 @@ mod tests {
         applied.mark(9);
         assert_eq!(applied.get(), 9);
         assert_eq!(StoreRevision::new(None).get(), -1);
+    }
+
+    #[test]
+    fn the_last_good_config_is_never_overwritten_by_an_older_revision() {
+        let dir = std::env::temp_dir().join(format!("portico-last-good-{}", ulid::Ulid::new()));
+        let mode = StoreMode {
+            url: "sqlite:///unused.db".into(),
+            state_dir: dir.clone(),
+        };
+        let kept = || std::fs::read_to_string(dir.join("last-good.yaml")).unwrap_or_default();
+        let revision = StoreRevision::new(Some(1));
+        revision.remember(&mode, "five", 5);
+        assert_eq!(kept(), "five");
+        revision.remember(&mode, "four", 4);
+        assert_eq!(kept(), "five", "an older revision's is not kept");
+        revision.remember(&mode, "six", 6);
+        assert_eq!(kept(), "six");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -158,10 +158,14 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
         snapshot,
         listeners,
         store_revision,
+        last_good,
     } = load(opts.config, None)?;
     let shared: SharedSnapshot = Arc::new(ArcSwap::from_pointee(snapshot));
     // Store mode: the revision the running config is compiled from (-1: not known).
     let applied = Arc::new(super::reload::StoreRevision::new(store_revision));
+    if let (Some((mode, part)), Some(rev)) = (&last_good, store_revision) {
+        applied.remember(mode, part, rev);
+    }
     let access_log = start_access_log(&loaded)?;
     let server_cfg = &loaded.config.server;
     let call_log_cfg = server_cfg.call_log_on();
@@ -262,7 +266,6 @@ pub fn run(opts: RunOptions) -> Result<(), ProcessError> {
                 snapshot: shared.clone(),
                 listeners: listeners.clone(),
                 applied: applied.clone(),
-                kept: Arc::default(),
             }),
         )?;
         let mut admin = Service::new(
