@@ -83,8 +83,7 @@ impl Applier for StoreApplier {
             return;
         }
         self.remember(store_doc, revision);
-        METRICS.target_healthy.reset();
-        crate::upstream::health::publish_health(self.snapshot.load().pools.values());
+        super::reload::swapped_in(&self.snapshot);
         METRICS.config_reloads_total.with_label_values(&["ok"]).inc();
     }
 }

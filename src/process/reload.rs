@@ -95,6 +95,17 @@ impl StoreRevision {
     }
 }
 
+/// Who asks for a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum By {
+    /// SIGHUP (`portico reload`, `systemctl reload`).
+    Signal,
+    /// The store watcher, on a new store revision. A config compiled from
+    /// the last good copy (the store could not be read just now) is not
+    /// swapped in for it, since the running one is at least as new.
+    StoreWatcher,
+}
+
 /// Re-reads `path`; on success swaps the new snapshot in through
 /// `revision` (see [`StoreRevision`]). `running` are the listeners this
 /// process serves. On failure the old config keeps serving and the error
@@ -104,42 +115,19 @@ pub(crate) fn reload(
     shared: &SharedSnapshot,
     running: &[ListenerSpec],
     revision: &StoreRevision,
-) -> Result<Applied, ConfigError> {
-    reload_with(path, shared, running, revision, false)
-}
-
-/// As [`reload`], for the store watcher: a config compiled from the last
-/// good copy (the store could not be read just now) is not swapped in,
-/// since the running one is at least as new.
-pub(crate) fn reload_from_store(
-    path: &Path,
-    shared: &SharedSnapshot,
-    running: &[ListenerSpec],
-    revision: &StoreRevision,
-) -> Result<Applied, ConfigError> {
-    reload_with(path, shared, running, revision, true)
-}
-
-fn reload_with(
-    path: &Path,
-    shared: &SharedSnapshot,
-    running: &[ListenerSpec],
-    revision: &StoreRevision,
-    from_store_only: bool,
+    by: By,
 ) -> Result<Applied, ConfigError> {
     let current = shared.load_full();
     match load(path, Some(&current)).and_then(|next| refuse_accidental_emptying(next, &current)) {
         Ok(next) => {
             let listeners_changed = listeners_differ(&next.listeners, running);
-            let swapped = !(from_store_only && next.store_revision.is_none())
+            let swapped = !(by == By::StoreWatcher && next.store_revision.is_none())
                 && revision.swap_in(shared, next.snapshot, next.store_revision);
-            if let (true, Some((mode, part)), Some(rev)) = (swapped, &next.last_good, next.store_revision) {
-                revision.remember(mode, part, rev);
-            }
             if swapped {
-                // Drop the label sets of targets the new config no longer has.
-                METRICS.target_healthy.reset();
-                crate::upstream::health::publish_health(shared.load().pools.values());
+                if let (Some((mode, part)), Some(rev)) = (&next.last_good, next.store_revision) {
+                    revision.remember(mode, part, rev);
+                }
+                swapped_in(shared);
             }
             // A superseded reload compiled too; a newer config serves.
             METRICS.config_reloads_total.with_label_values(&["ok"]).inc();
@@ -153,6 +141,13 @@ fn reload_with(
             Err(e)
         }
     }
+}
+
+/// After a new config is swapped in: the health gauges of its targets only
+/// (the label sets of targets it no longer has are dropped).
+pub(crate) fn swapped_in(shared: &SharedSnapshot) {
+    METRICS.target_healthy.reset();
+    crate::upstream::health::publish_health(shared.load().pools.values());
 }
 
 /// A reload that would leave no route of a config that had some is refused,

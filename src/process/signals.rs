@@ -50,7 +50,7 @@ impl BackgroundService for SignalHandler {
                     let applied = self.applied.clone();
                     // Compiling reads files and resolves names: keep it off the worker threads.
                     let outcome = tokio::task::spawn_blocking(move || {
-                        let outcome = super::reload::reload(&path, &shared, &running, &applied);
+                        let outcome = super::reload::reload(&path, &shared, &running, &applied, super::reload::By::Signal);
                         (path, outcome)
                     })
                     .await;

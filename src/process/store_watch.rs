@@ -62,7 +62,7 @@ impl BackgroundService for StoreWatcher {
             let (path, shared, running) = (self.config.clone(), self.snapshot.clone(), self.listeners.clone());
             let applied = self.applied.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                super::reload::reload_from_store(&path, &shared, &running, &applied)
+                super::reload::reload(&path, &shared, &running, &applied, super::reload::By::StoreWatcher)
             })
             .await;
             match outcome {

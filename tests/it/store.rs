@@ -266,14 +266,21 @@ fn seed(url: &str, dir: &std::path::Path) {
     assert!(ok, "{out}");
 }
 
-/// Store mode serves the store's config, follows its writes without a
-/// signal, and refuses a write that does not compile.
-#[tokio::test]
-async fn a_gateway_in_store_mode_serves_the_store_and_follows_its_writes() {
+/// A gateway in store mode on a new SQLite store seeded with [`SEED`]:
+/// the store's folder, its URL, the gateway's `state_dir` and the gateway.
+async fn seeded_gateway() -> (tempdir::Dir, String, std::path::PathBuf, Gateway) {
     let (dir, url) = sqlite_url();
     seed(&url, &dir.path);
     let state = dir.path.join("state");
     let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    (dir, url, state, gw)
+}
+
+/// Store mode serves the store's config, follows its writes without a
+/// signal, and refuses a write that does not compile.
+#[tokio::test]
+async fn a_gateway_in_store_mode_serves_the_store_and_follows_its_writes() {
+    let (_dir, url, state, gw) = seeded_gateway().await;
     assert_eq!(
         body_of(&gw.url("/hello")).await,
         Some((200, "hi".into())),
@@ -366,10 +373,7 @@ async fn a_store_mode_file_that_declares_routes_is_refused() {
 #[tokio::test]
 async fn the_admin_api_reads_the_store_with_the_admin_token() {
     use std::os::unix::fs::PermissionsExt;
-    let (dir, url) = sqlite_url();
-    seed(&url, &dir.path);
-    let state = dir.path.join("state");
-    let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    let (_dir, _url, state, gw) = seeded_gateway().await;
     let token_file = state.join("admin-token");
     let token = std::fs::read_to_string(&token_file).expect("a first start writes the admin token");
     assert_eq!(
@@ -419,10 +423,7 @@ async fn the_admin_api_reads_the_store_with_the_admin_token() {
 /// when stale), and served by the very next request once it returns.
 #[tokio::test]
 async fn admin_writes_are_checked_conditional_and_served_at_once() {
-    let (dir, url) = sqlite_url();
-    seed(&url, &dir.path);
-    let state = dir.path.join("state");
-    let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    let (_dir, url, state, gw) = seeded_gateway().await;
     let token = std::fs::read_to_string(state.join("admin-token")).unwrap();
     let token = token.trim();
     let admin = |path: &str| format!("http://127.0.0.1:{}/admin/v1/resources{path}", gw.admin_port);
@@ -507,10 +508,7 @@ async fn admin_writes_are_checked_conditional_and_served_at_once() {
 /// write's, and the watcher, seeing the newest revision applied, left it.
 #[tokio::test]
 async fn reloads_racing_admin_writes_never_serve_an_older_revision() {
-    let (dir, url) = sqlite_url();
-    seed(&url, &dir.path);
-    let state = dir.path.join("state");
-    let gw = Gateway::start(&store_mode_server(&url, &state)).await;
+    let (_dir, _url, state, gw) = seeded_gateway().await;
     let token = std::fs::read_to_string(state.join("admin-token")).unwrap();
     let route = format!("http://127.0.0.1:{}/admin/v1/resources/route/v", gw.admin_port);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

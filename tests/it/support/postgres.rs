@@ -8,6 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// `pg_ctl`'s arguments to stop the server at once.
+const STOP: [&str; 4] = ["-m", "immediate", "-w", "stop"];
+
 pub(crate) struct Postgres {
     pub(crate) port: u16,
     dir: PathBuf,
@@ -84,20 +87,8 @@ impl Postgres {
             self.port,
             self.dir.display()
         );
-        let out = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.join("data"))
-            .args(["-o", &opts, "-l"])
-            .arg(self.dir.join("log"))
-            .args(["-w", "-t", "60", "start"])
-            .output()
-            .expect("pg_ctl");
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let log = self.dir.join("log").display().to_string();
+        self.pg_ctl(&["-o", &opts, "-l", &log, "-w", "-t", "60", "start"]);
         let port = self.port;
         wait_until("postgres accepts connections", Duration::from_secs(30), || async move {
             tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
@@ -105,20 +96,25 @@ impl Postgres {
         .await;
     }
 
-    /// Stops the server at once (its connections are cut), keeping its data.
-    pub(crate) fn stop(&self) {
+    /// Runs `pg_ctl -D <data> args`; panics with its error when it fails.
+    fn pg_ctl(&self, args: &[&str]) {
         let out = self
             .command("pg_ctl")
             .arg("-D")
             .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
+            .args(args)
             .output()
             .expect("pg_ctl");
         assert!(
             out.status.success(),
-            "pg_ctl stop: {}",
+            "pg_ctl {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Stops the server at once (its connections are cut), keeping its data.
+    pub(crate) fn stop(&self) {
+        self.pg_ctl(&STOP);
     }
 
     /// Starts the stopped server again, on the same port and data.
@@ -137,7 +133,7 @@ impl Drop for Postgres {
             .command("pg_ctl")
             .arg("-D")
             .arg(self.dir.join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
+            .args(STOP)
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
