@@ -172,7 +172,9 @@ async fn a_provider_key_given_in_the_clear_is_used_sealed_and_never_shown() {
     );
 
     // A restart with the same key serves it.
-    let config = gw.config_path();
+    // A copy: a gateway's folder goes with it.
+    let config = dir.join("gateway.yaml");
+    std::fs::copy(gw.config_path(), &config).unwrap();
     let config_text = std::fs::read_to_string(&config).unwrap();
     drop(gw);
     let gw = Gateway::start(&server).await;

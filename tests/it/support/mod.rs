@@ -175,7 +175,8 @@ async fn body_bytes(req: Request<Incoming>) -> Bytes {
         .unwrap_or_default()
 }
 
-/// A running Portico process; killed on drop.
+/// A running Portico process; killed on drop, and its folder removed
+/// unless the test failed.
 pub(crate) struct Gateway {
     pub port: u16,
     /// Admin listener port (when the generated server block is used).
@@ -367,6 +368,13 @@ impl Drop for Gateway {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Kept when the test failed, for its log; else removed, so runs leave
+        // nothing behind.
+        if std::thread::panicking() {
+            eprintln!("gateway folder kept: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
