@@ -7,7 +7,13 @@
 //!
 //! A batch is one transaction: the kept records and the batch's rollups as
 //! upserts that add to what each row holds. On PostgreSQL both are
-//! multi-row statements (100 rows each).
+//! multi-row statements (100 rows each), and the transaction first records
+//! the batch's id in `call_batches`: when the connection is lost after
+//! COMMIT was sent, the writer cannot know whether it was applied, and
+//! writes the batch again ([`super::writer`]); an id already there means
+//! it was, and the second write is rolled back instead of counting every
+//! call twice. SQLite's writer has no such doubt: its COMMIT runs in the
+//! process.
 
 use super::rollup::{Batch, Key, Sums, BUCKETS};
 use super::schema::{self, CALL_COLUMNS, DIMENSIONS, SUMS};
@@ -186,13 +192,25 @@ impl CallDb {
         Ok(CallDb { pool, backend })
     }
 
-    /// Writes a batch (PostgreSQL's way): the kept records and every
-    /// record's rollups, in one transaction. Returns how many raw records
-    /// were written.
-    pub(crate) async fn write(&self, records: &[Arc<CallRecord>]) -> Result<usize, StoreError> {
+    /// Writes batch `id` (PostgreSQL's way): its id, the kept records and
+    /// every record's rollups, in one transaction. Returns how many raw
+    /// records were written, or were already: a batch whose id is in
+    /// `call_batches` was written before, and is not written again.
+    pub(crate) async fn write(&self, id: &str, records: &[Arc<CallRecord>]) -> Result<usize, StoreError> {
         let kept: Vec<&CallRecord> = records.iter().filter(|r| r.keep).map(|r| &**r).collect();
         let rollups = Batch::of(records);
         let mut tx = self.pool.begin().await?;
+        let new = sqlx::query("INSERT INTO call_batches (id, at_ms) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(records.first().map_or(0, |r| r.unix_ms()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if new == 0 {
+            tx.rollback().await?;
+            log::info!("call log: batch {id} was written before its answer was lost; not written again");
+            return Ok(kept.len());
+        }
         let full = insert_sql(INSERT_ROWS);
         for chunk in kept.chunks(INSERT_ROWS) {
             let sql = if chunk.len() == INSERT_ROWS {
@@ -248,11 +266,11 @@ impl CallWriter {
         Ok(CallWriter { db, sqlite })
     }
 
-    /// Writes a batch in one transaction; how many raw records were kept.
-    pub(crate) async fn write(&mut self, records: &[Arc<CallRecord>]) -> Result<usize, WriteError> {
+    /// Writes batch `id` in one transaction; how many raw records were kept.
+    pub(crate) async fn write(&mut self, id: &str, records: &[Arc<CallRecord>]) -> Result<usize, WriteError> {
         match &mut self.sqlite {
             Some(w) => Ok(w.write(records)?),
-            None => Ok(self.db.write(records).await?),
+            None => Ok(self.db.write(id, records).await?),
         }
     }
 }

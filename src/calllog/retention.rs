@@ -10,7 +10,7 @@
 
 use super::db::CallDb;
 use super::rollup::WIDTHS;
-use super::schema::rollup_tables;
+use super::schema::{rollup_tables, BATCH_IDS_KEPT_MS};
 use crate::config::RetentionConfig;
 use crate::store::{Backend, StoreError};
 use sqlx::Row;
@@ -148,6 +148,12 @@ impl CallDb {
                 .rows_affected();
             out.more |= upto < cutoff;
         }
+        // Written batches' ids (PostgreSQL's), past the time a batch is
+        // held to be written again.
+        sqlx::query("DELETE FROM call_batches WHERE at_ms < $1")
+            .bind(now_ms.saturating_sub(BATCH_IDS_KEPT_MS))
+            .execute(&self.pool)
+            .await?;
         let raw = out.raw_by_age + out.raw_by_size;
         if raw > 0 && self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA incremental_vacuum").execute(&self.pool).await?;

@@ -8,6 +8,10 @@
 //!   bucket (unix seconds of its start) and dimension set, with sums and a
 //!   latency histogram in fixed buckets ([`super::rollup::BOUNDS_MS`]), so
 //!   percentiles merge across rows.
+//! - `call_batches`: the id and time of each batch written on PostgreSQL,
+//!   in the batch's own transaction, kept a day ([`BATCH_IDS_KEPT_MS`]): a
+//!   batch written again after its COMMIT's answer was lost finds its id
+//!   and is not counted twice.
 //! - `calls_<level>_<projection>` ([`PROJECTIONS`]): the same rollups
 //!   keeping fewer dimensions (the others are `''`), so that a question
 //!   about one dimension reads a row per value of it and bucket, not one
@@ -17,6 +21,10 @@
 //! Every integer is `BIGINT`, so both backends read back an `i64`.
 
 use crate::store::Backend;
+
+/// How long a written batch's id is kept: far longer than the writer holds a
+/// batch to write it again.
+pub(crate) const BATCH_IDS_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 /// The rollup tables keeping every dimension, finest first.
 pub(crate) const ROLLUPS: [&str; 3] = ["calls_minute", "calls_hour", "calls_day"];
@@ -198,5 +206,10 @@ pub(crate) fn migrations(backend: Backend) -> Vec<String> {
     }
     // The MCP tools a call used (migration 3).
     let third = "ALTER TABLE calls ADD COLUMN mcp_tool TEXT;".to_string();
-    vec![first, second, third]
+    // The batches written, by id (migration 4): PostgreSQL's writer asks it
+    // whether a batch whose COMMIT got no answer was written after all.
+    let fourth = "CREATE TABLE call_batches (id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL);
+        CREATE INDEX call_batches_at ON call_batches (at_ms);"
+        .to_string();
+    vec![first, second, third, fourth]
 }

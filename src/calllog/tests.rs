@@ -148,7 +148,7 @@ fn mix() -> Vec<Arc<CallRecord>> {
 async fn a_batch_writes_kept_records_and_counts_every_call() {
     let (mut w, db) = open("batch").await;
     let batch = mix();
-    let kept = w.write(&batch).await.unwrap_or_default();
+    let kept = w.write("t", &batch).await.unwrap_or_default();
     assert_eq!(kept, 30);
     let page = db.calls(&all(T0, T0 + 3_600_000), &Scope::All).await.unwrap();
     assert_eq!(page.items.len(), 30);
@@ -196,7 +196,7 @@ async fn a_batch_writes_kept_records_and_counts_every_call() {
         assert!(p95 <= 5.0, "{p95}");
     }
     // Writing the same batch again adds to the same rows.
-    w.write(&batch).await.unwrap();
+    w.write("t", &batch).await.unwrap();
     let s = db.summary(&slice, &Scope::All, 0).await.unwrap();
     assert_eq!(s.figures.requests, 80);
 }
@@ -204,7 +204,7 @@ async fn a_batch_writes_kept_records_and_counts_every_call() {
 #[tokio::test]
 async fn every_log_filter_narrows_to_its_rows() {
     let (mut w, db) = open("filters").await;
-    w.write(&mix()).await.unwrap();
+    w.write("t", &mix()).await.unwrap();
     let count = |f: LogFilter| {
         let db = db.clone();
         async move { db.calls(&f, &Scope::All).await.unwrap().items.len() }
@@ -369,7 +369,7 @@ async fn every_log_filter_narrows_to_its_rows() {
 #[tokio::test]
 async fn a_team_sees_only_its_services_and_applications() {
     let (mut w, db) = open("scope").await;
-    w.write(&mix()).await.unwrap();
+    w.write("t", &mix()).await.unwrap();
     let f = all(T0, T0 + 3_600_000);
     let seen = |teams: &[&str]| Scope::Teams(teams.iter().map(|t| t.to_string()).collect());
     let others = db.calls(&f, &seen(&["others"])).await.unwrap();
@@ -397,7 +397,7 @@ async fn a_team_sees_only_its_services_and_applications() {
 #[tokio::test]
 async fn top_series_and_usage_come_from_the_rollups() {
     let (mut w, db) = open("analytics").await;
-    w.write(&mix()).await.unwrap();
+    w.write("t", &mix()).await.unwrap();
     let slice = Slice {
         from_ms: T0,
         to_ms: T0 + 3_600_000,
@@ -458,7 +458,7 @@ async fn retention_goes_by_age_then_by_size_with_the_clock_turned() {
                 rec(T0 + d * day + i * 1000, 200).build(n)
             })
             .collect();
-        w.write(&batch).await.unwrap();
+        w.write("t", &batch).await.unwrap();
     }
     let count = |db: CallDb| async move {
         db.calls(&all(0, i64::MAX), &Scope::All)
@@ -546,7 +546,7 @@ async fn a_range_across_levels_counts_exactly() {
     let batch: Vec<Arc<CallRecord>> = (0..(3 * 1440 / 7))
         .map(|n| rec(T0 + i64::try_from(n).unwrap_or(0) * step, 200).build(n))
         .collect();
-    w.write(&batch).await.unwrap();
+    w.write("t", &batch).await.unwrap();
     let (from, to) = (T0 + 90 * 60_000 + 13_000, T0 + 2 * 86_400_000 + 5 * 60_000);
     // Widened to whole minutes.
     let (lo, hi) = (from - from % 60_000, to + (60_000 - to % 60_000) % 60_000);

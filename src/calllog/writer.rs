@@ -4,7 +4,9 @@
 //! transaction, and runs retention between batches. While the database
 //! cannot be opened, records wait in the bounded queue and the writer tries
 //! again, soon at first and then every [`REOPEN_AFTER`]; a batch whose
-//! write failed is kept and written once the database opens again. So a
+//! write failed is kept and written once the database opens again, under
+//! the same batch id, so that one whose COMMIT was applied but not
+//! answered is not written twice ([`super::db`]). So a
 //! database that is busy or restarting for a moment loses nothing, and one
 //! that is down loses what does not fit in the queue, counted in
 //! `portico_call_log_dropped_total`, never held without bound.
@@ -85,6 +87,8 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
     let mut batch = Vec::with_capacity(4096);
     // The batch failed once and is kept to be written again.
     let mut held = false;
+    // The batch's id: new for each batch, the same when it is written again.
+    let mut batch_id = String::new();
     loop {
         let last = Arc::strong_count(&queue) == 1;
         if db.is_none() && failed_at.is_none_or(|t| t.elapsed() >= reopen_after) {
@@ -122,12 +126,18 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
             tokio::time::sleep(TICK).await;
             continue;
         };
+        // A held batch is written again as it was, alone: were records
+        // added to it, a batch found written before would lose them.
         if !held {
             batch.clear();
+            batch_id.clear();
+            drain(&queue, &mut batch);
         }
-        drain(&queue, &mut batch);
         if !batch.is_empty() {
-            match d.write(&batch).await {
+            if batch_id.is_empty() {
+                batch_id = ulid::Ulid::new().to_string();
+            }
+            match d.write(&batch_id, &batch).await {
                 Ok(kept) => {
                     METRICS.call_log_written_total.inc_by(kept as u64);
                     held = false;

@@ -156,3 +156,26 @@ async fn calls_made_while_postgres_restarts_are_written_once_it_is_back() {
     assert_eq!(gw.metric("portico_call_log_dropped_total").await, Some(0.0));
     assert!(!gw.log().contains("was not written again"), "{}", gw.log());
 }
+
+/// The connection to PostgreSQL lost between a batch's COMMIT and its
+/// answer: the writer cannot know the batch was written, writes it again,
+/// finds its id in `call_batches`, and counts each call once.
+#[tokio::test]
+async fn a_batch_whose_commit_answer_is_lost_is_counted_once() {
+    let pg = Postgres::start().await;
+    let relay = LossyRelay::start(pg.port, b"INSERT INTO calls (", b"COMMIT", b"COMMIT\0").await;
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", relay.port);
+    let up = Upstream::start("a").await;
+    let (gw, _admin) = file_gateway(up.addr, &format!("{{url: '{url}'}}"), "").await;
+    assert_eq!(get(&gw, "/ok").await, 200);
+    relay.wait_cut().await;
+    wait_until("the batch found written", Duration::from_secs(30), || async {
+        gw.log().contains("was written before its answer was lost")
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(get(&gw, "/ok").await, 200);
+    }
+    crate::operations::every_call_logged(&gw, 3).await;
+    assert_eq!(gw.metric("portico_call_log_dropped_total").await, Some(0.0));
+}

@@ -248,7 +248,7 @@ async fn load_through(reloads: usize, upgrades: usize, call_log: bool) {
 
 /// The call log counts `answered` calls of route `api`, in its rollups and
 /// as raw records (each once).
-async fn every_call_logged(gw: &Gateway, answered: usize) {
+pub(crate) async fn every_call_logged(gw: &Gateway, answered: usize) {
     let dir = gw.config_path().parent().unwrap().to_path_buf();
     let token = std::fs::read_to_string(dir.join("state/admin-token")).unwrap();
     let admin = crate::management::Admin::new(gw, token.trim());

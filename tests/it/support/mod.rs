@@ -4,12 +4,14 @@
 
 mod fn_server;
 mod load;
+mod lossy_relay;
 mod mock;
 mod postgres;
 mod raw;
 pub(crate) use fn_server::FnServer;
 #[allow(unused_imports)]
 pub(crate) use load::*;
+pub(crate) use lossy_relay::LossyRelay;
 pub(crate) use mock::{chat_completion, Mock};
 pub(crate) use postgres::Postgres;
 #[allow(unused_imports)]
