@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -189,15 +189,32 @@ pub(crate) struct Gateway {
     child: Child,
 }
 
+/// This process's folder for test files, `portico-tests/<pid>` in the
+/// system's temp dir. When it is first made, the folders of test processes
+/// no longer running are removed, so a run leaves behind at most what its
+/// failed tests kept.
+fn run_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let base = std::env::temp_dir().join("portico-tests");
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let running = entry
+                .file_name()
+                .to_str()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+            if !running {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        base.join(std::process::id().to_string())
+    })
+}
+
 /// A fresh temp dir for one test.
 pub(crate) fn temp_dir(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "portico-test-{}-{}-{}",
-        tag,
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
+    let d = run_root().join(format!("{tag}-{}", N.fetch_add(1, Ordering::SeqCst)));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("temp dir");
     d
