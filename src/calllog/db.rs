@@ -202,7 +202,9 @@ impl CallDb {
         let mut tx = self.pool.begin().await?;
         let new = sqlx::query("INSERT INTO call_batches (id, at_ms) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
             .bind(id)
-            .bind(records.first().map_or(0, |r| r.unix_ms()))
+            // When it was first written: its records may be older (held
+            // while the database was down).
+            .bind(super::writer::now_ms())
             .execute(&mut *tx)
             .await?
             .rows_affected();

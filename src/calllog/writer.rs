@@ -43,7 +43,8 @@ pub(crate) struct WriterConfig {
     pub stopping: fn() -> bool,
 }
 
-fn now_ms() -> i64 {
+/// Now, in unix milliseconds.
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
