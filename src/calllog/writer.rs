@@ -131,13 +131,10 @@ async fn write_loop(queue: Arc<ArrayQueue<Arc<CallRecord>>>, cfg: WriterConfig) 
         // added to it, a batch found written before would lose them.
         if !held {
             batch.clear();
-            batch_id.clear();
             drain(&queue, &mut batch);
+            batch_id = ulid::Ulid::new().to_string();
         }
         if !batch.is_empty() {
-            if batch_id.is_empty() {
-                batch_id = ulid::Ulid::new().to_string();
-            }
             match d.write(&batch_id, &batch).await {
                 Ok(kept) => {
                     METRICS.call_log_written_total.inc_by(kept as u64);

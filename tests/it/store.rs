@@ -9,36 +9,20 @@ use portico::store::spend::SpendRow;
 use portico::store::{Store, StoreError};
 use serde_json::json;
 use std::process::Command;
+use tempfile::TempDir;
 
-fn sqlite_url() -> (tempdir::Dir, String) {
-    let dir = tempdir::Dir::new();
-    let url = format!("sqlite://{}", dir.path.join("store.db").display());
-    (dir, url)
+/// A temporary folder, removed when dropped.
+fn temp_folder() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("portico-store-")
+        .tempdir()
+        .expect("temp dir")
 }
 
-mod tempdir {
-    /// A temporary directory, removed when dropped.
-    pub(crate) struct Dir {
-        pub(crate) path: std::path::PathBuf,
-    }
-    impl Dir {
-        pub(crate) fn new() -> Dir {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "portico-store-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&path).expect("temp dir");
-            Dir { path }
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
+fn sqlite_url() -> (TempDir, String) {
+    let dir = temp_folder();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    (dir, url)
 }
 
 /// Versions, If-Match, deletes, the revision and the audit log.
@@ -180,7 +164,7 @@ fn portico_out(args: &[&str]) -> (bool, String, String) {
 /// again after re-importing gives the same text; a bad config is refused
 /// with `check`'s message and the store is left as it was.
 async fn import_export_round_trip(url: &str) {
-    let work = tempdir::Dir::new();
+    let work = temp_folder();
     for file in ["conf/portico.yaml", "conf/examples/ai.yaml"] {
         let path = format!("{}/{file}", env!("CARGO_MANIFEST_DIR"));
         let (ok, out) = portico(&["import", &path, "--store", url]);
@@ -189,7 +173,7 @@ async fn import_export_round_trip(url: &str) {
         assert!(ok, "{exported}{err}");
         // The exported config plus a server section is a config `check` accepts.
         let server = "server:\n  listeners: [{address: 127.0.0.1:0}]\n";
-        let again = work.path.join("again.yaml");
+        let again = work.path().join("again.yaml");
         std::fs::write(&again, format!("{server}{exported}")).unwrap();
         let (ok, out) = portico(&["check", "-c", again.to_str().unwrap()]);
         assert!(ok, "{file} exported:\n{exported}\ncheck: {out}");
@@ -201,7 +185,7 @@ async fn import_export_round_trip(url: &str) {
     }
     let store = Store::open(url).await.unwrap();
     let before = (store.revision().await.unwrap(), store.all().await.unwrap());
-    let bad = work.path.join("bad.yaml");
+    let bad = work.path().join("bad.yaml");
     std::fs::write(&bad, "routes:\n  - name: r\n    upstream: nowhere\n").unwrap();
     let (ok, out) = portico(&["import", bad.to_str().unwrap(), "--store", url]);
     assert!(!ok);
@@ -268,10 +252,10 @@ fn seed(url: &str, dir: &std::path::Path) {
 
 /// A gateway in store mode on a new SQLite store seeded with [`SEED`]:
 /// the store's folder, its URL, the gateway's `state_dir` and the gateway.
-async fn seeded_gateway() -> (tempdir::Dir, String, std::path::PathBuf, Gateway) {
+async fn seeded_gateway() -> (TempDir, String, std::path::PathBuf, Gateway) {
     let (dir, url) = sqlite_url();
-    seed(&url, &dir.path);
-    let state = dir.path.join("state");
+    seed(&url, dir.path());
+    let state = dir.path().join("state");
     let gw = Gateway::start(&store_mode_server(&url, &state)).await;
     (dir, url, state, gw)
 }
@@ -315,10 +299,10 @@ async fn a_gateway_in_store_mode_serves_the_store_and_follows_its_writes() {
 /// `/readyz`.
 #[tokio::test]
 async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
-    let dir = tempdir::Dir::new();
-    let state = dir.path.join("state");
+    let dir = temp_folder();
+    let state = dir.path().join("state");
     let pg = Postgres::start().await;
-    seed(&pg.url(), &dir.path);
+    seed(&pg.url(), dir.path());
     let server = store_mode_server(&pg.url(), &state);
     {
         let gw = Gateway::start(&server).await;
@@ -357,10 +341,13 @@ async fn store_mode_starts_from_the_last_good_config_when_the_store_is_down() {
 #[tokio::test]
 async fn a_store_mode_file_that_declares_routes_is_refused() {
     let (dir, url) = sqlite_url();
-    let file = dir.path.join("p.yaml");
+    let file = dir.path().join("p.yaml");
     std::fs::write(
         &file,
-        format!("server:\n  store: '{url}'\n  state_dir: {}\n{SEED}", dir.path.display()),
+        format!(
+            "server:\n  store: '{url}'\n  state_dir: {}\n{SEED}",
+            dir.path().display()
+        ),
     )
     .unwrap();
     let (ok, out) = portico(&["check", "-c", file.to_str().unwrap()]);
